@@ -1,0 +1,41 @@
+/* Provider: the real PKCS#11 module below the stack (design.md §3).
+ * Its function list is copied into a zeroed maximum-size (3.0) struct;
+ * its `version` is never trusted and its memory never written. */
+#ifndef P11O_PROVIDER_H
+#define P11O_PROVIDER_H
+
+#include <stddef.h>
+
+#include "layer.h"
+
+/* CK_FUNCTION_LIST_3_0 laid out flat, with prototypes from functions.h. */
+typedef struct p11o_function_list {
+	CK_VERSION version;
+#define P11O_FIELD_(name, ...) CK_RV (*name)(P11O_PARAMS(__VA_ARGS__));
+	P11O_FUNCTIONS_V2_HEAD(P11O_FIELD_)
+	CK_RV (*C_GetFunctionList)(CK_FUNCTION_LIST_PTR_PTR ppFunctionList);
+	P11O_FUNCTIONS_V2_TAIL(P11O_FIELD_)
+	CK_C_GetInterfaceList C_GetInterfaceList;
+	CK_C_GetInterface C_GetInterface;
+	P11O_FUNCTIONS_V3(P11O_FIELD_)
+#undef P11O_FIELD_
+} p11o_function_list;
+
+typedef struct p11o_provider {
+	char path[4096];
+	void *dl;
+	p11o_function_list fl; /* zero where the provider has nothing */
+	int is_v3; /* list came from C_GetInterface("PKCS 11") 3.x */
+} p11o_provider;
+
+/* dlopen `path` and copy its function list.  Returns 0, or -1 with a
+ * message in err. */
+int p11o_provider_load(p11o_provider *p, const char *path, char *err,
+		       size_t errlen);
+void p11o_provider_unload(p11o_provider *p);
+
+/* The bottom layer: forwards every standard function to the provider,
+ * CKR_FUNCTION_NOT_SUPPORTED where it has none. */
+p11o_layer *p11o_provider_layer_new(struct p11o_stack *stack);
+
+#endif

@@ -1,0 +1,340 @@
+#!/usr/bin/python3
+"""Virtual smart-card rig: a private pcscd with a vpcd reader and vcard.py cards.
+
+  rig start  <dir> [--card-config FILE] [--no-card]
+  rig insert <dir> [--slot N] [--card-config FILE] [--state DIR] [--verbose]
+  rig remove <dir> [--slot N]
+  rig stop   <dir>
+  rig status <dir>
+
+`rig start` writes <dir>/env (sourceable). Importable: start(), insert(),
+remove(), stop(), load_env(), wait_card(), Pcsc (raw APDUs via pyscard).
+"""
+import argparse, os, random, shlex, shutil, signal, socket, subprocess, sys, time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+VCARD = os.path.join(HERE, "vcard.py")
+VPCD = "/usr/lib/pcsc/drivers/serial/libifdvpcd.so"
+OPENSC_MODULE = "/usr/lib/x86_64-linux-gnu/pkcs11/opensc-pkcs11.so"
+READER = "Virtual PCD 00 %02d"
+PY = "/usr/bin/python3"
+KEY_CACHE = os.environ.get("RIG_KEY_CACHE", "/tmp/p11overlay-vcard-keycache-%d" % os.getuid())
+
+OPENSC_CONF = """\
+# opensc.conf of the p11overlay test rig
+app default {
+    debug = 0;
+    # the virtual card answers as an IsoApplet; skip probing the other drivers
+    card_drivers = isoApplet;
+    framework pkcs15 {
+        use_file_caching = no;
+    }
+    pkcs11 {
+        # one slot (token) per user PIN; PUK (unblockingPin) gets no slot
+        create_slots_for_pins = "all";
+        slots_per_card = 4;
+    }
+}
+"""
+
+
+def _free_port_pair():
+    for _ in range(200):
+        port = random.randrange(20000, 60000, 2)
+        socks = []
+        try:
+            for p in (port, port + 1):
+                s = socket.socket()
+                s.bind(("0.0.0.0", p))
+                socks.append(s)
+            return port
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no free port pair")
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie child counts as dead
+        with open("/proc/%d/stat" % pid) as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _read_pid(path):
+    try:
+        with open(path) as fh:
+            return int(fh.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _kill(pidfile, timeout=3.0):
+    pid = _read_pid(pidfile)
+    if pid and _pid_alive(pid):
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _pid_alive(pid) and time.monotonic() < deadline:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            time.sleep(0.01)
+        if _pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    if os.path.exists(pidfile):
+        os.unlink(pidfile)
+
+
+def load_env(d):
+    """The variables of <dir>/env as a dict."""
+    env = {}
+    with open(os.path.join(d, "env")) as fh:
+        for line in fh:
+            if line.startswith("export "):
+                k, v = line[7:].strip().split("=", 1)
+                env[k] = shlex.split(v)[0] if v else ""
+    return env
+
+
+def apply_env(d):
+    os.environ.update(load_env(d))
+
+
+# ------------------------------------------------------------- PC/SC helpers
+
+def _scard():
+    from smartcard import scard
+    return scard
+
+
+def reader_state(d, slot=0, timeout_ms=0):
+    """(present, atr) of the rig's reader `slot`."""
+    os.environ["PCSCLITE_CSOCK_NAME"] = os.path.join(d, "pcscd", "pcscd.comm")
+    sc = _scard()
+    hr, ctx = sc.SCardEstablishContext(sc.SCARD_SCOPE_USER)
+    if hr != sc.SCARD_S_SUCCESS:
+        return None, None
+    try:
+        hr, states = sc.SCardGetStatusChange(ctx, timeout_ms,
+                                             [(READER % slot, sc.SCARD_STATE_UNAWARE)])
+        if hr != sc.SCARD_S_SUCCESS:
+            return None, None
+        _, ev, atr = states[0]
+        return bool(ev & sc.SCARD_STATE_PRESENT) and bool(atr), bytes(atr)
+    finally:
+        sc.SCardReleaseContext(ctx)
+
+
+def wait_card(d, slot=0, present=True, timeout=10.0):
+    """Poll until pcscd reports the card present (or absent)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        p, _ = reader_state(d, slot)
+        if p is not None and p == present:
+            return True
+        if time.monotonic() > deadline:
+            raise TimeoutError("card in %s slot %d not %s" %
+                               (d, slot, "present" if present else "absent"))
+        time.sleep(0.01)
+
+
+class Pcsc:
+    """Raw APDUs to the rig's card; SCARD_LEAVE_CARD keeps the security state."""
+
+    def __init__(self, d, slot=0):
+        os.environ["PCSCLITE_CSOCK_NAME"] = os.path.join(d, "pcscd", "pcscd.comm")
+        self.sc = sc = _scard()
+        hr, self.ctx = sc.SCardEstablishContext(sc.SCARD_SCOPE_USER)
+        hr, self.h, self.proto = sc.SCardConnect(
+            self.ctx, READER % slot, sc.SCARD_SHARE_SHARED,
+            sc.SCARD_PROTOCOL_T0 | sc.SCARD_PROTOCOL_T1)
+        if hr != sc.SCARD_S_SUCCESS:
+            raise RuntimeError("SCardConnect: " + sc.SCardGetErrorMessage(hr))
+
+    def transmit(self, apdu, get_response=True):
+        """Send APDU (bytes or hex); returns (data, sw). Follows 61xx."""
+        if isinstance(apdu, str):
+            apdu = bytes.fromhex(apdu.replace(" ", ""))
+        hr, resp = self.sc.SCardTransmit(self.h, self.proto, list(apdu))
+        if hr != self.sc.SCARD_S_SUCCESS:
+            raise RuntimeError("SCardTransmit: " + self.sc.SCardGetErrorMessage(hr))
+        data, sw = bytes(resp[:-2]), resp[-2] << 8 | resp[-1]
+        while get_response and sw >> 8 == 0x61:
+            hr, resp = self.sc.SCardTransmit(self.h, self.proto, [0, 0xC0, 0, 0, sw & 0xFF])
+            data, sw = data + bytes(resp[:-2]), resp[-2] << 8 | resp[-1]
+        return data, sw
+
+    def close(self):
+        self.sc.SCardDisconnect(self.h, self.sc.SCARD_LEAVE_CARD)
+        self.sc.SCardReleaseContext(self.ctx)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+
+# ---------------------------------------------------------------- commands
+
+def _wait_socket(path, proc, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("pcscd exited with %s" % proc.returncode)
+        if os.path.exists(path):
+            s = socket.socket(socket.AF_UNIX)
+            try:
+                s.connect(path)
+                return
+            except OSError:
+                pass
+            finally:
+                s.close()
+        time.sleep(0.005)
+    raise TimeoutError("pcscd socket %s" % path)
+
+
+def start(d, card_config=None, card=True, verbose=False):
+    d = os.path.abspath(d)
+    if _read_pid(os.path.join(d, "pcscd.pid")) and _pid_alive(_read_pid(os.path.join(d, "pcscd.pid"))):
+        raise RuntimeError("rig already running in " + d)
+    for sub in ("pcscd", "reader.conf.d", "state"):
+        os.makedirs(os.path.join(d, sub), exist_ok=True)
+    port = _free_port_pair()
+    with open(os.path.join(d, "reader.conf.d", "vpcd"), "w") as fh:
+        fh.write('FRIENDLYNAME "Virtual PCD"\nDEVICENAME /dev/null:%d\nLIBPATH %s\n'
+                 'CHANNELID %d\n' % (port, VPCD, port))
+    with open(os.path.join(d, "opensc.conf"), "w") as fh:
+        fh.write(OPENSC_CONF)
+    if card_config:
+        shutil.copy(card_config, os.path.join(d, "card.json"))
+    sock = os.path.join(d, "pcscd", "pcscd.comm")
+    env = {"RIG_DIR": d, "RIG_PORT": str(port), "RIG_READER": READER % 0,
+           "RIG_READER1": READER % 1, "PCSCLITE_CSOCK_NAME": sock,
+           "OPENSC_CONF": os.path.join(d, "opensc.conf"), "RIG_STATE": os.path.join(d, "state"),
+           "RIG_OPENSC_MODULE": OPENSC_MODULE,
+           "RIG_CARD_CONFIG": os.path.join(d, "card.json") if card_config else ""}
+    with open(os.path.join(d, "env"), "w") as fh:
+        for k, v in env.items():
+            fh.write("export %s=%s\n" % (k, shlex.quote(v)))
+    inner = ("mount -t tmpfs tmpfs /run && mkdir -p /run/pcscd && "
+             "mount --bind %s /run/pcscd && exec pcscd --foreground %s -c %s"
+             % (shlex.quote(os.path.join(d, "pcscd")), "--apdu --debug" if verbose else "",
+                shlex.quote(os.path.join(d, "reader.conf.d"))))
+    log = open(os.path.join(d, "pcscd.log"), "ab")
+    proc = subprocess.Popen(["unshare", "-r", "-m", "--propagation", "private", "sh", "-c", inner],
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                            start_new_session=True)
+    log.close()
+    with open(os.path.join(d, "pcscd.pid"), "w") as fh:
+        fh.write("%d\n" % proc.pid)
+    if card:  # the card process may load/generate keys while pcscd starts
+        insert(d, wait=False)
+    _wait_socket(sock, proc)
+    if card:
+        wait_card(d, 0)
+    return env
+
+
+def insert(d, slot=0, card_config=None, state=None, verbose=False, wait=True):
+    d = os.path.abspath(d)
+    pidfile = os.path.join(d, "card%d.pid" % slot)
+    pid = _read_pid(pidfile)
+    if pid and _pid_alive(pid):
+        return
+    env = load_env(d)
+    port = int(env["RIG_PORT"]) + slot
+    if card_config is None and os.path.exists(os.path.join(d, "card.json")):
+        card_config = os.path.join(d, "card.json")
+    state = state or os.path.join(d, "state" if slot == 0 else "state%d" % slot)
+    cmd = [PY, VCARD, "--port", str(port), "--state", state, "--key-cache", KEY_CACHE]
+    if card_config:
+        cmd += ["--config", card_config]
+    if verbose:
+        cmd.append("--verbose")
+    log = open(os.path.join(d, "card%d.log" % slot), "ab")
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                            start_new_session=True)
+    log.close()
+    with open(pidfile, "w") as fh:
+        fh.write("%d\n" % proc.pid)
+    if wait:
+        wait_card(d, slot)
+
+
+def remove(d, slot=0, wait=True):
+    d = os.path.abspath(d)
+    _kill(os.path.join(d, "card%d.pid" % slot))
+    if wait and os.path.exists(os.path.join(d, "pcscd", "pcscd.comm")):
+        wait_card(d, slot, present=False)
+
+
+def stop(d):
+    d = os.path.abspath(d)
+    for f in os.listdir(d) if os.path.isdir(d) else []:
+        if f.startswith("card") and f.endswith(".pid"):
+            _kill(os.path.join(d, f))
+    _kill(os.path.join(d, "pcscd.pid"))
+
+
+def status(d):
+    env = load_env(d)
+    print("rig %s port %s" % (d, env["RIG_PORT"]))
+    for slot in (0, 1):
+        present, atr = reader_state(d, slot)
+        print("  %s: %s %s" % (READER % slot,
+                              "no pcscd" if present is None else
+                              "card" if present else "empty", atr.hex().upper() if atr else ""))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="rig", description="virtual smart-card rig")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("start")
+    p.add_argument("dir")
+    p.add_argument("--card-config")
+    p.add_argument("--no-card", action="store_true")
+    p.add_argument("--verbose", action="store_true", help="pcscd APDU log")
+    p = sub.add_parser("insert")
+    p.add_argument("dir")
+    p.add_argument("--slot", type=int, default=0, choices=(0, 1))
+    p.add_argument("--card-config")
+    p.add_argument("--state")
+    p.add_argument("--verbose", action="store_true", help="card APDU log in card<N>.log")
+    p = sub.add_parser("remove")
+    p.add_argument("dir")
+    p.add_argument("--slot", type=int, default=0, choices=(0, 1))
+    for name in ("stop", "status"):
+        sub.add_parser(name).add_argument("dir")
+    a = ap.parse_args(argv)
+    try:
+        if a.cmd == "start":
+            t = time.monotonic()
+            start(a.dir, a.card_config, not a.no_card, a.verbose)
+            print("rig started in %s (%.2f s); source %s/env" %
+                  (os.path.abspath(a.dir), time.monotonic() - t, os.path.abspath(a.dir)))
+        elif a.cmd == "insert":
+            insert(a.dir, a.slot, a.card_config, a.state, a.verbose)
+        elif a.cmd == "remove":
+            remove(a.dir, a.slot)
+        elif a.cmd == "stop":
+            stop(a.dir)
+        elif a.cmd == "status":
+            status(a.dir)
+    except (RuntimeError, TimeoutError, OSError) as e:
+        print("rig %s: %s" % (a.cmd, e), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,785 @@
+#!/usr/bin/python3
+"""Virtual PKCS#15 smart card for the p11overlay test rig.
+
+Speaks the vsmartcard vpcd socket protocol (the card is the TCP client) and
+answers like an IsoApplet (API 00.06) so Debian's OpenSC 0.23 binds its
+`isoApplet` driver, with a PKCS#15 file system behind it.  Two user PINs each
+protect one RSA-2048 key, a PUK unblocks both, an extra CA certificate has no
+key, and a 3DES unlock key allows challenge-response unblocking.
+See README.md in this folder for the defaults.
+
+Importable: VirtualCard(config, state_dir).process_apdu(bytes) -> bytes.
+"""
+import argparse, datetime, json, os, secrets, signal, socket, struct, sys, time
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.x509.oid import NameOID
+
+ISOAPPLET_AID = bytes.fromhex("F276A288BCFBA69D34F31001")
+PKCS15_AID = bytes.fromhex("A000000063504B43532D3135")
+SELECT_AID_ANSWER = bytes([0x00, 0x06, 0x02])  # API 00.06, features: secure random
+ALG_RSA_PKCS1 = 0x11
+
+DEFAULTS = {
+    "atr": None,  # default: make_atr(b"p11overlay"), set below
+    "serial": "2026000012345678ABCD",  # hex of TokenInfo.serialNumber octets
+    "label": "p11overlay Virtual Test Card Number One",
+    "manufacturer": "p11overlay project",
+    "pins": [
+        {"name": "Identification", "ref": 0x81, "auth_id": "01", "value": "1234",
+         "tries": 3, "min": 4, "max": 8, "key_ref": 1, "key_id": "01",
+         "key_label": "Identification key", "cert_cn": "Test User (Identification)",
+         "usage": ["decrypt", "sign", "unwrap"]},
+        {"name": "Signing", "ref": 0x82, "auth_id": "02", "value": "123456",
+         "tries": 3, "min": 4, "max": 8, "key_ref": 2, "key_id": "02",
+         "key_label": "Signing key", "cert_cn": "Test User (Signing)",
+         "usage": ["sign", "nonRepudiation"]},
+    ],
+    "puk": {"name": "PUK", "ref": 0x83, "auth_id": "03", "value": "12345678", "tries": 5},
+    "unlock_key": {"ref": 0x01, "alg": "3des",
+                   "key": "0123456789ABCDEFFEDCBA98765432100F1E2D3C4B5A6978"},
+    "ca_cn": "p11overlay Test CA",
+}
+
+
+def make_atr(hist):
+    body = bytes([0x80 | len(hist), 0x80, 0x01]) + hist
+    tck = 0
+    for b in body:
+        tck ^= b
+    return bytes([0x3B]) + body + bytes([tck])
+
+
+DEFAULTS["atr"] = make_atr(b"p11overlay").hex().upper()
+
+# ---------------------------------------------------------------- DER helpers
+
+
+def tlv(tag, content):
+    n = len(content)
+    if n < 0x80:
+        ln = bytes([n])
+    elif n < 0x100:
+        ln = bytes([0x81, n])
+    else:
+        ln = bytes([0x82, n >> 8, n & 0xFF])
+    return (tag.to_bytes(2, "big") if tag > 0xFF else bytes([tag])) + ln + content
+
+
+def der_int(v, tag=0x02):
+    n = max(1, (v.bit_length() + 8) // 8)
+    return tlv(tag, v.to_bytes(n, "big"))
+
+
+def der_bits(bits, tag=0x03):
+    """BIT STRING with PKCS#15 bit numbering (bit 0 = first, most significant)."""
+    if not bits:
+        return tlv(tag, b"\x00")
+    n = max(bits) + 1
+    val = bytearray((n + 7) // 8)
+    for b in bits:
+        val[b // 8] |= 0x80 >> (b % 8)
+    return tlv(tag, bytes([len(val) * 8 - n]) + bytes(val))
+
+
+def seq(*parts):
+    return tlv(0x30, b"".join(parts))
+
+
+def path(p):
+    return seq(tlv(0x04, p))
+
+
+KEY_USAGE = {"encrypt": 0, "decrypt": 1, "sign": 2, "signRecover": 3, "wrap": 4,
+             "unwrap": 5, "verify": 6, "verifyRecover": 7, "derive": 8,
+             "nonRepudiation": 9}
+
+# ------------------------------------------------------------------ file tree
+
+
+class DF:
+    def __init__(self, fid, name=None, parent=None):
+        self.fid, self.name, self.parent, self.children = fid, name, parent, {}
+
+    def add(self, node):
+        node.parent = self
+        self.children[node.fid] = node
+        return node
+
+
+class EF:
+    def __init__(self, fid, data=b"", readable=True, internal=False, key=None):
+        self.fid, self.data, self.readable = fid, bytearray(data), readable
+        self.internal, self.key, self.parent, self.writable = internal, key, None, False
+
+
+class SWError(Exception):
+    def __init__(self, sw):
+        super().__init__("%04X" % sw)
+        self.sw = sw
+
+# ----------------------------------------------------------------- the card
+
+
+class VirtualCard:
+    def __init__(self, config=None, state_dir=None, key_cache=None):
+        cfg = json.loads(json.dumps(DEFAULTS))
+        if config:
+            cfg.update(config)
+        self.cfg = cfg
+        self.atr = bytes.fromhex(cfg["atr"])
+        self.state_dir, self.key_cache = state_dir, key_cache
+        if state_dir:
+            os.makedirs(state_dir, exist_ok=True)
+        self._load_state()
+        self._load_keys()
+        self._build_fs()
+        self.power_on()
+
+    # ---- persistent state (PIN values and counters, TokenInfo updates)
+    def _state_file(self):
+        return os.path.join(self.state_dir, "state.json") if self.state_dir else None
+
+    def _load_state(self):
+        st = {}
+        f = self._state_file()
+        if f and os.path.exists(f):
+            with open(f) as fh:
+                st = json.load(fh)
+        self.secrets = {}  # ref -> dict(value, tries, max_tries, min, max, name)
+        for p in self.cfg["pins"] + [self.cfg["puk"]]:
+            s = st.get("pins", {}).get(str(p["ref"]), {})
+            self.secrets[p["ref"]] = {
+                "name": p["name"], "value": s.get("value", p["value"]),
+                "tries": s.get("tries", p["tries"]), "max_tries": p["tries"],
+                "min": p.get("min", len(p["value"])), "max": p.get("max", len(p["value"]))}
+        self.tokeninfo_override = bytes.fromhex(st["tokeninfo"]) if st.get("tokeninfo") else None
+
+    def save_state(self):
+        f = self._state_file()
+        if not f:
+            return
+        st = {"pins": {str(r): {"value": s["value"], "tries": s["tries"]}
+                       for r, s in self.secrets.items()}}
+        if self.tokeninfo_override is not None:
+            st["tokeninfo"] = self.tokeninfo_override.hex()
+        tmp = f + ".tmp"
+        with open(tmp, "w") as fh:
+            json.dump(st, fh, indent=1)
+        os.replace(tmp, f)
+
+    # ---- keys and certificates (generated once, kept in the state dir)
+    def _key(self, name):
+        """RSA-2048 key: from the state dir, else the key cache, else new."""
+        fn = os.path.join(self.state_dir, name + ".key.pem") if self.state_dir else None
+        cached = os.path.join(self.key_cache, name + ".key.pem") if self.key_cache else None
+        for f in (fn, cached):
+            if f and os.path.exists(f):
+                with open(f, "rb") as fh:
+                    pem = fh.read()
+                break
+        else:
+            pem = rsa.generate_private_key(65537, 2048).private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption())
+        for f in (fn, cached):
+            if f and not os.path.exists(f):
+                os.makedirs(os.path.dirname(f), exist_ok=True)
+                tmp = "%s.%d.tmp" % (f, os.getpid())
+                with open(tmp, "wb") as fh:
+                    fh.write(pem)
+                os.replace(tmp, f)
+        return serialization.load_pem_private_key(pem, None)
+
+    def _cert(self, name, cn, key, issuer_cn, issuer_key, ca, serial):
+        fn = os.path.join(self.state_dir, name + ".cert.der") if self.state_dir else None
+        if fn and os.path.exists(fn):
+            with open(fn, "rb") as fh:
+                return fh.read()
+        subj = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+        iss = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_cn)])
+        b = (x509.CertificateBuilder().subject_name(subj).issuer_name(iss)
+             .public_key(key.public_key()).serial_number(serial)
+             .not_valid_before(datetime.datetime(2020, 1, 1))
+             .not_valid_after(datetime.datetime(2049, 12, 31))
+             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if ca:
+            b = b.add_extension(x509.KeyUsage(False, False, False, False, False, True, True,
+                                              False, False), critical=True)
+        der = b.sign(issuer_key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+        if fn:
+            with open(fn, "wb") as fh:
+                fh.write(der)
+        return der
+
+    def _load_keys(self):
+        ca_key = self._key("ca")
+        self.ca_cert = self._cert("ca", self.cfg["ca_cn"], ca_key, self.cfg["ca_cn"],
+                                  ca_key, True, 1)
+        self.keys, self.certs = {}, {}
+        for i, p in enumerate(self.cfg["pins"]):
+            k = self._key("key%d" % p["key_ref"])
+            self.keys[p["key_ref"]] = {"key": k, "pin": p["ref"], "n": k.private_numbers()}
+            self.certs[p["key_ref"]] = self._cert("key%d" % p["key_ref"], p["cert_cn"], k,
+                                                  self.cfg["ca_cn"], ca_key, False, 0x100 + i)
+
+    # ---- PKCS#15 structures
+    def tokeninfo(self):
+        if self.tokeninfo_override is not None:
+            return self.tokeninfo_override
+        c = self.cfg
+        return seq(der_int(0), tlv(0x04, bytes.fromhex(c["serial"])),
+                   tlv(0x0C, c["manufacturer"].encode()), tlv(0x80, c["label"].encode()),
+                   der_bits([2]))
+
+    def _build_fs(self):
+        c = self.cfg
+        app = b"\x3F\x00\x50\x15"
+        self.mf = DF(0x3F00)
+        self.mf.add(EF(0x2F00, tlv(0x61, tlv(0x4F, PKCS15_AID) + tlv(0x50, b"p11overlay PKCS#15")
+                                   + tlv(0x51, app))))
+        d = self.mf.add(DF(0x5015, PKCS15_AID))
+        self.app_df = d
+        aodf, prkdf, cdf = b"", b"", b""
+        puk = c["puk"]
+        for p in c["pins"]:
+            aodf += seq(seq(tlv(0x0C, p["name"].encode()), der_bits([1]),
+                            tlv(0x04, bytes.fromhex(puk["auth_id"]))),
+                        seq(tlv(0x04, bytes.fromhex(p["auth_id"]))),
+                        tlv(0xA1, seq(der_bits([1, 4]), tlv(0x0A, b"\x01"), der_int(p["min"]),
+                                      der_int(p["max"]), der_int(p["max"]),
+                                      der_int(p["ref"], 0x80))))
+            kr = p["key_ref"]
+            kfid = 0x4B00 + kr
+            prkdf += seq(seq(tlv(0x0C, p["key_label"].encode()), der_bits([0]),
+                             tlv(0x04, bytes.fromhex(p["auth_id"]))),
+                         seq(tlv(0x04, bytes.fromhex(p["key_id"])),
+                             der_bits([KEY_USAGE[u] for u in p["usage"]]),
+                             der_bits([0, 2, 3, 4]), der_int(kr)),
+                         tlv(0xA1, seq(path(app + kfid.to_bytes(2, "big")), der_int(2048))))
+            cfid = 0x4330 + kr
+            cdf += seq(seq(tlv(0x0C, (p["name"] + " certificate").encode())),
+                       seq(tlv(0x04, bytes.fromhex(p["key_id"]))),
+                       tlv(0xA1, seq(path(app + cfid.to_bytes(2, "big")))))
+            d.add(EF(kfid, b"", readable=False, internal=True, key=kr))
+            d.add(EF(cfid, self.certs[kr]))
+        aodf += seq(seq(tlv(0x0C, puk["name"].encode()), der_bits([1])),
+                    seq(tlv(0x04, bytes.fromhex(puk["auth_id"]))),
+                    tlv(0xA1, seq(der_bits([1, 4, 6]), tlv(0x0A, b"\x01"),
+                                  der_int(len(puk["value"])), der_int(len(puk["value"])),
+                                  der_int(len(puk["value"])), der_int(puk["ref"], 0x80))))
+        cdf += seq(seq(tlv(0x0C, c["ca_cn"].encode())),
+                   seq(tlv(0x04, b"\xCA"), tlv(0x01, b"\xFF")),
+                   tlv(0xA1, seq(path(app + b"\x43\x3F"))))
+        d.add(EF(0x433F, self.ca_cert))
+        d.add(EF(0x4401, aodf))
+        d.add(EF(0x4402, prkdf))
+        d.add(EF(0x4403, cdf))
+        d.add(EF(0x5031, tlv(0xA8, path(app + b"\x44\x01")) + tlv(0xA0, path(app + b"\x44\x02"))
+                 + tlv(0xA4, path(app + b"\x44\x03"))))
+        ti = d.add(EF(0x5032, self.tokeninfo()))
+        ti.writable = True
+        self.tokeninfo_ef = ti
+
+    # ---- power / security state
+    def power_on(self):
+        self.verified = set()
+        self.unlock_ok = False
+        self.challenge = None
+        self.cur_df, self.cur_ef = self.mf, None
+        self.env = None
+        self.pending = b""
+        self.chain = None
+
+    power_off = reset = power_on
+
+    # ---- APDU entry point
+    def process_apdu(self, apdu):
+        try:
+            cla, ins, p1, p2, data, le = self._parse(bytes(apdu))
+        except SWError as e:
+            return e.sw.to_bytes(2, "big")
+        if ins != 0xC0:
+            self.pending = b""
+        try:
+            if cla & 0x10:
+                if self.chain and self.chain[0] != (ins, p1, p2):
+                    self.chain = None
+                    raise SWError(0x6883)
+                prev = self.chain[1] if self.chain else b""
+                self.chain = ((ins, p1, p2), prev + data)
+                return b"\x90\x00"
+            if self.chain:
+                hdr, prev = self.chain
+                self.chain = None
+                if hdr != (ins, p1, p2):
+                    raise SWError(0x6883)
+                data = prev + data
+            if cla & 0xEC:
+                raise SWError(0x6E00)
+            handler = self.HANDLERS.get(ins)
+            if handler is None:
+                raise SWError(0x6D00)
+            out = handler(self, p1, p2, data, le) or b""
+            if isinstance(out, int):
+                return out.to_bytes(2, "big")
+            return self._respond(out, le)
+        except SWError as e:
+            return e.sw.to_bytes(2, "big")
+
+    @staticmethod
+    def _parse(a):
+        if len(a) < 4:
+            raise SWError(0x6700)
+        cla, ins, p1, p2 = a[:4]
+        body = a[4:]
+        if not body:
+            return cla, ins, p1, p2, b"", None
+        if len(body) == 1:
+            return cla, ins, p1, p2, b"", body[0] or 256
+        if body[0] != 0:
+            lc = body[0]
+            if len(body) == 1 + lc:
+                return cla, ins, p1, p2, body[1:], None
+            if len(body) == 2 + lc:
+                return cla, ins, p1, p2, body[1:1 + lc], body[-1] or 256
+            raise SWError(0x6700)
+        if len(body) == 3:
+            return cla, ins, p1, p2, b"", int.from_bytes(body[1:3], "big") or 65536
+        lc = int.from_bytes(body[1:3], "big")
+        if len(body) == 3 + lc:
+            return cla, ins, p1, p2, body[3:], None
+        if len(body) == 5 + lc:
+            return cla, ins, p1, p2, body[3:3 + lc], int.from_bytes(body[-2:], "big") or 65536
+        raise SWError(0x6700)
+
+    def _respond(self, out, le):
+        n = le if le is not None else 256
+        if len(out) <= n:
+            return out + b"\x90\x00"
+        self.pending = out[n:]
+        return out[:n] + bytes([0x61, min(len(self.pending), 256) & 0xFF])
+
+    # ---- file selection
+    def _find_df_by_name(self, name):
+        if name == ISOAPPLET_AID:
+            return self.mf
+        stack = [self.mf]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, DF):
+                if n.name == name:
+                    return n
+                stack.extend(n.children.values())
+        return None
+
+    def _walk(self, start, fids):
+        node = start
+        for fid in fids:
+            if not isinstance(node, DF) or fid not in node.children:
+                raise SWError(0x6A82)
+            node = node.children[fid]
+        return node
+
+    def cmd_select(self, p1, p2, data, le):
+        fids = [int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data) - 1, 2)]
+        if p1 in (0, 1, 2, 8, 9) and len(data) % 2:
+            raise SWError(0x6A87)
+        if p1 == 0:
+            if not data or fids == [0x3F00]:
+                node = self.mf
+            elif len(fids) != 1:
+                raise SWError(0x6A87)
+            else:
+                f = fids[0]
+                df = self.cur_df
+                node = df.children.get(f)
+                if node is None and df.fid == f:
+                    node = df
+                if node is None and df.parent is not None:
+                    node = df.parent.children.get(f) or (df.parent if df.parent.fid == f else None)
+                if node is None:
+                    raise SWError(0x6A82)
+        elif p1 in (1, 2):
+            node = self._walk(self.cur_df, fids)
+            if (p1 == 1) != isinstance(node, DF):
+                raise SWError(0x6A82)
+        elif p1 == 3:
+            node = self.cur_df.parent or self.mf
+        elif p1 == 4:
+            node = self._find_df_by_name(data)
+            if node is None:
+                raise SWError(0x6A82)
+        elif p1 == 8:
+            if fids[:1] == [0x3F00]:
+                fids = fids[1:]
+            node = self._walk(self.mf, fids)
+        elif p1 == 9:
+            node = self._walk(self.cur_df, fids)
+        else:
+            raise SWError(0x6A86)
+        if isinstance(node, DF):
+            self.cur_df, self.cur_ef = node, None
+        else:
+            self.cur_df, self.cur_ef = node.parent, node
+        if p1 == 4 and data == ISOAPPLET_AID:
+            return SELECT_AID_ANSWER
+        if p2 & 0x0C == 0x0C:
+            return b""
+        return self._fcp(node)
+
+    @staticmethod
+    def _fcp(node):
+        if isinstance(node, DF):
+            body = tlv(0x82, b"\x38") + tlv(0x83, node.fid.to_bytes(2, "big"))
+            if node.name:
+                body += tlv(0x84, node.name)
+        else:
+            body = (tlv(0x80, len(node.data).to_bytes(2, "big"))
+                    + tlv(0x82, b"\x09" if node.internal else b"\x01")
+                    + tlv(0x83, node.fid.to_bytes(2, "big")))
+        return tlv(0x62, body + tlv(0x8A, b"\x05"))
+
+    def _ef_for(self, p1):
+        if p1 & 0x80:  # short EF identifier
+            sfi = p1 & 0x1F
+            ef = [e for e in self.cur_df.children.values()
+                  if isinstance(e, EF) and (e.fid & 0x1F) == sfi]
+            ef = ef[0] if len(ef) == 1 else None
+            if ef is None:
+                raise SWError(0x6A82)
+            self.cur_ef = ef
+            return ef, 0
+        if self.cur_ef is None:
+            raise SWError(0x6986)
+        return self.cur_ef, None
+
+    def cmd_read_binary(self, p1, p2, data, le):
+        ef, off = self._ef_for(p1)
+        off = p2 if off is not None else ((p1 & 0x7F) << 8) | p2
+        if not ef.readable:
+            raise SWError(0x6982)
+        if off > len(ef.data):
+            raise SWError(0x6B00)
+        want = le if le is not None else 256
+        chunk = bytes(ef.data[off:off + want])
+        if len(chunk) < want and le is not None and le not in (256, 65536):
+            return chunk + b"\x62\x82" if chunk else 0x6282
+        return chunk
+
+    def cmd_update_binary(self, p1, p2, data, le):
+        ef, off = self._ef_for(p1)
+        off = p2 if off is not None else ((p1 & 0x7F) << 8) | p2
+        if not ef.writable:
+            raise SWError(0x6982)
+        if not (self.verified & {p["ref"] for p in self.cfg["pins"]}):
+            raise SWError(0x6982)
+        if off > len(ef.data):
+            raise SWError(0x6B00)
+        ef.data[off:off + len(data)] = data
+        if ef is self.tokeninfo_ef:
+            self.tokeninfo_override = bytes(ef.data)
+            self.save_state()
+        return b""
+
+    # ---- PINs
+    def _secret(self, ref):
+        s = self.secrets.get(ref)
+        if s is None:
+            raise SWError(0x6A88)
+        return s
+
+    def _check(self, ref, s, candidate):
+        if s["tries"] <= 0:
+            raise SWError(0x6983)
+        if candidate != s["value"].encode():
+            s["tries"] -= 1
+            self.verified.discard(ref)
+            self.save_state()
+            raise SWError(0x63C0 | s["tries"])
+        if s["tries"] != s["max_tries"]:
+            s["tries"] = s["max_tries"]
+            self.save_state()
+
+    def _new_value(self, s, new):
+        if not (s["min"] <= len(new) <= s["max"]):
+            raise SWError(0x6A80)
+        s["value"] = new.decode("latin-1")
+
+    def cmd_verify(self, p1, p2, data, le):
+        if p1 == 0xFF:  # ISO 7816-4: reset the verification status
+            self.verified.discard(p2)
+            return b""
+        if p1 != 0:
+            raise SWError(0x6A86)
+        s = self._secret(p2)
+        if not data:
+            if s["tries"] <= 0:
+                raise SWError(0x6983)
+            if p2 in self.verified:
+                return b""
+            raise SWError(0x63C0 | s["tries"])
+        if not (s["min"] <= len(data) <= s["max"]):
+            raise SWError(0x6A80)
+        self._check(p2, s, data)
+        self.verified.add(p2)
+        return b""
+
+    def cmd_change_reference_data(self, p1, p2, data, le):
+        s = self._secret(p2)
+        if p2 == self.cfg["puk"]["ref"] and p1 == 1:
+            raise SWError(0x6982)
+        if p1 == 0:
+            n = len(s["value"])
+            self._check(p2, s, data[:n])
+            new = data[n:]
+        elif p1 == 1:
+            if p2 not in self.verified:
+                raise SWError(0x6982)
+            new = data
+        else:
+            raise SWError(0x6A86)
+        self._new_value(s, new)
+        s["tries"] = s["max_tries"]
+        self.verified.add(p2)
+        self.save_state()
+        return b""
+
+    def cmd_reset_retry_counter(self, p1, p2, data, le):
+        puk_ref = self.cfg["puk"]["ref"]
+        if p2 == puk_ref:
+            raise SWError(0x6A88)
+        s = self._secret(p2)
+        if p1 in (0, 1):
+            puk = self.secrets[puk_ref]
+            n = len(puk["value"])
+            if p1 == 1 and len(data) != n:
+                raise SWError(0x6A80)
+            if p1 == 0 and len(data) <= n:
+                raise SWError(0x6A80)
+            new = data[n:] if p1 == 0 else None
+            if new is not None and not (s["min"] <= len(new) <= s["max"]):
+                raise SWError(0x6A80)
+            self._check(puk_ref, puk, data[:n])
+        elif p1 in (2, 3):
+            if not self.unlock_ok:
+                raise SWError(0x6982)
+            new = data if p1 == 2 else None
+            if (p1 == 2) != bool(data):
+                raise SWError(0x6A80)
+            if new is not None and not (s["min"] <= len(new) <= s["max"]):
+                raise SWError(0x6A80)
+            self.unlock_ok = False
+        else:
+            raise SWError(0x6A86)
+        if new is not None:
+            self._new_value(s, new)
+        s["tries"] = s["max_tries"]
+        self.verified.discard(p2)
+        self.save_state()
+        return b""
+
+    # ---- challenge-response unlock
+    def cmd_get_challenge(self, p1, p2, data, le):
+        if p1 or p2:
+            raise SWError(0x6A86)
+        n = 8 if le in (None, 256, 65536) else le
+        self.challenge = secrets.token_bytes(n)
+        return self.challenge
+
+    def unlock_response(self, challenge):
+        """Expected EXTERNAL AUTHENTICATE data: 3DES-ECB(unlock key, challenge)."""
+        return compute_unlock_response(self.cfg["unlock_key"]["key"], challenge)
+
+    def cmd_external_authenticate(self, p1, p2, data, le):
+        if p2 != self.cfg["unlock_key"]["ref"] or p1 != 0:
+            raise SWError(0x6A88)
+        ch, self.challenge = self.challenge, None  # any attempt spends the challenge
+        self.unlock_ok = False
+        if ch is None or len(ch) != 8:
+            raise SWError(0x6985)
+        if len(data) != 8:
+            raise SWError(0x6700)
+        if data != self.unlock_response(ch):
+            raise SWError(0x6300)
+        self.unlock_ok = True
+        return b""
+
+    # ---- crypto
+    def cmd_mse(self, p1, p2, data, le):
+        if p1 == 0xF3:
+            self.env = None
+            return b""
+        if p1 != 0x41 or p2 not in (0xB6, 0xB8):
+            raise SWError(0x6A86)
+        tags, i = {}, 0
+        while i + 2 <= len(data):
+            t, n = data[i], data[i + 1]
+            tags[t] = data[i + 2:i + 2 + n]
+            i += 2 + n
+        if 0x80 in tags and tags[0x80] != bytes([ALG_RSA_PKCS1]):
+            raise SWError(0x6A80)
+        kref = None
+        if 0x84 in tags:
+            kref = tags[0x84][-1]
+        elif 0x81 in tags:
+            ef = self.app_df.children.get(int.from_bytes(tags[0x81][-2:], "big"))
+            kref = getattr(ef, "key", None)
+        if kref not in self.keys:
+            raise SWError(0x6A88)
+        self.env = (p2, kref)
+        return b""
+
+    def _rsa(self, kref, m):
+        n = self.keys[kref]["n"]
+        pub = n.public_numbers
+        if m >= pub.n:
+            raise SWError(0x6A80)
+        # CRT private operation
+        m1 = pow(m, n.dmp1, n.p)
+        m2 = pow(m, n.dmq1, n.q)
+        h = (n.iqmp * (m1 - m2)) % n.p
+        return m2 + h * n.q
+
+    def cmd_pso(self, p1, p2, data, le):
+        if self.env is None:
+            raise SWError(0x6985)
+        op, kref = self.env
+        k = self.keys[kref]
+        if k["pin"] not in self.verified:
+            raise SWError(0x6982)
+        size = 256
+        if (p1, p2) == (0x9E, 0x9A):
+            if op != 0xB6:
+                raise SWError(0x6985)
+            if len(data) > size - 11:
+                raise SWError(0x6A80)
+            em = b"\x00\x01" + b"\xFF" * (size - 3 - len(data)) + b"\x00" + data
+            return self._rsa(kref, int.from_bytes(em, "big")).to_bytes(size, "big")
+        if (p1, p2) == (0x80, 0x86):
+            if op != 0xB8:
+                raise SWError(0x6985)
+            if data[:1] == b"\x00" and len(data) == size + 1:
+                data = data[1:]
+            if len(data) != size:
+                raise SWError(0x6A80)
+            em = self._rsa(kref, int.from_bytes(data, "big")).to_bytes(size, "big")
+            sep = em.find(b"\x00", 2)
+            if em[:2] != b"\x00\x02" or sep < 10:
+                raise SWError(0x6A80)
+            return em[sep + 1:]
+        raise SWError(0x6A86)
+
+    def cmd_get_response(self, p1, p2, data, le):
+        if not self.pending:
+            raise SWError(0x6985)
+        out, self.pending = self.pending, b""
+        return out
+
+    HANDLERS = {0xA4: cmd_select, 0xB0: cmd_read_binary, 0xD6: cmd_update_binary,
+                0x20: cmd_verify, 0x24: cmd_change_reference_data,
+                0x2C: cmd_reset_retry_counter, 0x84: cmd_get_challenge,
+                0x82: cmd_external_authenticate, 0x22: cmd_mse, 0x2A: cmd_pso,
+                0xC0: cmd_get_response}
+
+
+def compute_unlock_response(key_hex, challenge):
+    """3DES-ECB encryption of the 8-byte challenge with the unlock key
+    (24-byte key = 3-key 3DES, 16-byte key = 2-key 3DES)."""
+    key = bytes.fromhex(key_hex)
+    if len(key) == 16:
+        key = key + key[:8]
+    enc = Cipher(algorithms.TripleDES(key), modes.ECB()).encryptor()
+    return enc.update(challenge) + enc.finalize()
+
+# ------------------------------------------------------------ vpcd transport
+
+
+def recv_all(sock, n):
+    buf = b""
+    while len(buf) < n:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+        except OSError:
+            pass
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return buf
+
+
+def connect(host, port, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            s = socket.create_connection((host, port), timeout=1)
+            s.settimeout(None)
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            return s
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def serve(card, sock, verbose=False):
+    while True:
+        hdr = recv_all(sock, 2)
+        if hdr is None:
+            return
+        msg = recv_all(sock, struct.unpack(">H", hdr)[0])
+        if msg is None:
+            return
+        if len(msg) == 1:
+            ctrl = msg[0]
+            if ctrl in (0, 1, 2):
+                card.power_on()
+                continue
+            out = card.atr if ctrl == 4 else b"\x6D\x00"
+        else:
+            out = card.process_apdu(msg)
+            if verbose:
+                print("> %s\n< %s" % (msg.hex(), out.hex()), flush=True)
+        sock.sendall(struct.pack(">H", len(out)) + out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=35963)
+    ap.add_argument("--config", help="JSON file overriding the defaults")
+    ap.add_argument("--state", help="state dir (keys, certificates, PIN counters)")
+    ap.add_argument("--key-cache", help="dir to share generated RSA keys between state dirs")
+    ap.add_argument("--connect-timeout", type=float, default=10.0)
+    ap.add_argument("--reconnect", action="store_true", help="reconnect when the reader goes away")
+    ap.add_argument("--verbose", action="store_true", help="log APDUs")
+    ap.add_argument("--dump-defaults", action="store_true")
+    a = ap.parse_args()
+    if a.dump_defaults:
+        print(json.dumps(DEFAULTS, indent=1))
+        return 0
+    cfg = None
+    if a.config:
+        with open(a.config) as fh:
+            cfg = json.load(fh)
+    card = VirtualCard(cfg, a.state, a.key_cache)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    while True:
+        sock = connect(a.host, a.port, a.connect_timeout)
+        try:
+            serve(card, sock, a.verbose)
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            sock.close()
+        if not a.reconnect:
+            return 0
+        card.power_off()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -624,7 +624,7 @@ class VirtualCard:
             raise SWError(0x6A80)
         kref = None
         if 0x84 in tags:
-            kref = tags[0x84][-1]
+            kref = tags[0x84][-1] if tags[0x84] else None
         elif 0x81 in tags:
             ef = self.app_df.children.get(int.from_bytes(tags[0x81][-2:], "big"))
             kref = getattr(ef, "key", None)

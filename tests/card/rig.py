@@ -172,6 +172,15 @@ class Pcsc:
             data, sw = data + bytes(resp[:-2]), resp[-2] << 8 | resp[-1]
         return data, sw
 
+    def begin(self):
+        """SCardBeginTransaction: no other PC/SC client reaches the card until end()."""
+        hr = self.sc.SCardBeginTransaction(self.h)
+        if hr != self.sc.SCARD_S_SUCCESS:
+            raise RuntimeError("SCardBeginTransaction: " + self.sc.SCardGetErrorMessage(hr))
+
+    def end(self):
+        self.sc.SCardEndTransaction(self.h, self.sc.SCARD_LEAVE_CARD)
+
     def close(self):
         self.sc.SCardDisconnect(self.h, self.sc.SCARD_LEAVE_CARD)
         self.sc.SCardReleaseContext(self.ctx)

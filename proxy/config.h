@@ -86,6 +86,9 @@ typedef struct p11o_config {
 	char diags[P11O_CONF_MAX_DIAGS][256];
 	size_t diag_count;
 	size_t error_count;
+	/* Diagnostics that did not fit; diag_count stays <= the array size and
+	 * the last slot then reads "... N more diagnostics not shown". */
+	size_t diag_dropped;
 } p11o_config;
 
 /* Built-in defaults. */
@@ -103,5 +106,11 @@ int p11o_config_load(p11o_config *cfg);
 
 /* Write every diagnostic to stderr, prefixed "p11overlay: ". */
 void p11o_config_report(const p11o_config *cfg);
+
+/* "off", "calls", "full" (for trace headers and `config check`). */
+const char *p11o_config_level_name(enum p11o_trace_level level);
+
+/* yes/no, true/false, on/off, 1/0 (any case): 0 and *out set, or -1. */
+int p11o_config_parse_bool(const char *s, bool *out);
 
 #endif

@@ -119,6 +119,18 @@ def run(d):
         subj = sign_and_verify(lib, slot, PINS[name]["value"])
         check(name in subj, "%s: signature verified against %s" % (name, subj))
 
+    step("decrypt (CKM_RSA_PKCS, 257-byte PSO DECIPHER sent with command chaining)")
+    sess = lib.openSession(tok["Identification"], PyKCS11.CKF_SERIAL_SESSION)
+    sess.login(PINS["Identification"]["value"])
+    key = sess.findObjects([(PyKCS11.CKA_CLASS, PyKCS11.CKO_PRIVATE_KEY)])[0]
+    cert = sess.findObjects([(PyKCS11.CKA_CLASS, PyKCS11.CKO_CERTIFICATE), (PyKCS11.CKA_ID, [1])])
+    der = bytes(sess.getAttributeValue(cert[0], [PyKCS11.CKA_VALUE])[0])
+    ct = x509.load_der_x509_certificate(der).public_key().encrypt(b"s3cret", padding.PKCS1v15())
+    pt = bytes(sess.decrypt(key, ct, PyKCS11.Mechanism(PyKCS11.CKM_RSA_PKCS)))
+    sess.logout()
+    sess.closeSession()
+    check(pt == b"s3cret", "decrypted %r" % pt)
+
     step("wrong PINs count down and block (Identification)")
     ident = PINS["Identification"]
     seen, rv = block_pin(lib, tok["Identification"], d, ident["ref"])

@@ -555,10 +555,15 @@ def main():
     if a.config:
         with open(a.config) as fh:
             cfg = json.load(fh)
-    card = VirtualCard(cfg, a.state, a.key_cache)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    card = VirtualCard(cfg, a.state, a.key_cache)
     while True:
-        sock = connect(a.host, a.port, a.connect_timeout)
+        try:
+            sock = connect(a.host, a.port, a.connect_timeout)
+        except OSError as e:
+            print("vcard: cannot connect to vpcd at %s:%d: %s" % (a.host, a.port, e),
+                  file=sys.stderr)
+            return 1
         try:
             serve(card, sock, a.verbose)
         except (ConnectionError, OSError):

@@ -246,12 +246,28 @@ def start(d, card_config=None, card=True, verbose=False):
     log.close()
     with open(os.path.join(d, "pcscd.pid"), "w") as fh:
         fh.write("%d\n" % proc.pid)
-    if card:  # the card process may load/generate keys while pcscd starts
-        insert(d, wait=False)
-    _wait_socket(sock, proc)
-    if card:
-        wait_card(d, 0)
+    try:
+        if card:  # the card process may load/generate keys while pcscd starts
+            insert(d, wait=False)
+        _wait_socket(sock, proc)
+        if card:
+            wait_card(d, 0)
+    except BaseException:
+        stop(d)
+        raise
     return env
+
+
+def missing_dependencies():
+    """Paths/modules the rig needs that are not installed (Debian packages in README)."""
+    missing = [p for p in (VPCD, OPENSC_MODULE, shutil.which("pcscd"), shutil.which("unshare"))
+               if not p or not os.path.exists(p)]
+    for mod in ("smartcard.scard", "cryptography", "PyKCS11"):
+        try:
+            __import__(mod)
+        except ImportError:
+            missing.append("python module " + mod)
+    return missing
 
 
 def insert(d, slot=0, card_config=None, state=None, verbose=False, wait=True):
@@ -325,6 +341,9 @@ def main(argv=None):
     for name in ("stop", "status"):
         sub.add_parser(name).add_argument("dir")
     a = ap.parse_args(argv)
+    if a.cmd == "start" and missing_dependencies():
+        print("rig: missing %s" % ", ".join(missing_dependencies()), file=sys.stderr)
+        return 1
     try:
         if a.cmd == "start":
             t = time.monotonic()

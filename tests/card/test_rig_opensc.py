@@ -204,6 +204,9 @@ def run(d):
 
 def main():
     print("rig + OpenSC end-to-end test (tests/card/test_rig_opensc.py)")
+    if rig.missing_dependencies():
+        print("FAIL: missing %s (see tests/card/README.md)" % ", ".join(rig.missing_dependencies()))
+        return 1
     d = tempfile.mkdtemp(prefix="p11o-rig-")
     ok = False
     try:

@@ -40,18 +40,17 @@ typedef CK_RV (*CK_C_GetInterface)(CK_UTF8CHAR_PTR pInterfaceName,
 
 /* ---- p11overlay extension types --------------------------------------- */
 
-/* Vendor return code: C_HasNewEvent found nothing new. */
-#define CKR_NO_EVENT (CKR_VENDOR_DEFINED | 0x0B11UL)
+/* C_HasNewEvent answers the standard CKR_NO_EVENT when nothing happened. */
 
 /* External reader (C_AddSlot): the application moves the APDUs. */
 typedef struct CK_ADD_SLOT {
 	CK_VOID_PTR pContext;        /* passed back to every callback */
 	CK_UTF8CHAR_PTR pReaderName; /* NUL-terminated */
 	CK_RV (*Connect)(CK_VOID_PTR pContext);
-	CK_RV (*Transmit)
+	CK_RV(*Transmit)
 	(CK_VOID_PTR pContext, CK_BYTE_PTR pApdu, CK_ULONG ulApduLen,
 	 CK_BYTE_PTR pResponse, CK_ULONG_PTR pulResponseLen);
-	CK_RV (*GetAtr)
+	CK_RV(*GetAtr)
 	(CK_VOID_PTR pContext, CK_BYTE_PTR pAtr, CK_ULONG_PTR pulAtrLen);
 	CK_RV (*Disconnect)(CK_VOID_PTR pContext);
 } CK_ADD_SLOT;
@@ -62,7 +61,7 @@ typedef struct CK_ENGINE {
 	CK_VOID_PTR pContext;
 	/* One operation: sign/decrypt/encrypt/verify/digest/random depending
 	 * on the registered mechanism.  Two-call size convention on output. */
-	CK_RV (*Operate)
+	CK_RV(*Operate)
 	(CK_VOID_PTR pContext, CK_MECHANISM_PTR pMechanism, CK_BYTE_PTR pKeyRef,
 	 CK_ULONG ulKeyRefLen, CK_BYTE_PTR pIn, CK_ULONG ulInLen,
 	 CK_BYTE_PTR pOut, CK_ULONG_PTR pulOutLen);
@@ -99,13 +98,13 @@ CK_RV C_SetTraceCallback(CK_TRACE_CALLBACK callback);
 /* Table returned by C_GetInterface("Vendor p11overlay"). */
 typedef struct CK_P11OVERLAY_FUNCTION_LIST {
 	CK_VERSION version;
-	CK_RV (*C_UnlockPIN)
+	CK_RV(*C_UnlockPIN)
 	(CK_SESSION_HANDLE, CK_UTF8CHAR_PTR, CK_ULONG, CK_UTF8CHAR_PTR,
 	 CK_ULONG);
 	CK_RV (*C_LockToken)(CK_SLOT_ID, CK_ULONG);
-	CK_RV (*C_GetUnlockChallenge)
+	CK_RV(*C_GetUnlockChallenge)
 	(CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG_PTR);
-	CK_RV (*C_UnlockPINWithResponse)
+	CK_RV(*C_UnlockPINWithResponse)
 	(CK_SESSION_HANDLE, CK_BYTE_PTR, CK_ULONG, CK_UTF8CHAR_PTR, CK_ULONG);
 	CK_RV (*C_ResetToken)(CK_SLOT_ID, CK_UTF8CHAR_PTR, CK_ULONG);
 	CK_RV (*C_Reinitialize)(CK_SLOT_ID);
@@ -114,7 +113,7 @@ typedef struct CK_P11OVERLAY_FUNCTION_LIST {
 	CK_RV (*C_HasNewEvent)(CK_ULONG_PTR);
 	CK_RV (*C_AddSlot)(CK_ADD_SLOT_PTR, CK_SLOT_ID_PTR, CK_ULONG_PTR);
 	CK_RV (*C_RemoveSlot)(CK_SLOT_ID);
-	CK_RV (*C_RegisterEngine)
+	CK_RV(*C_RegisterEngine)
 	(CK_MECHANISM_TYPE, const char *, CK_ENGINE_PTR);
 	CK_RV (*C_SetTraceCallback)(CK_TRACE_CALLBACK);
 } CK_P11OVERLAY_FUNCTION_LIST;

@@ -131,10 +131,15 @@ add_diag(p11o_config *cfg, bool error, const char *fmt, ...)
 	if (error)
 		cfg->error_count++;
 	if (cfg->diag_count < P11O_CONF_MAX_DIAGS) {
+		char *d = cfg->diags[cfg->diag_count++];
+
 		va_start(ap, fmt);
-		vsnprintf(cfg->diags[cfg->diag_count++], sizeof(cfg->diags[0]),
-			  fmt, ap);
+		vsnprintf(d, sizeof(cfg->diags[0]), fmt, ap);
 		va_end(ap);
+		/* Quoted input goes to a terminal: no control characters. */
+		for (; *d; d++)
+			if (iscntrl((unsigned char)*d))
+				*d = '?';
 		return;
 	}
 	/* Full: the last slot becomes the note (its own text is lost too). */
@@ -216,7 +221,9 @@ static int parse_number(const char *s, unsigned long long max,
 		base = 16;
 		s += 2;
 	}
-	if (!isxdigit((unsigned char)*s))
+	/* strtoull alone would take signs, spaces and a second "0x" */
+	if (!*s ||
+	    s[strspn(s, base == 16 ? "0123456789abcdefABCDEF" : "0123456789")])
 		return -1;
 	errno = 0;
 	*out = strtoull(s, &end, base);
@@ -626,6 +633,7 @@ static int load_file(p11o_config *cfg, const char *path, bool required)
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	struct stat st;
 	size_t got = 0;
+	ssize_t r = 0;
 	char *buf;
 
 	if (fd < 0) {
@@ -647,18 +655,22 @@ static int load_file(p11o_config *cfg, const char *path, bool required)
 		add_diag(cfg, false, "%s: writable by group or others", path);
 	buf = malloc((size_t)st.st_size + 1);
 	while (buf && got < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+		r = read(fd, buf + got, (size_t)st.st_size - got);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
-			break; /* shrunk meanwhile: parse what is there */
+			break; /* r == 0: shrunk meanwhile, parse what is there
+				*/
 		got += (size_t)r;
 	}
-	close(fd);
-	if (!buf) {
-		add_diag(cfg, true, "%s: out of memory", path);
+	if (!buf || r < 0) {
+		add_diag(cfg, true, "%s: cannot read: %s", path,
+			 buf ? strerror(errno) : "out of memory");
+		free(buf);
+		close(fd);
 		return -1;
 	}
+	close(fd);
 	strcpy(cfg->path, path);
 	p11o_config_parse(cfg, buf, got, path);
 	free(buf);

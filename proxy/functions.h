@@ -141,19 +141,17 @@ X(C_SetTraceCallback, (POINTER, CK_TRACE_CALLBACK, callback))
 /* Argument kinds, for the trace decoder. */
 #define P11O_ARG_KINDS(K)                                                      \
 	K(ULONG)                                                               \
-	K(BOOL) K(SLOT) K(SESSION) K(OBJECT) K(FLAGS) K(SESSION_FLAGS)         \
-	    K(WAIT_FLAGS) K(USER) K(MECH_TYPE) K(POINTER) K(RESERVED)          \
-		K(INIT_ARGS) K(MECHANISM) K(TEMPLATE) K(COUNT) K(IN_BYTES)     \
-		    K(LEN) K(PIN) K(IN_TEXT) K(LABEL32) K(STRING) K(VAR_NAME)  \
-			K(VAR_VALUE) K(OUT_INFO) K(OUT_SLOT_LIST) K(OUT_COUNT) \
-			    K(OUT_SLOT_INFO) K(OUT_TOKEN_INFO)                 \
-				K(OUT_MECH_LIST) K(OUT_MECH_INFO)              \
-				    K(OUT_SESSION) K(OUT_SESSION_INFO)         \
-					K(OUT_BYTES) K(OUT_LEN) K(OUT_OBJECT)  \
-					    K(OUT_OBJECTS) K(OUT_ULONG)        \
-						K(OUT_TEMPLATE) K(OUT_SLOT)    \
-						    K(OUT_STRING)              \
-							K(INOUT_ULONG)
+	K(BOOL)                                                                \
+	K(SLOT) K(SESSION) K(OBJECT) K(FLAGS) K(SESSION_FLAGS) K(WAIT_FLAGS)   \
+	    K(USER) K(MECH_TYPE) K(POINTER) K(RESERVED) K(INIT_ARGS)           \
+		K(MECHANISM) K(TEMPLATE) K(COUNT) K(IN_BYTES) K(LEN) K(PIN) K( \
+		    IN_TEXT) K(LABEL32) K(STRING) K(VAR_NAME) K(VAR_VALUE)     \
+		    K(OUT_INFO) K(OUT_SLOT_LIST) K(OUT_COUNT) K(OUT_SLOT_INFO) \
+			K(OUT_TOKEN_INFO) K(OUT_MECH_LIST) K(OUT_MECH_INFO)    \
+			    K(OUT_SESSION) K(OUT_SESSION_INFO) K(OUT_BYTES)    \
+				K(OUT_LEN) K(OUT_OBJECT) K(OUT_OBJECTS)        \
+				    K(OUT_ULONG) K(OUT_TEMPLATE) K(OUT_SLOT)   \
+					K(OUT_STRING) K(INOUT_ULONG)
 
 /* ---- argument-list mapping: apply M to each (kind, type, param) -------- */
 #define P11O_NARGS(...)                                                        \
@@ -175,6 +173,31 @@ X(C_SetTraceCallback, (POINTER, CK_TRACE_CALLBACK, callback))
 #define P11O_MAPC_8(M, a, ...) M a, P11O_MAPC_7(M, __VA_ARGS__)
 #define P11O_MAPC_9(M, a, ...) M a, P11O_MAPC_8(M, __VA_ARGS__)
 #define P11O_MAPC_10(M, a, ...) M a, P11O_MAPC_9(M, __VA_ARGS__)
+
+/* no separator */
+#define P11O_MAPS(M, ...)                                                      \
+	P11O_CAT(P11O_MAPS_, P11O_NARGS(__VA_ARGS__))(M, __VA_ARGS__)
+#define P11O_MAPS_1(M, a) M a
+#define P11O_MAPS_2(M, a, ...) M a P11O_MAPS_1(M, __VA_ARGS__)
+#define P11O_MAPS_3(M, a, ...) M a P11O_MAPS_2(M, __VA_ARGS__)
+#define P11O_MAPS_4(M, a, ...) M a P11O_MAPS_3(M, __VA_ARGS__)
+#define P11O_MAPS_5(M, a, ...) M a P11O_MAPS_4(M, __VA_ARGS__)
+#define P11O_MAPS_6(M, a, ...) M a P11O_MAPS_5(M, __VA_ARGS__)
+#define P11O_MAPS_7(M, a, ...) M a P11O_MAPS_6(M, __VA_ARGS__)
+#define P11O_MAPS_8(M, a, ...) M a P11O_MAPS_7(M, __VA_ARGS__)
+#define P11O_MAPS_9(M, a, ...) M a P11O_MAPS_8(M, __VA_ARGS__)
+#define P11O_MAPS_10(M, a, ...) M a P11O_MAPS_9(M, __VA_ARGS__)
+
+/* Per-kind hooks: P11O_IF_KIND(PREFIX_, kind, code) expands to `code` only
+ * where PREFIX_<kind> is defined as P11O_KIND_HOOK, and to nothing
+ * otherwise, so a layer writes hooks for the few kinds it cares about. */
+#define P11O_KIND_HOOK ~, 1
+#define P11O_SECOND_(a, b, ...) b
+#define P11O_CHECK_(...) P11O_SECOND_(__VA_ARGS__, 0, )
+#define P11O_IIF_0(t)
+#define P11O_IIF_1(t) t
+#define P11O_IF_KIND(prefix, kind, code)                                       \
+	P11O_CAT(P11O_IIF_, P11O_CHECK_(P11O_CAT(prefix, kind)))(code)
 
 #define P11O_DECL_(kind, type, param) type param
 #define P11O_NAME_(kind, type, param) param

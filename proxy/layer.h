@@ -26,7 +26,7 @@ typedef struct p11o_targets {
 #define P11O_TARGET_(name, ...)                                                \
 	struct {                                                               \
 		CK_RV (*fn)(p11o_layer * self, P11O_PARAMS(__VA_ARGS__));      \
-		p11o_layer *self;                                              \
+		p11o_layer *layer;                                             \
 	} name;
 	P11O_FUNCTIONS(P11O_TARGET_)
 #undef P11O_TARGET_
@@ -43,7 +43,7 @@ struct p11o_layer {
 };
 
 #define P11O_DOWN(self, name, ...)                                             \
-	((self)->down.name.fn((self)->down.name.self, __VA_ARGS__))
+	((self)->down.name.fn((self)->down.name.layer, __VA_ARGS__))
 
 /* Resolve every layer's `down` table and `top` (the entry targets) for the
  * given layers, ordered top (application side) to bottom.  Functions no

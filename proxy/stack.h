@@ -3,6 +3,10 @@
 #ifndef P11O_STACK_H
 #define P11O_STACK_H
 
+#include <stdbool.h>
+
+#include <stdbool.h>
+
 #include "config.h"
 #include "layer.h"
 #include "provider.h"
@@ -17,8 +21,18 @@ typedef struct p11o_stack {
 	p11o_layer *layers[P11O_MAX_LAYERS];
 	size_t layer_count;
 	p11o_layer *trace;   /* NULL if not built */
-	p11o_targets plain;  /* entry targets without the trace layer */
-	p11o_targets traced; /* entry targets with it */
+	p11o_targets plain;  /* resolved chain without the trace layer */
+	p11o_targets traced; /* resolved chain with it */
+	/* What the entry points call: the chains above with the core's own
+	 * C_Initialize/C_Finalize/C_SetTraceCallback in front.  Immutable
+	 * while published. */
+	p11o_targets entry_plain, entry_traced;
+	/* What the provider's C_Initialize gets: OS locking, and the
+	 * application's no-threads flag (design.md §3). */
+	CK_C_INITIALIZE_ARGS provider_args;
+	/* Built in a forked child whose parent had initialised the provider:
+	 * the provider may answer CKR_CRYPTOKI_ALREADY_INITIALIZED. */
+	bool after_fork;
 } p11o_stack;
 
 #endif

@@ -1,0 +1,261 @@
+#include "core.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mutex.h"
+#include "p11o_build.h"
+#include "slots.h"
+#include "stack.h"
+#include "variables.h"
+#if P11O_HAVE_TRACE
+#include "trace/trace.h"
+#define HAVE_TRACE 1
+#endif
+
+_Atomic(const p11o_targets *) p11o_active;
+
+static p11o_targets uninitialized;
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+static p11o_stack *current;                /* under init_lock */
+static bool forked_child;                  /* under init_lock */
+static CK_TRACE_CALLBACK pending_callback; /* under init_lock */
+
+static CK_RV core_initialize(p11o_layer *self, CK_VOID_PTR pInitArgs);
+static CK_RV core_finalize(p11o_layer *self, CK_VOID_PTR pReserved);
+
+static CK_RV core_get_variable(p11o_layer *self, const char *name, char *value,
+			       CK_ULONG valueLen)
+{
+	(void)self;
+	return p11o_variable_get(name, value, valueLen);
+}
+
+static CK_RV core_set_variable(p11o_layer *self, const char *name,
+			       const char *value)
+{
+	(void)self;
+	return p11o_variable_set(name, value);
+}
+
+static CK_RV core_set_trace_callback(p11o_layer *self,
+				     CK_TRACE_CALLBACK callback)
+{
+	(void)self;
+	return p11o_core_set_trace_callback(callback);
+}
+
+static void atfork_prepare(void)
+{
+	pthread_mutex_lock(&init_lock);
+}
+
+static void atfork_parent(void)
+{
+	pthread_mutex_unlock(&init_lock);
+}
+
+/* The child must call C_Initialize itself (design.md §3).  The parent's
+ * stack is abandoned, not freed: other threads' locks died mid-use. */
+static void atfork_child(void)
+{
+	if (current) {
+		current = NULL;
+		forked_child = true;
+	}
+	atomic_store(&p11o_active, &uninitialized);
+	pthread_mutex_unlock(&init_lock);
+}
+
+/* At load time, so every entry point has a table before its first call. */
+__attribute__((constructor)) static void core_setup(void)
+{
+	p11o_targets_fill_uninitialized(&uninitialized);
+	uninitialized.C_Initialize.fn = core_initialize;
+	/* Module-level functions that work before C_Initialize. */
+	uninitialized.C_GetVariable.fn = core_get_variable;
+	uninitialized.C_SetVariable.fn = core_set_variable;
+	uninitialized.C_SetTraceCallback.fn = core_set_trace_callback;
+	atomic_store(&p11o_active, &uninitialized);
+	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+/* CK_C_INITIALIZE_ARGS rules of PKCS#11 2.40 §5.4. */
+static CK_RV check_init_args(const CK_C_INITIALIZE_ARGS *a)
+{
+	if (!a)
+		return CKR_OK;
+	if (a->pReserved)
+		return CKR_ARGUMENTS_BAD;
+	int set = !!a->CreateMutex + !!a->DestroyMutex + !!a->LockMutex +
+		  !!a->UnlockMutex;
+	if (set != 0 && set != 4)
+		return CKR_ARGUMENTS_BAD;
+	return CKR_OK;
+}
+
+static void stack_destroy(p11o_stack *s)
+{
+	for (size_t i = 0; i < s->layer_count; i++)
+		if (s->layers[i] && s->layers[i]->destroy)
+			s->layers[i]->destroy(s->layers[i]);
+	p11o_provider_unload(&s->provider);
+	free(s);
+}
+
+static void resolve(p11o_stack *s, size_t first, p11o_targets *chain,
+		    p11o_targets *entry)
+{
+	p11o_stack_resolve(s->layers + first, s->layer_count - first, chain);
+	*entry = *chain;
+	entry->C_Initialize.fn = core_initialize;
+	entry->C_Initialize.layer = NULL;
+	entry->C_Finalize.fn = core_finalize;
+	entry->C_Finalize.layer = NULL;
+	entry->C_SetTraceCallback.fn = core_set_trace_callback;
+	entry->C_SetTraceCallback.layer = NULL;
+}
+
+static CK_RV stack_build(p11o_stack *s, char *err, size_t errlen)
+{
+	if (p11o_config_load(&s->config) != 0) {
+		snprintf(err, errlen, "configuration %s is broken",
+			 s->config.path[0] ? s->config.path : "(defaults)");
+		return CKR_GENERAL_ERROR;
+	}
+	if (p11o_provider_load(&s->provider, s->config.module, err, errlen))
+		return CKR_GENERAL_ERROR;
+	size_t n = 0;
+#ifdef HAVE_TRACE
+	s->trace = p11o_trace_layer_new(s);
+	if (!s->trace)
+		return CKR_HOST_MEMORY;
+	s->layers[n++] = s->trace;
+#endif
+	s->layers[n++] = p11o_slots_layer_new(s);
+	s->layers[n++] = p11o_provider_layer_new(s);
+	s->layer_count = n;
+	for (size_t i = 0; i < n; i++)
+		if (!s->layers[i])
+			return CKR_HOST_MEMORY;
+	resolve(s, s->trace ? 1 : 0, &s->plain, &s->entry_plain);
+	resolve(s, 0, &s->traced, &s->entry_traced);
+	return CKR_OK;
+}
+
+static bool trace_active(const p11o_stack *s)
+{
+#ifdef HAVE_TRACE
+	return s->trace && p11o_trace_active(s->trace);
+#else
+	(void)s;
+	return false;
+#endif
+}
+
+static const p11o_targets *chain(const p11o_stack *s)
+{
+	return trace_active(s) ? &s->traced : &s->plain;
+}
+
+static void publish(const p11o_stack *s)
+{
+	atomic_store(&p11o_active,
+		     trace_active(s) ? &s->entry_traced : &s->entry_plain);
+}
+
+static void report_failure(p11o_stack *s, const char *err)
+{
+	p11o_config_report(&s->config);
+	if (err[0])
+		fprintf(stderr, "p11overlay: %s\n", err);
+#ifdef HAVE_TRACE
+	if (s->trace)
+		p11o_trace_note(s->trace, "C_Initialize failed: %s", err);
+#endif
+}
+
+static CK_RV core_initialize(p11o_layer *self, CK_VOID_PTR pInitArgs)
+{
+	(void)self;
+	const CK_C_INITIALIZE_ARGS *args = pInitArgs;
+	CK_RV rv = check_init_args(args);
+	if (rv != CKR_OK)
+		return rv;
+	pthread_mutex_lock(&init_lock);
+	if (current) {
+		pthread_mutex_unlock(&init_lock);
+		return CKR_CRYPTOKI_ALREADY_INITIALIZED;
+	}
+	p11o_stack *s = calloc(1, sizeof(*s));
+	if (!s) {
+		pthread_mutex_unlock(&init_lock);
+		return CKR_HOST_MEMORY;
+	}
+	p11o_mutex_configure(args);
+	s->provider_args.flags = CKF_OS_LOCKING_OK;
+	if (args)
+		s->provider_args.flags |=
+		    args->flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS;
+	s->after_fork = forked_child;
+	char err[512] = "";
+	rv = stack_build(s, err, sizeof(err));
+#ifdef HAVE_TRACE
+	if (rv == CKR_OK && pending_callback)
+		p11o_trace_set_callback(s->trace, pending_callback);
+#endif
+	if (rv == CKR_OK) {
+		const p11o_targets *t = chain(s);
+		rv = t->C_Initialize.fn(t->C_Initialize.layer, pInitArgs);
+	} else {
+		report_failure(s, err);
+	}
+	if (rv != CKR_OK) {
+		stack_destroy(s);
+	} else {
+		current = s;
+		forked_child = false;
+		publish(s);
+	}
+	pthread_mutex_unlock(&init_lock);
+	return rv;
+}
+
+static CK_RV core_finalize(p11o_layer *self, CK_VOID_PTR pReserved)
+{
+	(void)self;
+	if (pReserved)
+		return CKR_ARGUMENTS_BAD;
+	pthread_mutex_lock(&init_lock);
+	p11o_stack *s = current;
+	if (!s) {
+		pthread_mutex_unlock(&init_lock);
+		return CKR_CRYPTOKI_NOT_INITIALIZED;
+	}
+	const p11o_targets *t = chain(s);
+	CK_RV rv = t->C_Finalize.fn(t->C_Finalize.layer, pReserved);
+	atomic_store(&p11o_active, &uninitialized);
+	current = NULL;
+	stack_destroy(s);
+	p11o_variables_clear();
+	pthread_mutex_unlock(&init_lock);
+	return rv;
+}
+
+CK_RV p11o_core_set_trace_callback(CK_TRACE_CALLBACK callback)
+{
+	CK_RV rv = CKR_OK;
+	pthread_mutex_lock(&init_lock);
+	pending_callback = callback;
+#ifdef HAVE_TRACE
+	if (current) {
+		rv = p11o_trace_set_callback(current->trace, callback);
+		publish(current);
+	}
+#endif
+	pthread_mutex_unlock(&init_lock);
+	return rv;
+}

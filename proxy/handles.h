@@ -1,0 +1,72 @@
+/* Handle spaces (design.md §3): application-visible session and object
+ * handles belong to the proxy and map to a provider value.
+ *
+ * A handle is (generation << 20) | index, never 0 and below 2^31 so that
+ * applications storing it in a 32-bit int keep working.  Lookups are
+ * lock-free (paged array + per-entry sequence number, read like a seqlock);
+ * adding and removing take the table's lock.  Tables created with
+ * `reverse` also map provider value -> handle, so the same provider object
+ * always gets the same proxy handle. */
+#ifndef P11O_HANDLES_H
+#define P11O_HANDLES_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mutex.h"
+
+#define P11O_HANDLE_INDEX_BITS 20
+#define P11O_HANDLE_PAGE_BITS 10
+#define P11O_HANDLE_PAGE_SIZE (1u << P11O_HANDLE_PAGE_BITS)
+#define P11O_HANDLE_PAGES                                                      \
+	(1u << (P11O_HANDLE_INDEX_BITS - P11O_HANDLE_PAGE_BITS))
+#define P11O_HANDLE_GEN_MAX 2047u
+
+typedef struct p11o_handle_entry {
+	atomic_ulong seq; /* gen << 1 | live */
+	atomic_ulong value;
+	atomic_ulong aux;
+	uint32_t next_free;
+} p11o_handle_entry;
+
+/* What a lookup returns. */
+typedef struct p11o_handle_info {
+	CK_ULONG value;
+	CK_ULONG aux;
+} p11o_handle_info;
+
+typedef struct p11o_handle_table {
+	p11o_mutex lock;
+	_Atomic(p11o_handle_entry *) pages[P11O_HANDLE_PAGES];
+	uint32_t next_unused; /* next never-used index, starts at 1 */
+	uint32_t free_head;   /* 0 = empty */
+	size_t live;
+	bool reverse;
+	CK_ULONG *rev_values;  /* open addressing, value -> handle */
+	CK_ULONG *rev_handles; /* 0 = empty, ~0 = deleted */
+	size_t rev_cap, rev_used;
+} p11o_handle_table;
+
+CK_RV p11o_handles_init(p11o_handle_table *t, bool reverse);
+void p11o_handles_destroy(p11o_handle_table *t);
+
+/* New handle for `value` (with reverse: the existing one if `value` is
+ * already mapped).  0 when out of memory or full. */
+CK_ULONG p11o_handles_add(p11o_handle_table *t, CK_ULONG value, CK_ULONG aux);
+
+/* Lock-free. */
+bool p11o_handles_get(const p11o_handle_table *t, CK_ULONG handle,
+		      p11o_handle_info *out);
+
+bool p11o_handles_remove(p11o_handle_table *t, CK_ULONG handle);
+
+/* Remove every live handle whose aux equals `aux`; returns how many. */
+size_t p11o_handles_remove_aux(p11o_handle_table *t, CK_ULONG aux);
+
+/* Remove every handle. */
+void p11o_handles_clear(p11o_handle_table *t);
+
+size_t p11o_handles_count(p11o_handle_table *t);
+
+#endif

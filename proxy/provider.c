@@ -1,0 +1,143 @@
+#include "provider.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "stack.h"
+#include "variables.h"
+
+int p11o_provider_load(p11o_provider *p, const char *path, char *err,
+		       size_t errlen)
+{
+	memset(p, 0, sizeof(*p));
+	snprintf(p->path, sizeof(p->path), "%s", path);
+	p->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!p->dl) {
+		snprintf(err, errlen, "cannot load provider '%s': %s", path,
+			 dlerror());
+		return -1;
+	}
+	/* Prefer the 3.0 interface; copy only as much as the interface's
+	 * own version promises, into our zeroed maximum-size struct. */
+	CK_C_GetInterface get_interface =
+	    (CK_C_GetInterface)dlsym(p->dl, "C_GetInterface");
+	if (get_interface) {
+		CK_INTERFACE_PTR iface = NULL;
+		if (get_interface((CK_UTF8CHAR_PTR) "PKCS 11", NULL, &iface,
+				  0) == CKR_OK &&
+		    iface && iface->pFunctionList) {
+			const CK_VERSION *v = iface->pFunctionList;
+			p->is_v3 = v->major >= 3;
+			memcpy(&p->fl, iface->pFunctionList,
+			       p->is_v3 ? sizeof(p->fl)
+					: sizeof(CK_FUNCTION_LIST));
+			return 0;
+		}
+	}
+	CK_C_GetFunctionList get_list =
+	    (CK_C_GetFunctionList)dlsym(p->dl, "C_GetFunctionList");
+	CK_FUNCTION_LIST_PTR list = NULL;
+	if (!get_list || get_list(&list) != CKR_OK || !list) {
+		snprintf(err, errlen,
+			 "provider '%s' has no usable C_GetFunctionList", path);
+		dlclose(p->dl);
+		p->dl = NULL;
+		return -1;
+	}
+	memcpy(&p->fl, list, sizeof(CK_FUNCTION_LIST));
+	return 0;
+}
+
+void p11o_provider_unload(p11o_provider *p)
+{
+	if (p->dl)
+		dlclose(p->dl);
+	memset(&p->fl, 0, sizeof(p->fl));
+	p->dl = NULL;
+}
+
+/* The layer keeps its own copy of the list: one load per forwarded call. */
+typedef struct provider_layer {
+	p11o_layer base;
+	p11o_function_list fl;
+} provider_layer;
+
+#define FL(self) (&((provider_layer *)(self))->fl)
+
+#define P11O_FORWARD_(name, ...)                                               \
+	static CK_RV forward_##name(p11o_layer *self,                          \
+				    P11O_PARAMS(__VA_ARGS__))                  \
+	{                                                                      \
+		const p11o_function_list *fl = FL(self);                       \
+		if (!fl->name)                                                 \
+			return CKR_FUNCTION_NOT_SUPPORTED;                     \
+		return fl->name(P11O_ARGS(__VA_ARGS__));                       \
+	}
+P11O_FUNCTIONS_V2_TAIL(P11O_FORWARD_)
+P11O_FUNCTIONS_V3(P11O_FORWARD_)
+#undef P11O_FORWARD_
+
+static CK_RV forward_C_Initialize(p11o_layer *self, CK_VOID_PTR pInitArgs)
+{
+	(void)pInitArgs; /* validated by the core; the provider gets ours */
+	if (!FL(self)->C_Initialize)
+		return CKR_GENERAL_ERROR;
+	CK_RV rv = FL(self)->C_Initialize(&self->stack->provider_args);
+	if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED && self->stack->after_fork)
+		rv = CKR_OK;
+	return rv;
+}
+
+static CK_RV forward_C_Finalize(p11o_layer *self, CK_VOID_PTR pReserved)
+{
+	return FL(self)->C_Finalize ? FL(self)->C_Finalize(pReserved)
+				    : CKR_GENERAL_ERROR;
+}
+
+static CK_RV forward_C_GetInfo(p11o_layer *self, CK_INFO_PTR pInfo)
+{
+	return FL(self)->C_GetInfo ? FL(self)->C_GetInfo(pInfo)
+				   : CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+static CK_RV provider_get_variable(p11o_layer *self, const char *name,
+				   char *value, CK_ULONG valueLen)
+{
+	(void)self;
+	return p11o_variable_get(name, value, valueLen);
+}
+
+static CK_RV provider_set_variable(p11o_layer *self, const char *name,
+				   const char *value)
+{
+	(void)self;
+	return p11o_variable_set(name, value);
+}
+
+static const p11o_ops provider_ops = {
+#define P11O_OPS_(name, ...) .name = forward_##name,
+    P11O_FUNCTIONS_V2(P11O_OPS_) P11O_FUNCTIONS_V3(P11O_OPS_)
+#undef P11O_OPS_
+	.C_GetVariable = provider_get_variable,
+    .C_SetVariable = provider_set_variable,
+};
+
+static void provider_layer_destroy(p11o_layer *self)
+{
+	free(self);
+}
+
+p11o_layer *p11o_provider_layer_new(struct p11o_stack *stack)
+{
+	provider_layer *l = calloc(1, sizeof(*l));
+	if (!l)
+		return NULL;
+	l->base.name = "provider";
+	l->base.ops = &provider_ops;
+	l->base.stack = stack;
+	l->base.destroy = provider_layer_destroy;
+	l->fl = stack->provider.fl;
+	return &l->base;
+}

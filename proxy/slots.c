@@ -1,0 +1,432 @@
+#include "slots.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "handles.h"
+#include "stack.h"
+
+#define MAX_SLOTS 128
+#define NO_SLOT ((CK_ULONG)-1)
+
+typedef struct vslot {
+	CK_SLOT_ID id;       /* what the application sees */
+	CK_SLOT_ID provider; /* the provider's ID */
+	uint32_t hash;       /* of the description */
+	unsigned index;      /* among provider slots with that description */
+} vslot;
+
+typedef struct slots_layer {
+	p11o_layer base;
+	p11o_ops ops;
+	p11o_mutex lock; /* adding slots and object tables */
+	/* Published by `count` (release); entries never change afterwards. */
+	vslot slots[MAX_SLOTS];
+	atomic_size_t count;
+	p11o_handle_table sessions; /* value: provider session, aux: slot */
+	_Atomic(p11o_handle_table *) objects[MAX_SLOTS]; /* per slot */
+} slots_layer;
+
+#define SL(self) ((slots_layer *)(self))
+
+/* ---- slot IDs ----------------------------------------------------------- */
+
+static uint32_t description_hash(const unsigned char d[64])
+{
+	size_t n = 64;
+	while (n > 0 && (d[n - 1] == ' ' || d[n - 1] == '\0'))
+		n--;
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ d[i]) * 16777619u;
+	return h;
+}
+
+static CK_SLOT_ID make_id(uint32_t hash, unsigned index)
+{
+	return ((CK_SLOT_ID)(hash & 0x7FFFFFFu) << 4) | (index & 0xFu);
+}
+
+CK_SLOT_ID p11o_slot_id_for(const unsigned char description[64], unsigned index)
+{
+	return make_id(description_hash(description), index);
+}
+
+static size_t slot_count(const slots_layer *l)
+{
+	return atomic_load_explicit(&((slots_layer *)l)->count,
+				    memory_order_acquire);
+}
+
+static bool id_used(const slots_layer *l, size_t n, CK_SLOT_ID id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (l->slots[i].id == id)
+			return true;
+	return false;
+}
+
+/* Under the lock: add provider slot `pid`; returns its index or NO_SLOT. */
+static CK_ULONG learn(slots_layer *l, CK_SLOT_ID pid)
+{
+	size_t n = atomic_load(&l->count);
+	for (size_t i = 0; i < n; i++)
+		if (l->slots[i].provider == pid)
+			return i;
+	CK_SLOT_INFO info;
+	if (n >= MAX_SLOTS ||
+	    P11O_DOWN(&l->base, C_GetSlotInfo, pid, &info) != CKR_OK)
+		return NO_SLOT;
+	vslot *v = &l->slots[n];
+	v->provider = pid;
+	v->hash = description_hash(info.slotDescription);
+	v->index = 0;
+	for (size_t i = 0; i < n; i++)
+		if (l->slots[i].hash == v->hash)
+			v->index++;
+	uint32_t h = v->hash;
+	while (id_used(l, n, make_id(h, v->index)))
+		h++;
+	v->id = make_id(h, v->index);
+	atomic_store_explicit(&l->count, n + 1, memory_order_release);
+	return n;
+}
+
+/* Learn every provider slot, in the provider's order (which keeps the
+ * per-description index stable). */
+static void refresh(slots_layer *l)
+{
+	CK_SLOT_ID ids[MAX_SLOTS];
+	CK_ULONG count = MAX_SLOTS;
+	if (P11O_DOWN(&l->base, C_GetSlotList, CK_FALSE, ids, &count) != CKR_OK)
+		return;
+	p11o_mutex_lock(&l->lock);
+	for (CK_ULONG i = 0; i < count; i++)
+		learn(l, ids[i]);
+	p11o_mutex_unlock(&l->lock);
+}
+
+static CK_ULONG index_of_id(const slots_layer *l, CK_SLOT_ID id)
+{
+	size_t n = slot_count(l);
+	for (size_t i = 0; i < n; i++)
+		if (l->slots[i].id == id)
+			return i;
+	return NO_SLOT;
+}
+
+static CK_ULONG index_of_provider(slots_layer *l, CK_SLOT_ID pid)
+{
+	size_t n = slot_count(l);
+	for (size_t i = 0; i < n; i++)
+		if (l->slots[i].provider == pid)
+			return i;
+	refresh(l); /* a hot-plugged slot: keep the provider's order */
+	p11o_mutex_lock(&l->lock);
+	CK_ULONG i = learn(l, pid);
+	p11o_mutex_unlock(&l->lock);
+	return i;
+}
+
+/* Virtual -> provider; unknown IDs may be slots not seen yet in this
+ * process (IDs are stable across processes). */
+static CK_ULONG slot_index(slots_layer *l, CK_SLOT_ID id)
+{
+	CK_ULONG i = index_of_id(l, id);
+	if (i == NO_SLOT) {
+		refresh(l);
+		i = index_of_id(l, id);
+	}
+	return i;
+}
+
+static CK_SLOT_ID slot_down(slots_layer *l, CK_SLOT_ID id)
+{
+	CK_ULONG i = slot_index(l, id);
+	return i == NO_SLOT ? P11O_INVALID_PROVIDER_SLOT : l->slots[i].provider;
+}
+
+static CK_SLOT_ID slot_up(slots_layer *l, CK_SLOT_ID pid)
+{
+	CK_ULONG i = index_of_provider(l, pid);
+	return i == NO_SLOT ? pid : l->slots[i].id;
+}
+
+/* ---- sessions and objects ------------------------------------------- */
+
+typedef struct call_ctx {
+	CK_ULONG slot; /* index of the session's slot, or NO_SLOT */
+} call_ctx;
+
+static CK_SESSION_HANDLE session_down(slots_layer *l, CK_SESSION_HANDLE h,
+				      call_ctx *ctx)
+{
+	p11o_handle_info info;
+	if (!p11o_handles_get(&l->sessions, h, &info)) {
+		ctx->slot = NO_SLOT;
+		return CK_INVALID_HANDLE;
+	}
+	ctx->slot = info.aux;
+	return info.value;
+}
+
+static p11o_handle_table *object_table(slots_layer *l, CK_ULONG slot,
+				       bool create)
+{
+	if (slot == NO_SLOT)
+		return NULL;
+	p11o_handle_table *t =
+	    atomic_load_explicit(&l->objects[slot], memory_order_acquire);
+	if (t || !create)
+		return t;
+	p11o_mutex_lock(&l->lock);
+	t = atomic_load(&l->objects[slot]);
+	if (!t) {
+		t = calloc(1, sizeof(*t));
+		if (t && p11o_handles_init(t, true) != CKR_OK) {
+			free(t);
+			t = NULL;
+		}
+		atomic_store_explicit(&l->objects[slot], t,
+				      memory_order_release);
+	}
+	p11o_mutex_unlock(&l->lock);
+	return t;
+}
+
+static CK_OBJECT_HANDLE object_down(slots_layer *l, const call_ctx *ctx,
+				    CK_OBJECT_HANDLE h)
+{
+	p11o_handle_table *t = object_table(l, ctx->slot, false);
+	p11o_handle_info info;
+	return t && p11o_handles_get(t, h, &info) ? info.value
+						  : CK_INVALID_HANDLE;
+}
+
+/* 0 when the handle cannot be recorded (out of memory). */
+static CK_OBJECT_HANDLE object_up(slots_layer *l, const call_ctx *ctx,
+				  CK_OBJECT_HANDLE provider)
+{
+	p11o_handle_table *t = object_table(l, ctx->slot, true);
+	return t ? p11o_handles_add(t, provider, 0) : 0;
+}
+
+/* ---- generated wrappers: translate handles by argument kind ----------- */
+
+#define SL_PRE_SESSION P11O_KIND_HOOK
+#define SL_PRE_OBJECT P11O_KIND_HOOK
+#define SL_PRE_SLOT P11O_KIND_HOOK
+#define SL_POST_OUT_OBJECT P11O_KIND_HOOK
+#define SL_POST_OUT_SESSION_INFO P11O_KIND_HOOK
+#define SL_POST_OUT_SLOT P11O_KIND_HOOK
+
+#define SL_DO_PRE_SESSION(n) n = session_down(l, n, &ctx);
+#define SL_DO_PRE_OBJECT(n) n = object_down(l, &ctx, n);
+#define SL_DO_PRE_SLOT(n) n = slot_down(l, n);
+#define SL_DO_POST_OUT_OBJECT(n)                                               \
+	if (rv == CKR_OK && n) {                                               \
+		*n = object_up(l, &ctx, *n);                                   \
+		if (!*n)                                                       \
+			rv = CKR_HOST_MEMORY;                                  \
+	}
+#define SL_DO_POST_OUT_SESSION_INFO(n)                                         \
+	if (rv == CKR_OK && n && ctx.slot != NO_SLOT)                          \
+		n->slotID = l->slots[ctx.slot].id;
+#define SL_DO_POST_OUT_SLOT(n)                                                 \
+	if (rv == CKR_OK && n)                                                 \
+		*n = slot_up(l, *n);
+
+#define SL_PRE_(kind, type, n)                                                 \
+	P11O_IF_KIND(SL_PRE_, kind, P11O_CAT(SL_DO_PRE_, kind)(n))
+#define SL_POST_(kind, type, n)                                                \
+	P11O_IF_KIND(SL_POST_, kind, P11O_CAT(SL_DO_POST_, kind)(n))
+
+#define SL_WRAP_(name, ...)                                                    \
+	static CK_RV wrap_##name(p11o_layer *self, P11O_PARAMS(__VA_ARGS__))   \
+	{                                                                      \
+		slots_layer *l = SL(self);                                     \
+		call_ctx ctx = {NO_SLOT};                                      \
+		(void)l;                                                       \
+		(void)ctx;                                                     \
+		P11O_MAPS(SL_PRE_, __VA_ARGS__)                                \
+		CK_RV rv = P11O_DOWN(self, name, P11O_ARGS(__VA_ARGS__));      \
+		P11O_MAPS(SL_POST_, __VA_ARGS__)                               \
+		return rv;                                                     \
+	}
+P11O_FUNCTIONS(SL_WRAP_)
+#undef SL_WRAP_
+
+/* ---- functions with their own rules ------------------------------------ */
+
+static void pad(CK_UTF8CHAR *dst, size_t len, const char *src)
+{
+	size_t n = strlen(src);
+	memset(dst, ' ', len);
+	memcpy(dst, src, n < len ? n : len);
+}
+
+static CK_RV sl_C_GetInfo(p11o_layer *self, CK_INFO_PTR pInfo)
+{
+	if (!pInfo)
+		return CKR_ARGUMENTS_BAD;
+	const p11o_config *cfg = &self->stack->config;
+	memset(pInfo, 0, sizeof(*pInfo));
+	pInfo->cryptokiVersion = cfg->cryptoki_version;
+	pad(pInfo->manufacturerID, sizeof(pInfo->manufacturerID), "p11overlay");
+	pad(pInfo->libraryDescription, sizeof(pInfo->libraryDescription),
+	    "p11overlay PKCS#11 proxy");
+	pInfo->libraryVersion = cfg->library_version;
+	return CKR_OK;
+}
+
+static CK_RV sl_C_GetSlotList(p11o_layer *self, CK_BBOOL tokenPresent,
+			      CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
+{
+	CK_RV rv =
+	    P11O_DOWN(self, C_GetSlotList, tokenPresent, pSlotList, pulCount);
+	if (rv == CKR_OK && pSlotList)
+		for (CK_ULONG i = 0; i < *pulCount; i++)
+			pSlotList[i] = slot_up(SL(self), pSlotList[i]);
+	return rv;
+}
+
+static CK_RV sl_C_OpenSession(p11o_layer *self, CK_SLOT_ID slotID,
+			      CK_FLAGS flags, CK_VOID_PTR pApplication,
+			      CK_NOTIFY Notify, CK_SESSION_HANDLE_PTR phSession)
+{
+	slots_layer *l = SL(self);
+	CK_ULONG slot = slot_index(l, slotID);
+	CK_SLOT_ID pid = slot == NO_SLOT ? P11O_INVALID_PROVIDER_SLOT
+					 : l->slots[slot].provider;
+	CK_SESSION_HANDLE provider_session = CK_INVALID_HANDLE;
+	CK_RV rv = P11O_DOWN(self, C_OpenSession, pid, flags, pApplication,
+			     Notify, phSession ? &provider_session : NULL);
+	if (rv != CKR_OK || !phSession)
+		return rv;
+	CK_SESSION_HANDLE h =
+	    p11o_handles_add(&l->sessions, provider_session, slot);
+	if (!h) {
+		P11O_DOWN(self, C_CloseSession, provider_session);
+		return CKR_HOST_MEMORY;
+	}
+	*phSession = h;
+	return CKR_OK;
+}
+
+static CK_RV sl_C_CloseSession(p11o_layer *self, CK_SESSION_HANDLE hSession)
+{
+	slots_layer *l = SL(self);
+	call_ctx ctx;
+	CK_RV rv =
+	    P11O_DOWN(self, C_CloseSession, session_down(l, hSession, &ctx));
+	/* Gone in the provider too when it no longer knows it (card
+	 * removed): drop ours either way. */
+	if (ctx.slot != NO_SLOT &&
+	    (rv == CKR_OK || rv == CKR_SESSION_HANDLE_INVALID ||
+	     rv == CKR_SESSION_CLOSED || rv == CKR_DEVICE_REMOVED ||
+	     rv == CKR_TOKEN_NOT_PRESENT))
+		p11o_handles_remove(&l->sessions, hSession);
+	return rv;
+}
+
+static CK_RV sl_C_CloseAllSessions(p11o_layer *self, CK_SLOT_ID slotID)
+{
+	slots_layer *l = SL(self);
+	CK_ULONG slot = slot_index(l, slotID);
+	CK_SLOT_ID pid = slot == NO_SLOT ? P11O_INVALID_PROVIDER_SLOT
+					 : l->slots[slot].provider;
+	CK_RV rv = P11O_DOWN(self, C_CloseAllSessions, pid);
+	if (rv == CKR_OK && slot != NO_SLOT)
+		p11o_handles_remove_aux(&l->sessions, slot);
+	return rv;
+}
+
+static CK_RV sl_C_FindObjects(p11o_layer *self, CK_SESSION_HANDLE hSession,
+			      CK_OBJECT_HANDLE_PTR phObject,
+			      CK_ULONG ulMaxObjectCount,
+			      CK_ULONG_PTR pulObjectCount)
+{
+	slots_layer *l = SL(self);
+	call_ctx ctx;
+	CK_RV rv =
+	    P11O_DOWN(self, C_FindObjects, session_down(l, hSession, &ctx),
+		      phObject, ulMaxObjectCount, pulObjectCount);
+	if (rv != CKR_OK || !phObject || !pulObjectCount)
+		return rv;
+	for (CK_ULONG i = 0; i < *pulObjectCount && i < ulMaxObjectCount; i++) {
+		phObject[i] = object_up(l, &ctx, phObject[i]);
+		if (!phObject[i])
+			return CKR_HOST_MEMORY;
+	}
+	return rv;
+}
+
+static void clear_tables(slots_layer *l)
+{
+	p11o_handles_clear(&l->sessions);
+	for (size_t i = 0; i < MAX_SLOTS; i++) {
+		p11o_handle_table *t = atomic_exchange(&l->objects[i], NULL);
+		if (t) {
+			p11o_handles_destroy(t);
+			free(t);
+		}
+	}
+}
+
+static CK_RV sl_C_Finalize(p11o_layer *self, CK_VOID_PTR pReserved)
+{
+	CK_RV rv = P11O_DOWN(self, C_Finalize, pReserved);
+	clear_tables(SL(self));
+	return rv;
+}
+
+static void slots_layer_destroy(p11o_layer *self)
+{
+	slots_layer *l = SL(self);
+	clear_tables(l);
+	p11o_handles_destroy(&l->sessions);
+	p11o_mutex_destroy(&l->lock);
+	free(l);
+}
+
+p11o_layer *p11o_slots_layer_new(struct p11o_stack *stack)
+{
+	slots_layer *l = calloc(1, sizeof(*l));
+	if (!l)
+		return NULL;
+	if (p11o_mutex_init(&l->lock) != CKR_OK) {
+		free(l);
+		return NULL;
+	}
+	if (p11o_handles_init(&l->sessions, false) != CKR_OK) {
+		p11o_mutex_destroy(&l->lock);
+		free(l);
+		return NULL;
+	}
+	p11o_ops *ops = &l->ops;
+#define SL_OP_(name, ...) ops->name = wrap_##name;
+	P11O_FUNCTIONS(SL_OP_)
+#undef SL_OP_
+	/* No handles to translate: skip this layer. */
+	ops->C_Initialize = NULL;
+	ops->C_GetVariable = NULL;
+	ops->C_SetVariable = NULL;
+	ops->C_HasNewEvent = NULL;
+	ops->C_RegisterEngine = NULL;
+	ops->C_SetTraceCallback = NULL;
+	ops->C_AddSlot = NULL;
+	/* Own rules. */
+	ops->C_Finalize = sl_C_Finalize;
+	ops->C_GetInfo = sl_C_GetInfo;
+	ops->C_GetSlotList = sl_C_GetSlotList;
+	ops->C_OpenSession = sl_C_OpenSession;
+	ops->C_CloseSession = sl_C_CloseSession;
+	ops->C_CloseAllSessions = sl_C_CloseAllSessions;
+	ops->C_FindObjects = sl_C_FindObjects;
+	l->base.name = "slots";
+	l->base.ops = ops;
+	l->base.stack = stack;
+	l->base.destroy = slots_layer_destroy;
+	return &l->base;
+}

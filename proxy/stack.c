@@ -1,0 +1,47 @@
+#include "layer.h"
+
+/* Terminal stubs: what a call gets when no layer implements it, and what
+ * every call gets before C_Initialize (and in a forked child). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#define P11O_STUB_(name, ...)                                                  \
+	static CK_RV unsupported_##name(p11o_layer *self,                      \
+					P11O_PARAMS(__VA_ARGS__))              \
+	{                                                                      \
+		return CKR_FUNCTION_NOT_SUPPORTED;                             \
+	}                                                                      \
+	static CK_RV uninitialized_##name(p11o_layer *self,                    \
+					  P11O_PARAMS(__VA_ARGS__))            \
+	{                                                                      \
+		return CKR_CRYPTOKI_NOT_INITIALIZED;                           \
+	}
+P11O_FUNCTIONS(P11O_STUB_)
+#undef P11O_STUB_
+#pragma GCC diagnostic pop
+
+void p11o_stack_resolve(p11o_layer **layers, size_t count, p11o_targets *top)
+{
+#define P11O_RESOLVE_(name, ...)                                               \
+	{                                                                      \
+		top->name.fn = unsupported_##name;                             \
+		top->name.layer = NULL;                                        \
+		for (size_t i = count; i-- > 0;) {                             \
+			layers[i]->down.name = top->name;                      \
+			if (layers[i]->ops->name) {                            \
+				top->name.fn = layers[i]->ops->name;           \
+				top->name.layer = layers[i];                   \
+			}                                                      \
+		}                                                              \
+	}
+	P11O_FUNCTIONS(P11O_RESOLVE_)
+#undef P11O_RESOLVE_
+}
+
+void p11o_targets_fill_uninitialized(p11o_targets *t)
+{
+#define P11O_UNINIT_(name, ...)                                                \
+	t->name.fn = uninitialized_##name;                                     \
+	t->name.layer = NULL;
+	P11O_FUNCTIONS(P11O_UNINIT_)
+#undef P11O_UNINIT_
+}

@@ -250,6 +250,10 @@ static void test_unknown_is_warning(void **state)
 	assert_int_equal(parse(&cfg, "[nosuch]\na = 1\nb = 2\n"), 0);
 	assert_int_equal(cfg.diag_count, 1);
 	assert_true(has_diag(&cfg, "t.conf:1: unknown section [nosuch]"));
+	/* control characters from the input never reach the terminal */
+	assert_int_equal(parse(&cfg, "[slots]\nx\033[2J\r = 1\n"), 0);
+	assert_string_equal(cfg.diags[0],
+			    "t.conf:2: unknown key 'x?[2J' in [slots]");
 }
 
 static void test_malformed(void **state)
@@ -287,6 +291,10 @@ static void test_bad_values(void **state)
 	expect_error("trace", "level = loud");
 	expect_error("trace", "max-value = -1");
 	expect_error("trace", "max-value = 12k");
+	expect_error("trace", "max-value = 0x0x5");
+	expect_error("trace", "max-value = 0x");
+	expect_error("trace", "max-value = +5");
+	expect_error("trace", "max-value = 1 2");
 	expect_error("trace", "include-events = maybe");
 	expect_error("unlock", "timeout = abc");
 	expect_error("unlock", "timeout = ");

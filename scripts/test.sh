@@ -1,0 +1,34 @@
+#!/bin/sh
+# The whole test suite: installs what it needs, builds with -Werror, runs
+# every test, then again under AddressSanitizer + UndefinedBehaviorSanitizer,
+# and checks formatting and static analysis.  Exit status 0 = all green.
+set -eu
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+B=${BUILD_DIR:-build}
+step() { printf '\n==== %s\n' "$*"; }
+
+step "build ($B)"
+[ -d "$B" ] || meson setup "$B" --werror
+ninja -C "$B"
+step "tests"
+meson test -C "$B" --print-errorlogs --num-processes 2
+
+step "sanitizer build ($B-asan)"
+[ -d "$B-asan" ] || meson setup "$B-asan" --werror \
+	-Db_sanitize=address,undefined -Db_lundef=false --buildtype=debug
+ninja -C "$B-asan"
+step "tests under ASan+UBSan"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	meson test -C "$B-asan" --print-errorlogs --num-processes 2 --timeout-multiplier 3
+
+step "clang-format"
+git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror
+step "cppcheck"
+cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
+	--inline-suppr --std=c11 -D__GNUC__ -I include -I proxy -I "$B" \
+	$(git ls-files 'proxy/*.c' 'addons/*.c' 'tools/*.c')
+step "fuzz smoke"
+scripts/fuzz.sh 10
+echo "ALL TESTS PASSED"

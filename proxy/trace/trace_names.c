@@ -1,0 +1,148 @@
+/* Name tables for the trace, expanded from trace_names.def: sorted once by
+ * value, looked up by binary search. */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "trace_int.h"
+
+typedef struct p11o_nent {
+	unsigned char tab;  /* enum p11o_ntab */
+	unsigned char kind; /* enum p11o_attr_kind, CKA_ only */
+	unsigned long v;
+	const char *n;
+} p11o_nent;
+
+typedef struct p11o_fent {
+	unsigned char group;
+	unsigned long v;
+	const char *n;
+} p11o_fent;
+
+/* Every name of every table in one array, sorted by (table, value). */
+#define P11O_FLAG(g, n)
+#define P11O_ATTR(n, k) {P11O_NT_CKA, P11O_AT_##k, n, #n},
+#define P11O_NAME(t, n) {P11O_NT_##t, 0, n, #n},
+static p11o_nent names[] = {
+#include "trace_names.def"
+};
+#undef P11O_FLAG
+#undef P11O_ATTR
+#undef P11O_NAME
+
+#define P11O_FLAG(g, n) {P11O_FG_##g, n, #n},
+#define P11O_ATTR(n, k)
+#define P11O_NAME(t, n)
+static const p11o_fent flags[] = {
+#include "trace_names.def"
+};
+#undef P11O_FLAG
+#undef P11O_ATTR
+#undef P11O_NAME
+
+#define P11O_N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Range of each table in `names` after sorting. */
+static struct {
+	size_t lo, hi;
+} ranges[P11O_NT_COUNT];
+
+/* Tables with a vendor range, and its name. */
+static const char *const vendor[P11O_NT_COUNT] = {
+    [P11O_NT_CKA] = "CKA_VENDOR_DEFINED", [P11O_NT_CKO] = "CKO_VENDOR_DEFINED",
+    [P11O_NT_CKK] = "CKK_VENDOR_DEFINED", [P11O_NT_CKC] = "CKC_VENDOR_DEFINED",
+    [P11O_NT_CKH] = "CKH_VENDOR_DEFINED", [P11O_NT_CKM] = "CKM_VENDOR_DEFINED",
+    [P11O_NT_CKR] = "CKR_VENDOR_DEFINED",
+};
+
+static int cmp_nent(const void *a, const void *b)
+{
+	const p11o_nent *x = a, *y = b;
+	if (x->tab != y->tab)
+		return x->tab < y->tab ? -1 : 1;
+	return x->v < y->v ? -1 : x->v > y->v;
+}
+
+static pthread_once_t sorted = PTHREAD_ONCE_INIT;
+
+static void sort_all(void)
+{
+	qsort(names, P11O_N(names), sizeof(names[0]), cmp_nent);
+	for (size_t i = 0; i < P11O_N(names); i++) {
+		if (i == 0 || names[i].tab != names[i - 1].tab)
+			ranges[names[i].tab].lo = i;
+		ranges[names[i].tab].hi = i + 1;
+	}
+}
+
+void p11o_trace_names_init(void)
+{
+	pthread_once(&sorted, sort_all);
+}
+
+static const p11o_nent *find(enum p11o_ntab t, unsigned long v)
+{
+	p11o_trace_names_init();
+	const p11o_nent *e = names;
+	size_t lo = ranges[t].lo, hi = ranges[t].hi;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (e[mid].v < v)
+			lo = mid + 1;
+		else if (e[mid].v > v)
+			hi = mid;
+		else
+			return &e[mid];
+	}
+	return NULL;
+}
+
+const char *p11o_trace_name(enum p11o_ntab t, unsigned long v)
+{
+	const p11o_nent *e = find(t, v);
+	return e ? e->n : NULL;
+}
+
+enum p11o_attr_kind p11o_trace_attr_kind(unsigned long type)
+{
+	const p11o_nent *e = find(P11O_NT_CKA, type);
+	return e ? (enum p11o_attr_kind)e->kind : P11O_AT_BYTES;
+}
+
+void p11o_tb_name(p11o_tbuf *b, enum p11o_ntab t, unsigned long v)
+{
+	const p11o_nent *e = find(t, v);
+	if (e) {
+		p11o_tb_str(b, e->n);
+		return;
+	}
+	if (vendor[t] && (v & CKA_VENDOR_DEFINED)) {
+		p11o_tb_str(b, vendor[t]);
+		P11O_TB_LIT(b, "|");
+		p11o_tb_hex(b, v & ~CKA_VENDOR_DEFINED);
+		return;
+	}
+	p11o_tb_hex(b, v);
+}
+
+void p11o_tb_flags(p11o_tbuf *b, enum p11o_fgroup g, unsigned long f)
+{
+	bool any = false;
+	if (f == 0) {
+		p11o_tb_c(b, '0');
+		return;
+	}
+	for (size_t i = 0; i < P11O_N(flags); i++) {
+		if (flags[i].group != g || !(f & flags[i].v))
+			continue;
+		if (any)
+			p11o_tb_c(b, '|');
+		p11o_tb_str(b, flags[i].n);
+		f &= ~flags[i].v;
+		any = true;
+	}
+	if (f) {
+		if (any)
+			p11o_tb_c(b, '|');
+		p11o_tb_hex(b, f);
+	}
+}

@@ -4,7 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "events.h"
 #include "handles.h"
+#include "labels.h"
 #include "stack.h"
 
 #define MAX_SLOTS 128
@@ -26,6 +28,9 @@ typedef struct slots_layer {
 	atomic_size_t count;
 	p11o_handle_table sessions; /* value: provider session, aux: slot */
 	_Atomic(p11o_handle_table *) objects[MAX_SLOTS]; /* per slot */
+	p11o_events events;
+	bool
+	    filtering; /* config hides some slots: C_GetSlotList works harder */
 } slots_layer;
 
 #define SL(self) ((slots_layer *)(self))
@@ -374,10 +379,72 @@ static void clear_tables(slots_layer *l)
 	}
 }
 
+/* ---- events ------------------------------------------------------------ */
+
+/* A provider event concerns the whole card: every virtual slot of its
+ * reader reports it, and the caches of those slots are dropped. */
+static void on_provider_event(void *ctx, CK_SLOT_ID pid)
+{
+	slots_layer *l = ctx;
+	CK_ULONG i = index_of_provider(l, pid);
+	if (i == NO_SLOT)
+		return;
+	size_t n = slot_count(l);
+	for (size_t k = 0; k < n; k++) {
+		if (l->slots[k].hash != l->slots[i].hash)
+			continue;
+		p11o_events_post(&l->events, l->slots[k].id);
+	}
+}
+
+static CK_RV sl_C_WaitForSlotEvent(p11o_layer *self, CK_FLAGS flags,
+				   CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pRes)
+{
+	slots_layer *l = SL(self);
+	if (pRes)
+		return P11O_DOWN(self, C_WaitForSlotEvent, flags, pSlot, pRes);
+	CK_RV rv = p11o_events_wait(&l->events, flags, pSlot);
+	/* A provider without events answered itself, with its own IDs. */
+	if (rv == CKR_OK && atomic_load(&l->events.mode) == EV_UNSUPPORTED)
+		*pSlot = slot_up(l, *pSlot);
+	return rv;
+}
+
+static CK_RV sl_C_HasNewEvent(p11o_layer *self, CK_ULONG_PTR pLastEvent)
+{
+	return p11o_events_has_new(&SL(self)->events, pLastEvent);
+}
+
+/* design.md §6: close the token's sessions, drop what is cached of it and
+ * let every application see it anew. */
+static CK_RV sl_C_Reinitialize(p11o_layer *self, CK_SLOT_ID slotID)
+{
+	slots_layer *l = SL(self);
+	CK_ULONG i = slot_index(l, slotID);
+	if (i == NO_SLOT)
+		return CKR_SLOT_ID_INVALID;
+	CK_RV rv = P11O_DOWN(self, C_CloseAllSessions, l->slots[i].provider);
+	if (rv != CKR_OK && rv != CKR_TOKEN_NOT_PRESENT)
+		return rv;
+	p11o_handles_remove_aux(&l->sessions, i);
+	p11o_handle_table *t = object_table(l, i, false);
+	if (t)
+		p11o_handles_clear(t);
+	/* Lower layers drop their caches of the token too. */
+	CK_RV down = P11O_DOWN(self, C_Reinitialize, l->slots[i].provider);
+	if (down != CKR_OK && down != CKR_FUNCTION_NOT_SUPPORTED)
+		return down;
+	p11o_events_post(&l->events, slotID);
+	return CKR_OK;
+}
+
 static CK_RV sl_C_Finalize(p11o_layer *self, CK_VOID_PTR pReserved)
 {
+	slots_layer *l = SL(self);
+	p11o_events_stop(&l->events);
 	CK_RV rv = P11O_DOWN(self, C_Finalize, pReserved);
-	clear_tables(SL(self));
+	p11o_events_join(&l->events);
+	clear_tables(l);
 	return rv;
 }
 
@@ -412,7 +479,6 @@ p11o_layer *p11o_slots_layer_new(struct p11o_stack *stack)
 	ops->C_Initialize = NULL;
 	ops->C_GetVariable = NULL;
 	ops->C_SetVariable = NULL;
-	ops->C_HasNewEvent = NULL;
 	ops->C_RegisterEngine = NULL;
 	ops->C_SetTraceCallback = NULL;
 	ops->C_AddSlot = NULL;
@@ -424,9 +490,18 @@ p11o_layer *p11o_slots_layer_new(struct p11o_stack *stack)
 	ops->C_CloseSession = sl_C_CloseSession;
 	ops->C_CloseAllSessions = sl_C_CloseAllSessions;
 	ops->C_FindObjects = sl_C_FindObjects;
+	ops->C_WaitForSlotEvent = sl_C_WaitForSlotEvent;
+	ops->C_HasNewEvent = sl_C_HasNewEvent;
+	ops->C_Reinitialize = sl_C_Reinitialize;
 	l->base.name = "slots";
 	l->base.ops = ops;
 	l->base.stack = stack;
 	l->base.destroy = slots_layer_destroy;
+	const p11o_config *cfg = &stack->config;
+	l->filtering = cfg->pins != P11O_PINS_ALL || !cfg->empty_slots_show;
+	p11o_events_init(
+	    &l->events, &l->base,
+	    !(stack->provider_args.flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS),
+	    on_provider_event, l);
 	return &l->base;
 }

@@ -1,0 +1,187 @@
+#include "events.h"
+
+#include <string.h>
+
+void p11o_events_init(p11o_events *ev, p11o_layer *layer, bool threads_allowed,
+		      p11o_event_sink sink, void *sink_ctx)
+{
+	memset(ev, 0, sizeof(*ev));
+	pthread_mutex_init(&ev->lock, NULL);
+	pthread_cond_init(&ev->cond, NULL);
+	ev->layer = layer;
+	ev->threads_allowed = threads_allowed;
+	ev->sink = sink;
+	ev->sink_ctx = sink_ctx;
+}
+
+void p11o_events_post(p11o_events *ev, CK_SLOT_ID id)
+{
+	pthread_mutex_lock(&ev->lock);
+	unsigned long n = atomic_load(&ev->posted);
+	ev->ring[n % P11O_EVENT_RING] = id;
+	atomic_store(&ev->posted, n + 1);
+	/* A slow consumer loses the oldest events, never the newest. */
+	if (n + 1 - ev->consumed > P11O_EVENT_RING)
+		ev->consumed = n + 1 - P11O_EVENT_RING;
+	pthread_cond_broadcast(&ev->cond);
+	pthread_mutex_unlock(&ev->lock);
+}
+
+static void *watch(void *arg)
+{
+	p11o_events *ev = arg;
+	for (;;) {
+		CK_SLOT_ID slot;
+		CK_RV rv =
+		    P11O_DOWN(ev->layer, C_WaitForSlotEvent, 0, &slot, NULL);
+		pthread_mutex_lock(&ev->lock);
+		bool stop = ev->stopping;
+		if (rv != CKR_OK && !stop) {
+			/* The blocking wait broke: poll from now on. */
+			ev->mode = EV_POLL;
+			stop = true;
+		}
+		pthread_cond_broadcast(&ev->cond);
+		pthread_mutex_unlock(&ev->lock);
+		if (stop)
+			return NULL;
+		ev->sink(ev->sink_ctx, slot);
+	}
+}
+
+/* Decide once how events are read: probe the provider without blocking;
+ * a provider without events keeps answering with its own error. */
+static void choose_mode(p11o_events *ev)
+{
+	pthread_mutex_lock(&ev->lock);
+	bool known = ev->mode != EV_UNKNOWN;
+	pthread_mutex_unlock(&ev->lock);
+	if (known)
+		return;
+	CK_SLOT_ID slot;
+	CK_RV rv = P11O_DOWN(ev->layer, C_WaitForSlotEvent, CKF_DONT_BLOCK,
+			     &slot, NULL);
+	if (rv == CKR_OK)
+		ev->sink(ev->sink_ctx, slot);
+	pthread_mutex_lock(&ev->lock);
+	if (ev->mode == EV_UNKNOWN && !ev->stopping) {
+		if (rv != CKR_OK && rv != CKR_NO_EVENT) {
+			ev->mode = EV_UNSUPPORTED;
+			ev->unsupported_rv = rv;
+		} else if (ev->threads_allowed &&
+			   pthread_create(&ev->watcher, NULL, watch, ev) == 0) {
+			ev->watcher_started = true;
+			ev->mode = EV_WATCHER;
+		} else {
+			ev->mode = EV_POLL;
+		}
+	}
+	pthread_mutex_unlock(&ev->lock);
+}
+
+/* Polling mode: drain the provider's pending events. */
+static void poll_provider(p11o_events *ev)
+{
+	for (int i = 0; i < 64; i++) {
+		CK_SLOT_ID slot;
+		if (P11O_DOWN(ev->layer, C_WaitForSlotEvent, CKF_DONT_BLOCK,
+			      &slot, NULL) != CKR_OK)
+			return;
+		ev->sink(ev->sink_ctx, slot);
+	}
+}
+
+CK_RV p11o_events_has_new(p11o_events *ev, CK_ULONG_PTR pLastEvent)
+{
+	if (!pLastEvent)
+		return CKR_ARGUMENTS_BAD;
+	choose_mode(ev);
+	if (ev->mode == EV_POLL)
+		poll_provider(ev);
+	unsigned long n = atomic_load(&ev->posted);
+	if (n == *pLastEvent)
+		return CKR_NO_EVENT;
+	*pLastEvent = n;
+	return CKR_OK;
+}
+
+/* Under the lock: the next unconsumed event, if any. */
+static bool take(p11o_events *ev, CK_SLOT_ID_PTR pSlot)
+{
+	if (ev->consumed >= atomic_load(&ev->posted))
+		return false;
+	*pSlot = ev->ring[ev->consumed++ % P11O_EVENT_RING];
+	return true;
+}
+
+CK_RV p11o_events_wait(p11o_events *ev, CK_FLAGS flags, CK_SLOT_ID_PTR pSlot)
+{
+	choose_mode(ev);
+	if (ev->mode == EV_UNSUPPORTED)
+		return P11O_DOWN(ev->layer, C_WaitForSlotEvent, flags, pSlot,
+				 NULL);
+	if (!pSlot)
+		return CKR_ARGUMENTS_BAD;
+	if (ev->mode == EV_POLL) {
+		poll_provider(ev);
+		if (!(flags & CKF_DONT_BLOCK)) {
+			pthread_mutex_lock(&ev->lock);
+			bool have = ev->consumed < atomic_load(&ev->posted);
+			pthread_mutex_unlock(&ev->lock);
+			CK_SLOT_ID slot;
+			if (!have) {
+				/* Block in the provider itself (no thread). */
+				CK_RV rv =
+				    P11O_DOWN(ev->layer, C_WaitForSlotEvent, 0,
+					      &slot, NULL);
+				if (rv != CKR_OK)
+					return rv;
+				ev->sink(ev->sink_ctx, slot);
+			}
+		}
+	}
+	CK_RV rv = CKR_NO_EVENT;
+	pthread_mutex_lock(&ev->lock);
+	for (;;) {
+		if (ev->stopping) {
+			rv = CKR_CRYPTOKI_NOT_INITIALIZED;
+			break;
+		}
+		if (take(ev, pSlot)) {
+			rv = CKR_OK;
+			break;
+		}
+		if ((flags & CKF_DONT_BLOCK) || ev->mode != EV_WATCHER)
+			break;
+		ev->waiters++;
+		pthread_cond_wait(&ev->cond, &ev->lock);
+		ev->waiters--;
+		if (ev->stopping)
+			pthread_cond_broadcast(&ev->cond);
+	}
+	pthread_mutex_unlock(&ev->lock);
+	return rv;
+}
+
+void p11o_events_stop(p11o_events *ev)
+{
+	pthread_mutex_lock(&ev->lock);
+	ev->stopping = true;
+	pthread_cond_broadcast(&ev->cond);
+	pthread_mutex_unlock(&ev->lock);
+}
+
+void p11o_events_join(p11o_events *ev)
+{
+	pthread_mutex_lock(&ev->lock);
+	bool started = ev->watcher_started;
+	ev->watcher_started = false;
+	pthread_mutex_unlock(&ev->lock);
+	if (started)
+		pthread_join(ev->watcher, NULL);
+	/* Blocked application threads leave before the layers go away. */
+	pthread_mutex_lock(&ev->lock);
+	while (ev->waiters)
+		pthread_cond_wait(&ev->cond, &ev->lock);
+	pthread_mutex_unlock(&ev->lock);
+}

@@ -1,0 +1,60 @@
+/* Slot events (design.md §4).  The proxy owns the provider's event
+ * stream: one watcher thread blocks in the provider's C_WaitForSlotEvent
+ * and records each event (as virtual slot IDs) with a global sequence
+ * number.  C_HasNewEvent compares a caller's last seen number with it, so
+ * any number of threads each see every event; C_WaitForSlotEvent consumes
+ * events in order, as the standard says, blocking or not.  Without a
+ * watcher (the application forbade threads, or the provider has no events)
+ * calls poll the provider with CKF_DONT_BLOCK instead. */
+#ifndef P11O_EVENTS_H
+#define P11O_EVENTS_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "layer.h"
+
+#define P11O_EVENT_RING 256
+
+typedef struct p11o_events p11o_events;
+
+enum { EV_UNKNOWN, EV_WATCHER, EV_POLL, EV_UNSUPPORTED };
+
+/* Called for each provider event: add the virtual slot IDs it concerns
+ * (every virtual slot of the card's reader) with p11o_events_post(). */
+typedef void (*p11o_event_sink)(void *ctx, CK_SLOT_ID provider_slot);
+
+struct p11o_events {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	CK_SLOT_ID ring[P11O_EVENT_RING];
+	atomic_ulong posted;    /* sequence number of the newest event */
+	unsigned long consumed; /* next event C_WaitForSlotEvent returns */
+	unsigned waiters;       /* threads inside a blocking wait */
+	bool stopping;
+	atomic_int mode;      /* EV_* */
+	CK_RV unsupported_rv; /* the provider's answer when it has no events */
+	bool watcher_started;
+	bool threads_allowed;
+	pthread_t watcher;
+	p11o_layer *layer; /* calls down from here reach the provider */
+	p11o_event_sink sink;
+	void *sink_ctx;
+};
+
+void p11o_events_init(p11o_events *ev, p11o_layer *layer, bool threads_allowed,
+		      p11o_event_sink sink, void *sink_ctx);
+
+/* Record an event for virtual slot `id`. */
+void p11o_events_post(p11o_events *ev, CK_SLOT_ID id);
+
+CK_RV p11o_events_has_new(p11o_events *ev, CK_ULONG_PTR pLastEvent);
+CK_RV p11o_events_wait(p11o_events *ev, CK_FLAGS flags, CK_SLOT_ID_PTR pSlot);
+
+/* Before the provider's C_Finalize: wake blocked waiters (they return
+ * CKR_CRYPTOKI_NOT_INITIALIZED).  After it: join the watcher. */
+void p11o_events_stop(p11o_events *ev);
+void p11o_events_join(p11o_events *ev);
+
+#endif

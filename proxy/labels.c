@@ -1,0 +1,76 @@
+#include "labels.h"
+
+#include <string.h>
+
+/* Length of a UTF-8 prefix of s no longer than max bytes, ending on a
+ * character boundary. */
+static size_t utf8_cut(const char *s, size_t len, size_t max)
+{
+	if (len <= max)
+		return len;
+	size_t n = max;
+	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+		n--;
+	return n;
+}
+
+static size_t trim_right(const char *s, size_t n)
+{
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\0'))
+		n--;
+	return n;
+}
+
+void p11o_label_compose(CK_UTF8CHAR out[32], const char *token_name,
+			const char *pin_name)
+{
+	char suffix[40] = "";
+	size_t slen = 0;
+	if (pin_name && *pin_name) {
+		size_t plen = utf8_cut(pin_name, strlen(pin_name), 28);
+		suffix[0] = ' ';
+		suffix[1] = '(';
+		memcpy(suffix + 2, pin_name, plen);
+		suffix[2 + plen] = ')';
+		slen = plen + 3;
+	}
+	size_t tlen = strlen(token_name);
+	tlen = trim_right(token_name, utf8_cut(token_name, tlen, 32 - slen));
+	memset(out, ' ', 32);
+	memcpy(out, token_name, tlen);
+	memcpy(out + tlen, suffix, slen);
+	for (size_t i = 0; i < 32; i++)
+		if (out[i] == ':')
+			out[i] = '-';
+}
+
+bool p11o_label_split(const CK_UTF8CHAR label[32], char *name, size_t namelen,
+		      char *pin, size_t pinlen)
+{
+	const char *l = (const char *)label;
+	size_t n = trim_right(l, 32);
+	size_t open = 0;
+	bool found = false;
+	if (n >= 4 && l[n - 1] == ')') {
+		for (size_t i = n - 1; i-- > 0;) {
+			if (l[i] == '(' && i > 0 && l[i - 1] == ' ') {
+				open = i;
+				found = true;
+				break;
+			}
+		}
+	}
+	size_t name_n = found ? open - 1 : n;
+	size_t pin_n = found ? n - open - 2 : 0;
+	if (namelen) {
+		name_n = name_n < namelen - 1 ? name_n : namelen - 1;
+		memcpy(name, l, name_n);
+		name[name_n] = '\0';
+	}
+	if (pinlen) {
+		pin_n = pin_n < pinlen - 1 ? pin_n : pinlen - 1;
+		memcpy(pin, l + open + 1, pin_n);
+		pin[pin_n] = '\0';
+	}
+	return found;
+}

@@ -9,14 +9,14 @@
 
 /* ---- the argument table ------------------------------------------------- */
 
+/* clang-format off */
 #define P11O_DESC_ARG_(kind, type, param)                                      \
-	{                                                                      \
-		P11O_AK_##kind, #param                                         \
-	}
+	{P11O_AK_##kind, sizeof(#param) - 1, #param}
 #define P11O_DESC_(fname, ...)                                                 \
-	[P11O_FN_##fname] = {#fname,                                           \
+	[P11O_FN_##fname] = {#fname, sizeof(#fname) - 1,                       \
 			     P11O_NARGS(__VA_ARGS__),                          \
 			     {P11O_MAPC(P11O_DESC_ARG_, __VA_ARGS__)}},
+/* clang-format on */
 const p11o_fn_desc p11o_trace_fns[P11O_FN_COUNT] = {P11O_FUNCTIONS(P11O_DESC_)};
 #undef P11O_DESC_
 #undef P11O_DESC_ARG_
@@ -79,13 +79,13 @@ static unsigned long rd_ulong(p11o_targ p)
 	return v;
 }
 
-static void line(p11o_tbuf *b, bool out, const char *name)
+static void line(p11o_tbuf *b, bool out, const char *name, size_t len)
 {
 	if (out)
 		P11O_TB_LIT(b, "  < ");
 	else
 		P11O_TB_LIT(b, "  > ");
-	p11o_tb_str(b, name);
+	p11o_tb_mem(b, name, len);
 	P11O_TB_LIT(b, " = ");
 }
 
@@ -264,10 +264,12 @@ typedef struct dctx {
 static unsigned decode_arg(p11o_tbuf *b, dctx *c, unsigned i, bool out)
 {
 	const char *nm = c->d->args[i].name;
+	size_t nml = c->d->args[i].name_len;
 	p11o_targ v = c->av[i];
 	bool has_next = i + 1 < c->d->nargs;
 	p11o_targ nx = has_next ? c->av[i + 1] : 0;
 	const char *nxname = has_next ? c->d->args[i + 1].name : "";
+	size_t nxl = has_next ? c->d->args[i + 1].name_len : 0;
 	unsigned nxkind = has_next ? c->d->args[i + 1].kind : P11O_AK__MAX;
 
 	switch ((enum p11o_arg_kind)c->d->args[i].kind) {
@@ -276,13 +278,13 @@ static unsigned decode_arg(p11o_tbuf *b, dctx *c, unsigned i, bool out)
 	case P11O_AK_LEN:
 		if (out)
 			return 0;
-		line(b, false, nm);
+		line(b, false, nm, nml);
 		p11o_tb_dec(b, v);
 		break;
 	case P11O_AK_BOOL:
 		if (out)
 			return 0;
-		line(b, false, nm);
+		line(b, false, nm, nml);
 		p11o_tb_str(b, v == CK_FALSE ? "CK_FALSE" : "CK_TRUE");
 		break;
 	case P11O_AK_SLOT:
@@ -290,7 +292,7 @@ static unsigned decode_arg(p11o_tbuf *b, dctx *c, unsigned i, bool out)
 	case P11O_AK_OBJECT:
 		if (out)
 			return 0;
-		line(b, false, nm);
+		line(b, false, nm, nml);
 		p11o_tb_hex(b, v);
 		break;
 	case P11O_AK_FLAGS:
@@ -298,7 +300,7 @@ static unsigned decode_arg(p11o_tbuf *b, dctx *c, unsigned i, bool out)
 	case P11O_AK_WAIT_FLAGS:
 		if (out)
 			return 0;
-		line(b, false, nm);
+		line(b, false, nm, nml);
 		p11o_tb_flags(b,
 			      c->d->args[i].kind == P11O_AK_SESSION_FLAGS
 				  ? P11O_FG_SESSION
@@ -312,7 +314,7 @@ static unsigned decode_arg(p11o_tbuf *b, dctx *c, unsigned i, bool out)
 	case P11O_AK_MECH_TYPE:
 		if (out)
 			return 0;
-		line(b, false, nm);
+		line(b, false, nm, nml);
 		p11o_tb_name(b,
 			     c->d->args[i].kind == P11O_AK_USER ? P11O_NT_CKU
 								: P11O_NT_CKM,
@@ -322,13 +324,13 @@ static unsigned decode_arg(p11o_tbuf *b, dctx *c, unsigned i, bool out)
 	case P11O_AK_RESERVED:
 		if (out)
 			return 0;
-		line(b, false, nm);
+		line(b, false, nm, nml);
 		p11o_tb_ptr(b, (const void *)v);
 		break;
 	case P11O_AK_INIT_ARGS:
 		if (out)
 			return 0;
-		line(b, false, nm);
+		line(b, false, nm, nml);
 		if (v && c->in)
 			init_args(b, (const CK_C_INITIALIZE_ARGS *)v);
 		else
@@ -337,7 +339,7 @@ static unsigned decode_arg(p11o_tbuf *b, dctx *c, unsigned i, bool out)
 	case P11O_AK_MECHANISM:
 		if (out)
 			return 0;
-		line(b, false, nm);
+		line(b, false, nm, nml);
 		if (v && c->in)
 			p11o_tb_mechanism(b, (const CK_MECHANISM *)v, c->ok,
 					  c->cap);
@@ -347,7 +349,7 @@ static unsigned decode_arg(p11o_tbuf *b, dctx *c, unsigned i, bool out)
 	case P11O_AK_TEMPLATE:
 		if (out)
 			return 1;
-		line(b, false, nm);
+		line(b, false, nm, nml);
 		if (!v || !c->in)
 			p11o_tb_ptr(b, (const void *)v);
 		P11O_TB_LIT(b, "[");
@@ -362,7 +364,7 @@ static unsigned decode_arg(p11o_tbuf *b, dctx *c, unsigned i, bool out)
 		bool show = v && rv_allows_out_template(c->rv);
 		if (out != show)
 			return 1;
-		line(b, out, nm);
+		line(b, out, nm, nml);
 		if (!v || !c->in)
 			p11o_tb_ptr(b, (const void *)v);
 		P11O_TB_LIT(b, "[");
@@ -390,7 +392,7 @@ static unsigned decode_arg(p11o_tbuf *b, dctx *c, unsigned i, bool out)
 	case P11O_AK_IN_TEXT:
 		if (out)
 			return 1;
-		line(b, false, nm);
+		line(b, false, nm, nml);
 		if (!v || !rv_allows_in_bytes(c->rv))
 			ptr_len(b, v, nx);
 		else if (c->d->args[i].kind == P11O_AK_IN_TEXT)
@@ -401,7 +403,7 @@ static unsigned decode_arg(p11o_tbuf *b, dctx *c, unsigned i, bool out)
 	case P11O_AK_PIN:
 		if (out)
 			return 1;
-		line(b, false, nm);
+		line(b, false, nm, nml);
 		if (v)
 			p11o_tb_secret(b, nx);
 		else
@@ -410,7 +412,7 @@ static unsigned decode_arg(p11o_tbuf *b, dctx *c, unsigned i, bool out)
 	case P11O_AK_LABEL32:
 		if (out)
 			return 0;
-		line(b, false, nm);
+		line(b, false, nm, nml);
 		if (v && c->in)
 			p11o_tb_padded(b, (const unsigned char *)v, 32);
 		else
@@ -420,7 +422,7 @@ static unsigned decode_arg(p11o_tbuf *b, dctx *c, unsigned i, bool out)
 	case P11O_AK_VAR_NAME:
 		if (out)
 			return 0;
-		line(b, false, nm);
+		line(b, false, nm, nml);
 		if (v && c->in) {
 			c->var = (const char *)v;
 			p11o_tb_text(b, c->var, strnlen(c->var, c->cap + 1),
@@ -431,7 +433,7 @@ static unsigned decode_arg(p11o_tbuf *b, dctx *c, unsigned i, bool out)
 	case P11O_AK_VAR_VALUE:
 		if (out)
 			return 0;
-		line(b, false, nm);
+		line(b, false, nm, nml);
 		if (!v || !c->in)
 			p11o_tb_ptr(b, (const void *)v);
 		else if (!c->var || secret_var(c->var, c->cap))
@@ -444,7 +446,7 @@ static unsigned decode_arg(p11o_tbuf *b, dctx *c, unsigned i, bool out)
 	case P11O_AK_OUT_STRING:
 		if (!out || !c->ok || !v)
 			return 0;
-		line(b, true, nm);
+		line(b, true, nm, nml);
 		{
 			size_t lim = nxkind == P11O_AK_ULONG ? nx : 0;
 			size_t n = strnlen((const char *)v,
@@ -467,7 +469,7 @@ static unsigned decode_arg(p11o_tbuf *b, dctx *c, unsigned i, bool out)
 	case P11O_AK_INOUT_ULONG:
 		if (!out || !c->ok || !v)
 			return 0;
-		line(b, true, nm);
+		line(b, true, nm, nml);
 		switch ((enum p11o_arg_kind)c->d->args[i].kind) {
 		case P11O_AK_OUT_INFO:
 			out_info(b, (const CK_INFO *)v);
@@ -497,7 +499,7 @@ static unsigned decode_arg(p11o_tbuf *b, dctx *c, unsigned i, bool out)
 	case P11O_AK_OUT_MECH_LIST:
 		if (!out) {
 			if (!v) {
-				line(b, false, nm);
+				line(b, false, nm, nml);
 				P11O_TB_LIT(b, "NULL (size query)");
 				p11o_tb_c(b, '\n');
 			}
@@ -506,7 +508,7 @@ static unsigned decode_arg(p11o_tbuf *b, dctx *c, unsigned i, bool out)
 		if (!nx || !(c->ok || c->rv == CKR_BUFFER_TOO_SMALL))
 			return 1;
 		if (c->ok && v) {
-			line(b, true, nm);
+			line(b, true, nm, nml);
 			ulong_list(b,
 				   c->d->args[i].kind == P11O_AK_OUT_MECH_LIST
 				       ? P11O_NT_CKM
@@ -514,17 +516,17 @@ static unsigned decode_arg(p11o_tbuf *b, dctx *c, unsigned i, bool out)
 				   v, rd_ulong(nx), c->cap);
 			p11o_tb_c(b, '\n');
 		}
-		line(b, true, nxname);
+		line(b, true, nxname, nxl);
 		p11o_tb_dec(b, rd_ulong(nx));
 		p11o_tb_c(b, '\n');
 		return 1;
 	case P11O_AK_OUT_BYTES:
 		if (nxkind == P11O_AK_LEN) { /* fixed-size output */
 			if (!out) {
-				line(b, false, nxname);
+				line(b, false, nxname, nxl);
 				p11o_tb_dec(b, nx);
 			} else if (c->ok && v) {
-				line(b, true, nm);
+				line(b, true, nm, nml);
 				p11o_tb_bytes(b, (const void *)v, nx, c->cap);
 			} else
 				return 1;
@@ -533,7 +535,7 @@ static unsigned decode_arg(p11o_tbuf *b, dctx *c, unsigned i, bool out)
 		}
 		if (!out) {
 			if (!v) {
-				line(b, false, nm);
+				line(b, false, nm, nml);
 				P11O_TB_LIT(b, "NULL (size query)");
 				p11o_tb_c(b, '\n');
 			}
@@ -542,10 +544,10 @@ static unsigned decode_arg(p11o_tbuf *b, dctx *c, unsigned i, bool out)
 		if (!nx || !(c->ok || c->rv == CKR_BUFFER_TOO_SMALL))
 			return 1;
 		if (c->ok && v) {
-			line(b, true, nm);
+			line(b, true, nm, nml);
 			p11o_tb_bytes(b, (const void *)v, rd_ulong(nx), c->cap);
 		} else {
-			line(b, true, nxname);
+			line(b, true, nxname, nxl);
 			p11o_tb_dec(b, rd_ulong(nx));
 		}
 		p11o_tb_c(b, '\n');
@@ -555,8 +557,10 @@ static unsigned decode_arg(p11o_tbuf *b, dctx *c, unsigned i, bool out)
 		p11o_targ pcount = i + 2 < c->d->nargs ? c->av[i + 2] : 0;
 		const char *cname =
 		    i + 2 < c->d->nargs ? c->d->args[i + 2].name : "";
+		size_t cl =
+		    i + 2 < c->d->nargs ? c->d->args[i + 2].name_len : 0;
 		if (!out) {
-			line(b, false, nxname);
+			line(b, false, nxname, nxl);
 			p11o_tb_dec(b, max);
 			p11o_tb_c(b, '\n');
 			return 2;
@@ -564,11 +568,11 @@ static unsigned decode_arg(p11o_tbuf *b, dctx *c, unsigned i, bool out)
 		if (!c->ok || !pcount)
 			return 2;
 		unsigned long n = rd_ulong(pcount);
-		line(b, true, cname);
+		line(b, true, cname, cl);
 		p11o_tb_dec(b, n);
 		p11o_tb_c(b, '\n');
 		if (v && n) {
-			line(b, true, nm);
+			line(b, true, nm, nml);
 			ulong_list(b, P11O_NT_COUNT, v, n < max ? n : max,
 				   c->cap);
 			p11o_tb_c(b, '\n');
@@ -580,7 +584,7 @@ static unsigned decode_arg(p11o_tbuf *b, dctx *c, unsigned i, bool out)
 		/* only ever after their buffer; stand-alone: the value */
 		if (!out || !c->ok || !v)
 			return 0;
-		line(b, true, nm);
+		line(b, true, nm, nml);
 		p11o_tb_dec(b, rd_ulong(v));
 		break;
 	default:
@@ -623,7 +627,7 @@ size_t p11o_trace_format_record(char *buf, size_t cap,
 	p11o_tb_c(&b, ':');
 	p11o_tb_dec(&b, tid);
 	p11o_tb_c(&b, ' ');
-	p11o_tb_str(&b, p11o_trace_fns[fn].name);
+	p11o_tb_mem(&b, p11o_trace_fns[fn].name, p11o_trace_fns[fn].name_len);
 	if (fmt->level >= P11O_TRACE_FULL) {
 		p11o_tb_c(&b, '\n');
 		decode(&b, fn, av, rv, fmt->max_value);

@@ -9,14 +9,34 @@ void p11o_tb_str(p11o_tbuf *b, const char *s)
 	p11o_tb_mem(b, s, strlen(s));
 }
 
+static const char digits2[] = "00010203040506070809"
+			      "10111213141516171819"
+			      "20212223242526272829"
+			      "30313233343536373839"
+			      "40414243444546474849"
+			      "50515253545556575859"
+			      "60616263646566676869"
+			      "70717273747576777879"
+			      "80818283848586878889"
+			      "90919293949596979899";
+
 void p11o_tb_dec(p11o_tbuf *b, unsigned long v)
 {
 	char tmp[24];
 	char *e = tmp + sizeof(tmp), *q = e;
-	do {
-		*--q = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
+	while (v >= 100) {
+		unsigned long r = v % 100;
+		v /= 100;
+		q -= 2;
+		q[0] = digits2[2 * r];
+		q[1] = digits2[2 * r + 1];
+	}
+	if (v >= 10) {
+		q -= 2;
+		q[0] = digits2[2 * v];
+		q[1] = digits2[2 * v + 1];
+	} else
+		*--q = (char)('0' + v);
 	p11o_tb_mem(b, q, (size_t)(e - q));
 }
 
@@ -152,41 +172,48 @@ static void civil(int64_t z, long *y, unsigned *m, unsigned *d)
 	*y = (long)(yoe + era * 400) + (*m <= 2);
 }
 
+static void two(char *p, unsigned v)
+{
+	p[0] = digits2[2 * v];
+	p[1] = digits2[2 * v + 1];
+}
+
 void p11o_tb_utc(p11o_tbuf *b, uint64_t ns)
 {
+	/* "YYYY-MM-DDTHH:MM:SS." changes once a second: per-thread cache
+	 * (nothing shared between threads, no localtime). */
+	static _Thread_local struct {
+		uint64_t sec;
+		char text[20];
+	} c = {UINT64_MAX, ""};
 	uint64_t s = ns / 1000000000u;
-	unsigned long us = (unsigned long)(ns % 1000000000u / 1000);
-	unsigned long sod = (unsigned long)(s % 86400);
-	long y;
-	unsigned m, d;
-	civil((int64_t)(s / 86400), &y, &m, &d);
-	char t[27];
-	unsigned long yy = (unsigned long)y % 10000;
-	t[0] = (char)('0' + yy / 1000);
-	t[1] = (char)('0' + yy / 100 % 10);
-	t[2] = (char)('0' + yy / 10 % 10);
-	t[3] = (char)('0' + yy % 10);
-	t[4] = '-';
-	t[5] = (char)('0' + m / 10);
-	t[6] = (char)('0' + m % 10);
-	t[7] = '-';
-	t[8] = (char)('0' + d / 10);
-	t[9] = (char)('0' + d % 10);
-	t[10] = 'T';
-	unsigned long hh = sod / 3600, mi = sod / 60 % 60, ss = sod % 60;
-	t[11] = (char)('0' + hh / 10);
-	t[12] = (char)('0' + hh % 10);
-	t[13] = ':';
-	t[14] = (char)('0' + mi / 10);
-	t[15] = (char)('0' + mi % 10);
-	t[16] = ':';
-	t[17] = (char)('0' + ss / 10);
-	t[18] = (char)('0' + ss % 10);
-	t[19] = '.';
-	for (int i = 25; i >= 20; i--) {
-		t[i] = (char)('0' + us % 10);
-		us /= 10;
+	unsigned us = (unsigned)(ns % 1000000000u / 1000);
+	if (s != c.sec) {
+		unsigned sod = (unsigned)(s % 86400);
+		long y;
+		unsigned m, d;
+		civil((int64_t)(s / 86400), &y, &m, &d);
+		unsigned yy = (unsigned)((unsigned long)y % 10000);
+		two(c.text, yy / 100);
+		two(c.text + 2, yy % 100);
+		c.text[4] = '-';
+		two(c.text + 5, m);
+		c.text[7] = '-';
+		two(c.text + 8, d);
+		c.text[10] = 'T';
+		two(c.text + 11, sod / 3600);
+		c.text[13] = ':';
+		two(c.text + 14, sod / 60 % 60);
+		c.text[16] = ':';
+		two(c.text + 17, sod % 60);
+		c.text[19] = '.';
+		c.sec = s;
 	}
+	char t[27];
+	memcpy(t, c.text, 20);
+	two(t + 20, us / 10000);
+	two(t + 22, us / 100 % 100);
+	two(t + 24, us % 100);
 	t[26] = 'Z';
 	p11o_tb_mem(b, t, sizeof(t));
 }

@@ -136,9 +136,11 @@ enum p11o_arg_kind {
 
 typedef struct p11o_fn_desc {
 	const char *name;
+	unsigned char name_len;
 	unsigned char nargs;
 	struct {
 		unsigned char kind;
+		unsigned char name_len;
 		const char *name;
 	} args[P11O_TRACE_MAX_ARGS];
 } p11o_fn_desc;

@@ -8,20 +8,22 @@
 typedef struct p11o_nent {
 	unsigned char tab;  /* enum p11o_ntab */
 	unsigned char kind; /* enum p11o_attr_kind, CKA_ only */
+	unsigned char len;  /* strlen(n) */
 	unsigned long v;
 	const char *n;
 } p11o_nent;
 
 typedef struct p11o_fent {
 	unsigned char group;
+	unsigned char len; /* strlen(n) */
 	unsigned long v;
 	const char *n;
 } p11o_fent;
 
 /* Every name of every table in one array, sorted by (table, value). */
 #define P11O_FLAG(g, n)
-#define P11O_ATTR(n, k) {P11O_NT_CKA, P11O_AT_##k, n, #n},
-#define P11O_NAME(t, n) {P11O_NT_##t, 0, n, #n},
+#define P11O_ATTR(n, k) {P11O_NT_CKA, P11O_AT_##k, sizeof(#n) - 1, n, #n},
+#define P11O_NAME(t, n) {P11O_NT_##t, 0, sizeof(#n) - 1, n, #n},
 static p11o_nent names[] = {
 #include "trace_names.def"
 };
@@ -29,10 +31,10 @@ static p11o_nent names[] = {
 #undef P11O_ATTR
 #undef P11O_NAME
 
-#define P11O_FLAG(g, n) {P11O_FG_##g, n, #n},
+#define P11O_FLAG(g, n) {P11O_FG_##g, sizeof(#n) - 1, n, #n},
 #define P11O_ATTR(n, k)
 #define P11O_NAME(t, n)
-static const p11o_fent flags[] = {
+static p11o_fent flags[] = {
 #include "trace_names.def"
 };
 #undef P11O_FLAG
@@ -41,10 +43,14 @@ static const p11o_fent flags[] = {
 
 #define P11O_N(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Range of each table in `names` after sorting. */
+/* Range of each table in `names` after sorting; direct index (+1) of the
+ * small values every record uses (CKR_OK, CKS_*, CKO_*, ...); range of
+ * each flag group in `flags`. */
+#define P11O_SMALL 64
 static struct {
 	size_t lo, hi;
-} ranges[P11O_NT_COUNT];
+} ranges[P11O_NT_COUNT], franges[P11O_FG_COUNT];
+static unsigned short small[P11O_NT_COUNT][P11O_SMALL];
 
 /* Tables with a vendor range, and its name. */
 static const char *const vendor[P11O_NT_COUNT] = {
@@ -62,6 +68,14 @@ static int cmp_nent(const void *a, const void *b)
 	return x->v < y->v ? -1 : x->v > y->v;
 }
 
+static int cmp_fent(const void *a, const void *b)
+{
+	const p11o_fent *x = a, *y = b;
+	if (x->group != y->group)
+		return x->group < y->group ? -1 : 1;
+	return x->v < y->v ? -1 : x->v > y->v;
+}
+
 static pthread_once_t sorted = PTHREAD_ONCE_INIT;
 
 static void sort_all(void)
@@ -71,6 +85,15 @@ static void sort_all(void)
 		if (i == 0 || names[i].tab != names[i - 1].tab)
 			ranges[names[i].tab].lo = i;
 		ranges[names[i].tab].hi = i + 1;
+		if (names[i].v < P11O_SMALL)
+			small[names[i].tab][names[i].v] =
+			    (unsigned short)(i + 1);
+	}
+	qsort(flags, P11O_N(flags), sizeof(flags[0]), cmp_fent);
+	for (size_t i = 0; i < P11O_N(flags); i++) {
+		if (i == 0 || flags[i].group != flags[i - 1].group)
+			franges[flags[i].group].lo = i;
+		franges[flags[i].group].hi = i + 1;
 	}
 }
 
@@ -82,6 +105,8 @@ void p11o_trace_names_init(void)
 static const p11o_nent *find(enum p11o_ntab t, unsigned long v)
 {
 	p11o_trace_names_init();
+	if (v < P11O_SMALL)
+		return small[t][v] ? &names[small[t][v] - 1] : NULL;
 	const p11o_nent *e = names;
 	size_t lo = ranges[t].lo, hi = ranges[t].hi;
 	while (lo < hi) {
@@ -112,7 +137,7 @@ void p11o_tb_name(p11o_tbuf *b, enum p11o_ntab t, unsigned long v)
 {
 	const p11o_nent *e = find(t, v);
 	if (e) {
-		p11o_tb_str(b, e->n);
+		p11o_tb_mem(b, e->n, e->len);
 		return;
 	}
 	if (vendor[t] && (v & CKA_VENDOR_DEFINED)) {
@@ -131,12 +156,13 @@ void p11o_tb_flags(p11o_tbuf *b, enum p11o_fgroup g, unsigned long f)
 		p11o_tb_c(b, '0');
 		return;
 	}
-	for (size_t i = 0; i < P11O_N(flags); i++) {
-		if (flags[i].group != g || !(f & flags[i].v))
+	p11o_trace_names_init();
+	for (size_t i = franges[g].lo; i < franges[g].hi && f; i++) {
+		if (!(f & flags[i].v))
 			continue;
 		if (any)
 			p11o_tb_c(b, '|');
-		p11o_tb_str(b, flags[i].n);
+		p11o_tb_mem(b, flags[i].n, flags[i].len);
 		f &= ~flags[i].v;
 		any = true;
 	}

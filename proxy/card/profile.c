@@ -1,0 +1,425 @@
+/* Card profiles (design.md §8): read a card once into p11o_card_info.
+ * Built in: generic PKCS#15 and OpenPGP; [card "name"] config profiles
+ * override and extend them. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "card.h"
+#include "der.h"
+
+#define FILE_MAX 16384
+
+static const uint8_t pkcs15_aid[12] = {0xA0, 0x00, 0x00, 0x00, 0x63, 0x50,
+				       0x4B, 0x43, 0x53, 0x2D, 0x31, 0x35};
+static const uint8_t openpgp_select[12] = {0x00, 0xA4, 0x04, 0x00, 0x06, 0xD2,
+					   0x76, 0x00, 0x01, 0x24, 0x01, 0x00};
+
+/* SELECT by path from the MF (P1 08, no FCI): 1 APDU. */
+static CK_RV select_path(p11o_card *card, const uint8_t *path, size_t len,
+			 uint16_t *sw)
+{
+	uint8_t apdu[5 + 16], r[2];
+	size_t rl;
+
+	if (len >= 2 && path[0] == 0x3F && path[1] == 0x00) {
+		path += 2;
+		len -= 2;
+	}
+	if (len > 16 || len % 2)
+		return CKR_DEVICE_ERROR;
+	if (len == 0) {
+		static const uint8_t mf[] = {0x00, 0xA4, 0x00, 0x0C,
+					     0x02, 0x3F, 0x00};
+		return p11o_card_transmit(card, mf, sizeof(mf), r, sizeof(r),
+					  &rl, sw);
+	}
+	apdu[0] = 0x00;
+	apdu[1] = 0xA4;
+	apdu[2] = 0x08;
+	apdu[3] = 0x0C;
+	apdu[4] = (uint8_t)len;
+	memcpy(apdu + 5, path, len);
+	return p11o_card_transmit(card, apdu, 5 + len, r, sizeof(r), &rl, sw);
+}
+
+/* SELECT + READ BINARY in 256-byte chunks: 1 + ceil((size+1)/256) APDUs.
+ * *found = false when the file does not exist (6A82) or is not readable.
+ */
+static CK_RV read_file(p11o_card *card, const uint8_t *path, size_t plen,
+		       uint8_t *buf, size_t cap, size_t *len, bool *found)
+{
+	uint16_t sw;
+	size_t got = 0, n;
+	CK_RV rv = select_path(card, path, plen, &sw);
+
+	*len = 0;
+	*found = false;
+	if (rv != CKR_OK)
+		return rv;
+	if (sw != 0x9000)
+		return CKR_OK;
+	while (got < cap && got <= 0x7FFF) {
+		uint8_t apdu[5] = {0x00, 0xB0, (uint8_t)(got >> 8),
+				   (uint8_t)got, 0x00};
+		size_t want = cap - got < 256 ? cap - got : 256;
+		if (want < 256)
+			apdu[4] = (uint8_t)want;
+		rv = p11o_card_transmit(card, apdu, 5, buf + got, cap - got, &n,
+					&sw);
+		if (rv != CKR_OK)
+			return rv;
+		got += n;
+		if (sw == 0x6282 || sw == 0x6B00 || (sw == 0x9000 && n < want))
+			break;
+		if (sw != 0x9000) {
+			if (got == 0)
+				return CKR_OK; /* not readable */
+			break;
+		}
+		if (n == 0)
+			break;
+	}
+	*len = got;
+	*found = true;
+	return CKR_OK;
+}
+
+static void hash_part(EVP_MD_CTX *md, const uint8_t *b, size_t n)
+{
+	uint8_t l[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16),
+			(uint8_t)(n >> 8), (uint8_t)n};
+	EVP_DigestUpdate(md, l, 4);
+	EVP_DigestUpdate(md, b, n);
+}
+
+static void seed_final(EVP_MD_CTX *md, p11o_card_info *info)
+{
+	unsigned int n = 0;
+
+	info->update_seed[0] = 'H';
+	EVP_DigestFinal_ex(md, info->update_seed + 1, &n);
+	info->update_seed_len = 1 + n;
+}
+
+static void set_str(char *dst, const char *src)
+{
+	snprintf(dst, P11O_CARD_STR, "%s", src);
+}
+
+static void add_user_pins(p11o_card_info *info, const p11o_card_pin *pins,
+			  size_t count)
+{
+	int puk = p11o_p15_find_puk(pins, count);
+
+	for (size_t i = 0; i < count; i++) {
+		if ((int)i == puk) {
+			info->puk = pins[i];
+			info->puk_ref = pins[i].ref;
+		} else if (pins[i].flags & P11O_P15_PIN_SO) {
+			if (info->so_ref == P11O_CARD_REF_NONE) {
+				info->so = pins[i];
+				info->so_ref = pins[i].ref;
+			}
+		} else if (!(pins[i].flags & P11O_P15_PIN_UNBLOCKING) &&
+			   info->pin_count < P11O_CARD_MAX_PINS) {
+			info->pins[info->pin_count++] = pins[i];
+		}
+	}
+}
+
+/* PKCS#15: EF.DIR (optional), ODF, TokenInfo, every file the ODF lists.
+ * APDUs: 2..3 (EF.DIR) + 2..3 (ODF) + 2..3 (TokenInfo) + 2..n per listed
+ * file (PrKDF, CDF, AODF, ...). */
+static CK_RV read_pkcs15(p11o_card *card, p11o_card_info *info, bool *ok)
+{
+	uint8_t df[16] = {0x3F, 0x00, 0x50, 0x15}, path[32];
+	size_t dflen = 4, len, napps = 0, nodf = 0, npins = 0;
+	uint8_t *buf = malloc(FILE_MAX), *odf = malloc(FILE_MAX);
+	p11o_card_app apps[4];
+	p11o_p15_odf_entry ent[16];
+	p11o_card_pin pins[P11O_CARD_MAX_PINS * 2];
+	p11o_p15_tokeninfo ti;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	size_t odflen;
+	bool found;
+	CK_RV rv = CKR_HOST_MEMORY;
+
+	*ok = false;
+	if (!buf || !odf || !md)
+		goto out;
+	/* EF.DIR: where the PKCS#15 application lives (default 3F00 5015). */
+	static const uint8_t efdir[] = {0x3F, 0x00, 0x2F, 0x00};
+	rv = read_file(card, efdir, sizeof(efdir), buf, FILE_MAX, &len, &found);
+	if (rv != CKR_OK)
+		goto out;
+	if (found && p11o_p15_parse_efdir(buf, len, apps, 4, &napps) == 0)
+		for (size_t i = 0; i < napps; i++)
+			if (apps[i].aid_len == sizeof(pkcs15_aid) &&
+			    !memcmp(apps[i].aid, pkcs15_aid,
+				    sizeof(pkcs15_aid)) &&
+			    apps[i].path_len >= 2 && apps[i].path_len <= 14 &&
+			    apps[i].path_len % 2 == 0) {
+				memcpy(df, apps[i].path, apps[i].path_len);
+				dflen = apps[i].path_len;
+				break;
+			}
+	memcpy(path, df, dflen);
+	path[dflen] = 0x50;
+	path[dflen + 1] = 0x31;
+	rv = read_file(card, path, dflen + 2, odf, FILE_MAX, &odflen, &found);
+	if (rv != CKR_OK || !found ||
+	    p11o_p15_parse_odf(odf, odflen, ent, 16, &nodf) != 0)
+		goto out;
+	path[dflen + 1] = 0x32;
+	rv = read_file(card, path, dflen + 2, buf, FILE_MAX, &len, &found);
+	if (rv != CKR_OK || !found ||
+	    p11o_p15_parse_tokeninfo(buf, len, &ti) != 0)
+		goto out;
+	set_str(info->profile, "pkcs15");
+	set_str(info->application, "PKCS #15");
+	memcpy(info->serial, ti.serial, ti.serial_len);
+	info->serial_len = ti.serial_len;
+	memcpy(info->serial_str, ti.serial_hex, sizeof(ti.serial_hex));
+	set_str(info->label, ti.label);
+	set_str(info->manufacturer, ti.manufacturer);
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	hash_part(md, buf, len);
+	hash_part(md, odf, odflen);
+	for (size_t i = 0; i < nodf; i++) {
+		size_t plen = 0;
+		if (ent[i].path_len == 2 ||
+		    (ent[i].path_len >= 2 &&
+		     !(ent[i].path[0] == 0x3F && ent[i].path[1] == 0x00))) {
+			memcpy(path, df, dflen); /* relative to the DF */
+			plen = dflen;
+		}
+		memcpy(path + plen, ent[i].path, ent[i].path_len);
+		plen += ent[i].path_len;
+		rv = read_file(card, path, plen, buf, FILE_MAX, &len, &found);
+		if (rv != CKR_OK)
+			goto out;
+		hash_part(md, buf, found ? len : 0);
+		if (found && ent[i].type == 8) {
+			size_t n = 0;
+			if (p11o_p15_parse_aodf(buf, len, pins + npins,
+						sizeof(pins) / sizeof(pins[0]) -
+						    npins,
+						&n) == 0)
+				npins += n;
+		}
+	}
+	add_user_pins(info, pins, npins);
+	if (ti.last_update_len) {
+		info->update_seed[0] = 'L';
+		memcpy(info->update_seed + 1, ti.last_update,
+		       ti.last_update_len);
+		info->update_seed_len = 1 + ti.last_update_len;
+	} else {
+		seed_final(md, info);
+	}
+	*ok = true;
+	rv = CKR_OK;
+out:
+	EVP_MD_CTX_free(md);
+	free(buf);
+	free(odf);
+	return rv;
+}
+
+/* GET DATA tag: 1 APDU (+ GET RESPONSE). */
+static CK_RV get_data(p11o_card *card, uint16_t tag, uint8_t *buf, size_t cap,
+		      size_t *len, uint16_t *sw)
+{
+	uint8_t apdu[5] = {0x00, 0xCA, (uint8_t)(tag >> 8), (uint8_t)tag, 0x00};
+	return p11o_card_transmit(card, apdu, 5, buf, cap, len, sw);
+}
+
+static void openpgp_pin(p11o_card_pin *p, const char *name, unsigned ref,
+			size_t min, size_t max)
+{
+	memset(p, 0, sizeof(*p));
+	set_str(p->name, name);
+	p->ref = (unsigned char)ref;
+	p->type = P11O_PIN_TYPE_UTF8;
+	p->min_len = min;
+	p->max_len = max;
+	p->pad_char = -1;
+}
+
+/* OpenPGP: SELECT AID, GET DATA 4F, C4, 6E, 65: 5 APDUs. */
+static CK_RV read_openpgp(p11o_card *card, p11o_card_info *info, bool *ok)
+{
+	uint8_t buf[1024], r[2];
+	size_t len, rl;
+	uint16_t sw;
+	int tries[3];
+	size_t maxl[3];
+	p11o_openpgp_aid aid;
+	p11o_tlv t;
+	EVP_MD_CTX *md;
+	CK_RV rv;
+
+	*ok = false;
+	rv = p11o_card_transmit(card, openpgp_select, sizeof(openpgp_select),
+				buf, sizeof(buf), &len, &sw);
+	if (rv != CKR_OK || sw != 0x9000)
+		return rv;
+	rv = get_data(card, 0x004F, buf, sizeof(buf), &len, &sw);
+	if (rv != CKR_OK || sw != 0x9000 ||
+	    p11o_openpgp_parse_aid(buf, len, &aid) != 0)
+		return rv;
+	set_str(info->profile, "openpgp");
+	set_str(info->application, "OpenPGP");
+	memcpy(info->serial, aid.serial, 4);
+	info->serial_len = 4;
+	memcpy(info->serial_str, aid.serial_hex, sizeof(aid.serial_hex));
+	set_str(info->label, "OpenPGP card");
+	snprintf(info->manufacturer, sizeof(info->manufacturer), "%04X",
+		 aid.manufacturer);
+	tries[1] = 0;
+	maxl[0] = maxl[1] = maxl[2] = 0;
+	rv = get_data(card, 0x00C4, buf, sizeof(buf), &len, &sw);
+	if (rv != CKR_OK)
+		return rv;
+	if (sw == 0x9000)
+		p11o_openpgp_parse_pw_status(buf, len, tries, maxl);
+	openpgp_pin(&info->pins[0], "User PIN (sig)", 0x81, 6, maxl[0]);
+	openpgp_pin(&info->pins[1], "User PIN", 0x82, 6, maxl[0]);
+	info->pin_count = 2;
+	openpgp_pin(&info->so, "Admin PIN", 0x83, 8, maxl[2]);
+	info->so_ref = 0x83;
+	if (tries[1] > 0) { /* a resetting code is set */
+		openpgp_pin(&info->puk, "Resetting Code", 0, 8, maxl[1]);
+		info->puk_ref = 0;
+		info->puk_is_rc = true;
+	}
+	md = EVP_MD_CTX_new();
+	if (!md)
+		return CKR_HOST_MEMORY;
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	rv = get_data(card, 0x006E, buf, sizeof(buf), &len, &sw);
+	if (rv == CKR_OK) {
+		hash_part(md, buf, sw == 0x9000 ? len : 0);
+		rv = get_data(card, 0x0065, buf, sizeof(buf), &len, &sw);
+	}
+	if (rv == CKR_OK) {
+		hash_part(md, buf, sw == 0x9000 ? len : 0);
+		/* 65 { 5B name ... }: the cardholder name is the label. */
+		p11o_der in;
+		char name[P11O_CARD_STR];
+		if (sw == 0x9000 && p11o_der_whole(buf, len, 0x65, &t) == 0) {
+			p11o_der_enter(&t, &in);
+			while (p11o_der_next(&in, &t) == 1)
+				if (t.tag == 0x5B && t.len &&
+				    p11o_der_string(&t, name, sizeof(name)) > 0)
+					set_str(info->label, name);
+		}
+		seed_final(md, info);
+		*ok = true;
+	}
+	EVP_MD_CTX_free(md);
+	(void)r;
+	(void)rl;
+	return rv;
+}
+
+static void apply_profile(const p11o_card_profile *p, p11o_card_info *info)
+{
+	set_str(info->profile, p->name);
+	if (p->application[0])
+		set_str(info->application, p->application);
+	if (p->pin_count) {
+		p11o_card_pin pins[P11O_CARD_MAX_PINS];
+		size_t n = p->pin_count < P11O_CARD_MAX_PINS
+			       ? p->pin_count
+			       : P11O_CARD_MAX_PINS;
+		for (size_t i = 0; i < n; i++) {
+			p11o_card_pin *d = &pins[i];
+			memset(d, 0, sizeof(*d));
+			d->type = P11O_PIN_TYPE_UNKNOWN;
+			d->pad_char = -1;
+			d->ref = p->pin_refs[i];
+			for (size_t j = 0; j < info->pin_count; j++)
+				if (info->pins[j].ref == d->ref)
+					*d = info->pins[j];
+			if (p->pin_names[i][0])
+				set_str(d->name, p->pin_names[i]);
+		}
+		memcpy(info->pins, pins, n * sizeof(pins[0]));
+		info->pin_count = n;
+	}
+	if (p->pin_min_len || p->pin_max_len)
+		for (size_t i = 0; i < info->pin_count; i++) {
+			if (p->pin_min_len)
+				info->pins[i].min_len = p->pin_min_len;
+			if (p->pin_max_len)
+				info->pins[i].max_len = p->pin_max_len;
+		}
+	if (p->puk_ref >= 0 && p->puk_ref != info->puk_ref) {
+		memset(&info->puk, 0, sizeof(info->puk));
+		info->puk.type = P11O_PIN_TYPE_UNKNOWN;
+		info->puk.pad_char = -1;
+		set_str(info->puk.name, "PUK");
+		info->puk.ref = (unsigned char)p->puk_ref;
+		info->puk_ref = p->puk_ref;
+		info->puk_is_rc = false;
+	}
+	if (p->unlock_key_ref >= 0)
+		info->unlock_key_ref = p->unlock_key_ref;
+}
+
+CK_RV p11o_card_read_info(p11o_card *card, const p11o_config *cfg,
+			  p11o_card_info *info)
+{
+	const p11o_card_profile *prof = NULL;
+	bool ok = false;
+	CK_RV rv;
+
+	memset(info, 0, sizeof(*info));
+	info->puk_ref = info->so_ref = info->unlock_key_ref =
+	    P11O_CARD_REF_NONE;
+	rv = p11o_card_atr(card, info->atr, &info->atr_len);
+	if (rv != CKR_OK)
+		return rv;
+	for (size_t i = 0; cfg && i < cfg->card_count && !prof; i++)
+		if (cfg->cards[i].atr_len &&
+		    p11o_card_atr_matches(&cfg->cards[i], info->atr,
+					  info->atr_len))
+			prof = &cfg->cards[i];
+	rv = p11o_card_begin(card);
+	if (rv != CKR_OK)
+		return rv;
+	rv = read_pkcs15(card, info, &ok);
+	if (rv == CKR_OK && !ok) {
+		memset(info->pins, 0, sizeof(info->pins));
+		info->pin_count = 0;
+		info->puk_ref = info->so_ref = P11O_CARD_REF_NONE;
+		rv = read_openpgp(card, info, &ok);
+	}
+	p11o_card_end(card);
+	if (rv != CKR_OK)
+		return rv;
+	/* Config profiles without an ATR match the application found. */
+	for (size_t i = 0; cfg && ok && i < cfg->card_count && !prof; i++)
+		if (!cfg->cards[i].atr_len &&
+		    (!strcmp(cfg->cards[i].name, info->profile) ||
+		     !strcmp(cfg->cards[i].application, info->application)))
+			prof = &cfg->cards[i];
+	if (!ok && !prof)
+		return CKR_TOKEN_NOT_RECOGNIZED;
+	if (!ok) { /* config-only card: seed from what we know */
+		EVP_MD_CTX *md = EVP_MD_CTX_new();
+		if (!md)
+			return CKR_HOST_MEMORY;
+		EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+		hash_part(md, info->atr, info->atr_len);
+		seed_final(md, info);
+		EVP_MD_CTX_free(md);
+	}
+	if (prof)
+		apply_profile(prof, info);
+	return CKR_OK;
+}

@@ -285,9 +285,81 @@ static CK_RV sl_C_GetInfo(p11o_layer *self, CK_INFO_PTR pInfo)
 	return CKR_OK;
 }
 
+static bool pin_listed(const p11o_config *cfg, const char *pin)
+{
+	for (size_t i = 0; i < cfg->pin_name_count; i++)
+		if (strcmp(cfg->pin_names[i], pin) == 0)
+			return true;
+	return false;
+}
+
+/* [slots] pins and empty-slots: is provider slot `pid` shown?  `seen`
+ * holds the description hashes of readers that showed a token already
+ * (pins = first). */
+static bool slot_visible(slots_layer *l, CK_SLOT_ID pid, uint32_t *seen,
+			 size_t *nseen)
+{
+	const p11o_config *cfg = &l->base.stack->config;
+	CK_SLOT_INFO si;
+	if (P11O_DOWN(&l->base, C_GetSlotInfo, pid, &si) != CKR_OK)
+		return false;
+	if (!(si.flags & CKF_TOKEN_PRESENT))
+		return cfg->empty_slots_show;
+	CK_ULONG i = index_of_provider(l, pid);
+	if (i == NO_SLOT)
+		return false;
+	if (cfg->pins == P11O_PINS_FIRST) {
+		for (size_t k = 0; k < *nseen; k++)
+			if (seen[k] == l->slots[i].hash)
+				return false;
+		seen[(*nseen)++] = l->slots[i].hash;
+		return true;
+	}
+	if (cfg->pins == P11O_PINS_LIST) {
+		CK_TOKEN_INFO ti;
+		char name[40], pin[40];
+		if (P11O_DOWN(&l->base, C_GetTokenInfo, pid, &ti) != CKR_OK)
+			return false;
+		/* A card with one PIN has no suffix: always shown. */
+		return !p11o_label_split(ti.label, name, sizeof(name), pin,
+					 sizeof(pin)) ||
+		       pin_listed(cfg, pin);
+	}
+	return true;
+}
+
+/* The slot list when config hides some slots: the provider's full list
+ * is needed even for a size query. */
+static CK_RV filtered_slot_list(slots_layer *l, CK_BBOOL tokenPresent,
+				CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
+{
+	CK_SLOT_ID ids[MAX_SLOTS];
+	CK_ULONG n = MAX_SLOTS;
+	if (!pulCount)
+		return CKR_ARGUMENTS_BAD;
+	CK_RV rv = P11O_DOWN(&l->base, C_GetSlotList, tokenPresent, ids, &n);
+	if (rv != CKR_OK)
+		return rv;
+	uint32_t seen[MAX_SLOTS];
+	size_t nseen = 0;
+	CK_ULONG shown = 0;
+	for (CK_ULONG i = 0; i < n; i++)
+		if (slot_visible(l, ids[i], seen, &nseen))
+			ids[shown++] = slot_up(l, ids[i]);
+	if (pSlotList && *pulCount < shown)
+		rv = CKR_BUFFER_TOO_SMALL;
+	else if (pSlotList)
+		memcpy(pSlotList, ids, shown * sizeof(ids[0]));
+	*pulCount = shown;
+	return rv;
+}
+
 static CK_RV sl_C_GetSlotList(p11o_layer *self, CK_BBOOL tokenPresent,
 			      CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
 {
+	if (SL(self)->filtering)
+		return filtered_slot_list(SL(self), tokenPresent, pSlotList,
+					  pulCount);
 	CK_RV rv =
 	    P11O_DOWN(self, C_GetSlotList, tokenPresent, pSlotList, pulCount);
 	if (rv == CKR_OK && pSlotList)

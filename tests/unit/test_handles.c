@@ -1,10 +1,10 @@
 /* Handle spaces: mapping, generations, reverse map, adversarial values. */
+#include <cmocka.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
-#include <pthread.h>
 
 #include "handles.h"
 
@@ -39,8 +39,8 @@ static void test_invalid_handles(void **state)
 	p11o_handle_table t;
 	assert_int_equal(p11o_handles_init(&t, false), CKR_OK);
 	p11o_handle_info info;
-	const CK_ULONG bad[] = {0, 1, 12345, ~0ul, 1ul << 20, (1ul << 31) - 1,
-	                        0xdeadbeef};
+	const CK_ULONG bad[] = {
+	    0, 1, 12345, ~0ul, 1ul << 20, (1ul << 31) - 1, 0xdeadbeef};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_false(p11o_handles_get(&t, bad[i], &info));
 	p11o_handles_destroy(&t);
@@ -59,7 +59,8 @@ static void test_reverse_same_handle(void **state)
 		assert_true(handles[i] != 0);
 	}
 	for (int i = 0; i < 6; i++) {
-		assert_int_equal(p11o_handles_add(&t, values[i], 0), handles[i]);
+		assert_int_equal(p11o_handles_add(&t, values[i], 0),
+				 handles[i]);
 		p11o_handle_info info;
 		assert_true(p11o_handles_get(&t, handles[i], &info));
 		assert_int_equal(info.value, values[i]);
@@ -89,7 +90,8 @@ static void test_many_and_remove_aux(void **state)
 	for (CK_ULONG i = 0; i < N; i++) {
 		assert_int_equal(p11o_handles_get(&t, h[i], &info), i % 3 != 1);
 		if (i % 3 != 1)
-			assert_int_equal(p11o_handles_add(&t, i * 7919, 0), h[i]);
+			assert_int_equal(p11o_handles_add(&t, i * 7919, 0),
+					 h[i]);
 	}
 	p11o_handles_clear(&t);
 	assert_int_equal(p11o_handles_count(&t), 0);

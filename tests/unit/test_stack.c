@@ -1,10 +1,10 @@
 /* Stack assembly: calls skip layers that do not override a function, each
  * layer gets itself as `self`, unimplemented functions are unsupported. */
+#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 #include <string.h>
 
 #include "layer.h"
@@ -45,7 +45,7 @@ static p11o_ops top_ops = {.C_GetInfo = top_get_info};
 static p11o_ops middle_ops = {.C_CloseSession = middle_close};
 static p11o_ops empty_ops;
 static p11o_ops bottom_ops = {.C_GetInfo = bottom_get_info,
-                              .C_CloseSession = bottom_close};
+			      .C_CloseSession = bottom_close};
 
 static void test_resolution(void **state)
 {
@@ -61,7 +61,7 @@ static void test_resolution(void **state)
 	CK_INFO info = {0};
 	trail[0] = 0;
 	assert_int_equal(entry.C_GetInfo.fn(entry.C_GetInfo.layer, &info),
-	                 CKR_OK);
+			 CKR_OK);
 	assert_string_equal(trail, "TB"); /* M and E skipped */
 	assert_int_equal(info.flags, 77);
 
@@ -71,11 +71,11 @@ static void test_resolution(void **state)
 	assert_string_equal(trail, "MB");
 
 	/* Nobody implements C_Sign. */
-	assert_int_equal(entry.C_Sign.fn(entry.C_Sign.layer, 1, NULL, 0, NULL,
-	                                 NULL),
-	                 CKR_FUNCTION_NOT_SUPPORTED);
+	assert_int_equal(
+	    entry.C_Sign.fn(entry.C_Sign.layer, 1, NULL, 0, NULL, NULL),
+	    CKR_FUNCTION_NOT_SUPPORTED);
 	assert_int_equal(top.down.C_Sign.fn(NULL, 1, NULL, 0, NULL, NULL),
-	                 CKR_FUNCTION_NOT_SUPPORTED);
+			 CKR_FUNCTION_NOT_SUPPORTED);
 }
 
 static void test_uninitialized(void **state)
@@ -85,9 +85,9 @@ static void test_uninitialized(void **state)
 	p11o_targets_fill_uninitialized(&t);
 	CK_ULONG count = 0;
 	assert_int_equal(t.C_GetSlotList.fn(NULL, CK_TRUE, NULL, &count),
-	                 CKR_CRYPTOKI_NOT_INITIALIZED);
+			 CKR_CRYPTOKI_NOT_INITIALIZED);
 	assert_int_equal(t.C_HasNewEvent.fn(NULL, NULL),
-	                 CKR_CRYPTOKI_NOT_INITIALIZED);
+			 CKR_CRYPTOKI_NOT_INITIALIZED);
 }
 
 /* Every function in the one list has an entry and an index. */

@@ -1,0 +1,134 @@
+#include "p11test.h"
+
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char rig_dir[256];
+
+static void die(const char *what)
+{
+	fprintf(stderr, "p11test: %s\n", what);
+	exit(2);
+}
+
+void p11test_load(p11test_module *m, const char *path)
+{
+	m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!m->dl) {
+		fprintf(stderr, "dlopen %s: %s\n", path, dlerror());
+		exit(2);
+	}
+	CK_C_GetFunctionList get =
+	    (CK_C_GetFunctionList)dlsym(m->dl, "C_GetFunctionList");
+	if (!get || get(&m->fl) != CKR_OK)
+		die("C_GetFunctionList");
+}
+
+void p11test_unload(p11test_module *m)
+{
+	dlclose(m->dl);
+	m->dl = NULL;
+	m->fl = NULL;
+}
+
+void *p11test_sym(p11test_module *m, const char *name)
+{
+	void *f = dlsym(m->dl, name);
+	if (!f)
+		die(name);
+	return f;
+}
+
+static const char *rig_script(void)
+{
+	const char *r = getenv("RIG");
+	return r ? r : "tests/card/rig";
+}
+
+static void load_env(const char *dir)
+{
+	char path[512], line[1024];
+	snprintf(path, sizeof(path), "%s/env", dir);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		die("rig env missing");
+	while (fgets(line, sizeof(line), f)) {
+		char *k = line, *v;
+		if (strncmp(k, "export ", 7) == 0)
+			k += 7;
+		if (!(v = strchr(k, '=')))
+			continue;
+		*v++ = '\0';
+		v[strcspn(v, "\n")] = '\0';
+		size_t n = strlen(v);
+		if (n >= 2 && (v[0] == '\'' || v[0] == '"') &&
+		    v[n - 1] == v[0]) {
+			v[n - 1] = '\0';
+			v++;
+		}
+		setenv(k, v, 1);
+	}
+	fclose(f);
+}
+
+const char *p11test_rig_start(void)
+{
+	snprintf(rig_dir, sizeof(rig_dir), "/tmp/p11test-rig.XXXXXX");
+	if (!mkdtemp(rig_dir))
+		die("mkdtemp");
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "%s start %s >/dev/null", rig_script(),
+		 rig_dir);
+	if (system(cmd) != 0)
+		die("rig start failed");
+	load_env(rig_dir);
+	return rig_dir;
+}
+
+void p11test_rig_cmd(const char *verb)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "%s %s %s >/dev/null", rig_script(), verb,
+		 rig_dir);
+	if (system(cmd) != 0 && strcmp(verb, "stop") != 0)
+		die(verb);
+	if (strcmp(verb, "stop") == 0) {
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", rig_dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "p11test: could not remove %s\n",
+				rig_dir);
+	}
+}
+
+void p11test_write_config(const char *module, const char *extra)
+{
+	char path[512];
+	const char *dir = rig_dir[0] ? rig_dir : "/tmp";
+	snprintf(path, sizeof(path), "%s/p11overlay-%d.conf", dir,
+		 (int)getpid());
+	FILE *f = fopen(path, "w");
+	if (!f)
+		die("config");
+	fprintf(f, "[provider]\nmodule = %s\n%s", module, extra ? extra : "");
+	fclose(f);
+	setenv("P11OVERLAY_CONF", path, 1);
+}
+
+size_t p11test_token_slots(p11test_module *m, CK_SLOT_ID *out, size_t max)
+{
+	CK_ULONG n = max;
+	if (m->fl->C_GetSlotList(CK_TRUE, out, &n) != CKR_OK)
+		return 0;
+	return n;
+}
+
+void p11test_trim(char *dst, const CK_UTF8CHAR *src, size_t len)
+{
+	while (len > 0 && src[len - 1] == ' ')
+		len--;
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+}

@@ -1,0 +1,35 @@
+/* Helpers shared by the integration tests: load a PKCS#11 module, run the
+ * virtual card rig (tests/card/rig) and write throw-away configs. */
+#ifndef P11TEST_H
+#define P11TEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "p11overlay.h"
+
+typedef struct p11test_module {
+	void *dl;
+	CK_FUNCTION_LIST_PTR fl;
+} p11test_module;
+
+/* dlopen + C_GetFunctionList; aborts the test program on failure. */
+void p11test_load(p11test_module *m, const char *path);
+void p11test_unload(p11test_module *m);
+/* dlsym of an extension function of the loaded module. */
+void *p11test_sym(p11test_module *m, const char *name);
+
+/* Start a rig in a new temp dir and export its env (PCSCLITE_CSOCK_NAME,
+ * OPENSC_CONF, RIG_*).  Returns the dir (static buffer). */
+const char *p11test_rig_start(void);
+void p11test_rig_cmd(const char *verb); /* "insert", "remove", "stop" */
+/* Write a p11overlay config into the rig/temp dir and point
+ * P11OVERLAY_CONF at it; `extra` is appended verbatim. */
+void p11test_write_config(const char *module, const char *extra);
+
+/* Find the slots whose token label matches; returns count. */
+size_t p11test_token_slots(p11test_module *m, CK_SLOT_ID *out, size_t max);
+/* Trimmed copy of a blank-padded field. */
+void p11test_trim(char *dst, const CK_UTF8CHAR *src, size_t len);
+
+#endif

@@ -1,7 +1,6 @@
 /* Per-PIN virtual tokens through the proxy in front of OpenSC and the
  * virtual card (issue 5): naming, stable IDs, filtering, events, the
  * certificate flow without login.  argv[1] = p11overlay.so. */
-#include <cmocka.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +13,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 #include "p11test.h"
 

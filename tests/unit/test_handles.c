@@ -1,10 +1,11 @@
 /* Handle spaces: mapping, generations, reverse map, adversarial values. */
-#include <cmocka.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h>
 
 #include "handles.h"
 

@@ -1,11 +1,12 @@
 /* Stack assembly: calls skip layers that do not override a function, each
  * layer gets itself as `self`, unimplemented functions are unsupported. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #include "layer.h"
 

@@ -15,6 +15,15 @@
 #include "trace/trace.h"
 #define HAVE_TRACE 1
 #endif
+#if P11O_HAVE_OBJECTS
+#include "addons/objects/objects.h"
+#endif
+#if P11O_HAVE_UNLOCK
+#include "addons/unlock/unlock.h"
+#endif
+#if P11O_HAVE_MECHANISMS
+#include "addons/mechanisms/mechanisms.h"
+#endif
 
 _Atomic(const p11o_targets *) p11o_active;
 
@@ -135,7 +144,18 @@ static CK_RV stack_build(p11o_stack *s, char *err, size_t errlen)
 		return CKR_HOST_MEMORY;
 	s->layers[n++] = s->trace;
 #endif
+	/* design.md §3 order; an addon switched off by config is a layer
+	 * without overrides, which resolution skips at no cost. */
 	s->layers[n++] = p11o_slots_layer_new(s);
+#if P11O_HAVE_OBJECTS
+	s->layers[n++] = p11o_objects_layer_new(s);
+#endif
+#if P11O_HAVE_UNLOCK
+	s->layers[n++] = p11o_unlock_layer_new(s);
+#endif
+#if P11O_HAVE_MECHANISMS
+	s->layers[n++] = p11o_mechanisms_layer_new(s);
+#endif
 	s->layers[n++] = p11o_provider_layer_new(s);
 	s->layer_count = n;
 	for (size_t i = 0; i < n; i++)

@@ -1,0 +1,127 @@
+/* Transcript comparison: lines are matched by their "<step>#<n>" key
+ * (diff_record.h) and must be equal byte for byte. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct lines {
+	char **v;
+	size_t n;
+} lines;
+
+static int read_lines(const char *path, lines *l)
+{
+	FILE *f = fopen(path, "r");
+	l->v = NULL;
+	l->n = 0;
+	if (!f)
+		return -1;
+	char *buf = NULL;
+	size_t cap = 0, alloc = 0;
+	ssize_t len;
+	while ((len = getline(&buf, &cap, f)) >= 0) {
+		if (len > 0 && buf[len - 1] == '\n')
+			buf[len - 1] = '\0';
+		if (l->n == alloc) {
+			alloc = alloc ? alloc * 2 : 256;
+			l->v = realloc(l->v, alloc * sizeof(*l->v));
+		}
+		l->v[l->n++] = strdup(buf);
+	}
+	free(buf);
+	fclose(f);
+	return 0;
+}
+
+static void free_lines(lines *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+}
+
+static size_t key_len(const char *s)
+{
+	const char *sp = strchr(s, ' ');
+	return sp ? (size_t)(sp - s) : strlen(s);
+}
+
+static int same_key(const char *a, const char *b)
+{
+	size_t n = key_len(a);
+	return n == key_len(b) && strncmp(a, b, n) == 0;
+}
+
+/* "<key> <fn> rv=<X> ..." -> fn and rv as printable pieces. */
+static void split(const char *s, char *fn, char *rv, size_t len)
+{
+	fn[0] = rv[0] = '\0';
+	sscanf(s, "%*s %127s", fn);
+	const char *r = strstr(s, " rv=");
+	if (r)
+		snprintf(rv, len, "%.*s", (int)strcspn(r + 4, " "), r + 4);
+}
+
+static void report(const char *a, const char *b, const char *an,
+		   const char *bn)
+{
+	const char *l = a ? a : b;
+	char fn[128], rva[128] = "-", rvb[128] = "-";
+	split(l, fn, rva, sizeof(rva));
+	if (a)
+		split(a, fn, rva, sizeof(rva));
+	if (b)
+		split(b, fn, rvb, sizeof(rvb));
+	printf("DIFF step %.*s  %s:  rv %s=%s %s=%s\n", (int)key_len(l), l, fn,
+	       an, rva, bn, rvb);
+	if (a && b) {
+		size_t i = 0;
+		while (a[i] && a[i] == b[i])
+			i++;
+		/* back to the start of the differing field */
+		while (i > 0 && a[i - 1] != ' ')
+			i--;
+		printf("  first difference at: ...%.60s\n", a + i);
+	}
+	printf("  %-7s: %s\n", an, a ? a : "(call missing)");
+	printf("  %-7s: %s\n", bn, b ? b : "(call missing)");
+}
+
+int diff_compare(const char *a_path, const char *b_path, const char *an,
+		 const char *bn)
+{
+	lines a, b;
+	if (read_lines(a_path, &a) != 0 || read_lines(b_path, &b) != 0) {
+		fprintf(stderr, "cannot read transcripts\n");
+		return -1;
+	}
+	int diffs = 0;
+	size_t j = 0, same = 0;
+	for (size_t i = 0; i < a.n; i++) {
+		size_t k = j;
+		while (k < b.n && !same_key(a.v[i], b.v[k]))
+			k++;
+		if (k == b.n) {
+			report(a.v[i], NULL, an, bn);
+			diffs++;
+			continue;
+		}
+		for (; j < k; j++, diffs++)
+			report(NULL, b.v[j], an, bn);
+		if (strcmp(a.v[i], b.v[k]) != 0) {
+			report(a.v[i], b.v[k], an, bn);
+			diffs++;
+		} else {
+			same++;
+		}
+		j = k + 1;
+	}
+	for (; j < b.n; j++, diffs++)
+		report(NULL, b.v[j], an, bn);
+	printf("compared %zu %s lines with %zu %s lines: %zu identical, %d "
+	       "difference(s)\n",
+	       a.n, an, b.n, bn, same, diffs);
+	free_lines(&a);
+	free_lines(&b);
+	return diffs;
+}

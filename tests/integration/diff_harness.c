@@ -1,0 +1,270 @@
+/* Differential integration harness (issue 2).
+ *
+ *   diff_harness <p11overlay.so> <libsofthsm2.so> [--self]
+ *
+ * Sets up one SoftHSM2 token directory (two initialised tokens), copies it
+ * twice, then forks one child per module: "direct" loads SoftHSM2 itself,
+ * "proxy" loads p11overlay.so configured (P11OVERLAY_CONF) to load
+ * SoftHSM2.  Each child has its own SOFTHSM2_CONF, runs the same call
+ * sequence (diff_seq_*.c) and writes a transcript (diff_record.h); the
+ * parent compares the transcripts line by line and prints every
+ * difference.  --self runs SoftHSM2 against itself (checks that the
+ * harness is deterministic).  Exit 0 = identical, 1 = differences,
+ * 77 = skipped (SoftHSM2 missing), 99 = harness error. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "diff_record.h"
+
+static char base[] = "/tmp/p11o-diff-XXXXXX";
+
+static int run(char *const argv[])
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		execvp(argv[0], argv);
+		_exit(127);
+	}
+	int st;
+	if (waitpid(pid, &st, 0) < 0)
+		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -1;
+	fputs(text, f);
+	return fclose(f);
+}
+
+/* <base>/<name>/{tokens/, softhsm2.conf, p11overlay.conf} */
+static int make_env(const char *name, const char *softhsm, char *conf,
+		    size_t len)
+{
+	char dir[512], path[600], text[1200];
+	snprintf(dir, sizeof(dir), "%s/%s", base, name);
+	if (mkdir(dir, 0700) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/tokens", dir);
+	if (mkdir(path, 0700) != 0 && errno != EEXIST)
+		return -1;
+	snprintf(text, sizeof(text),
+		 "directories.tokendir = %s/tokens\nobjectstore.backend = "
+		 "file\nlog.level = ERROR\nslots.removable = false\n",
+		 dir);
+	snprintf(conf, len, "%s/softhsm2.conf", dir);
+	if (write_file(conf, text) != 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/p11overlay.conf", dir);
+	snprintf(text, sizeof(text), "[provider]\nmodule = %s\n", softhsm);
+	return write_file(path, text);
+}
+
+static CK_FUNCTION_LIST *load(const char *path)
+{
+	void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!dl) {
+		fprintf(stderr, "dlopen %s: %s\n", path, dlerror());
+		return NULL;
+	}
+	CK_C_GetFunctionList gfl =
+	    (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList");
+	CK_FUNCTION_LIST *f = NULL;
+	if (!gfl || gfl(&f) != CKR_OK)
+		return NULL;
+	return f;
+}
+
+/* Child: two initialised tokens (diffA, diffB) with the user PIN set. */
+static int setup_tokens(const char *softhsm)
+{
+	CK_FUNCTION_LIST *f = load(softhsm);
+	if (!f || f->C_Initialize(NULL) != CKR_OK)
+		return 1;
+	const char *labels[] = {LABEL_A, LABEL_B};
+	for (int t = 0; t < 2; t++) {
+		CK_SLOT_ID slots[16];
+		CK_ULONG n = 16;
+		/* SoftHSM2 adds a fresh uninitialised slot only at
+		 * C_Initialize. */
+		if (t > 0 && (f->C_Finalize(NULL) != CKR_OK ||
+			      f->C_Initialize(NULL) != CKR_OK))
+			return 6;
+		if (f->C_GetSlotList(CK_FALSE, slots, &n) != CKR_OK || !n)
+			return 2;
+		CK_SLOT_ID slot = slots[n - 1]; /* the uninitialised one */
+		CK_UTF8CHAR label[32];
+		memset(label, ' ', 32);
+		memcpy(label, labels[t], strlen(labels[t]));
+		CK_RV rv = f->C_InitToken(slot, (CK_UTF8CHAR *)SO_PIN,
+					  strlen(SO_PIN), label);
+		if (rv != CKR_OK) {
+			fprintf(stderr, "C_InitToken: %s\n", rv_name(rv));
+			return 3;
+		}
+		/* SoftHSM renumbers: find the token by label. */
+		n = 16;
+		f->C_GetSlotList(CK_FALSE, slots, &n);
+		for (CK_ULONG i = 0; i < n; i++) {
+			CK_TOKEN_INFO ti;
+			if (f->C_GetTokenInfo(slots[i], &ti) == CKR_OK &&
+			    memcmp(ti.label, label, 32) == 0)
+				slot = slots[i];
+		}
+		CK_SESSION_HANDLE s;
+		if (f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION,
+				     NULL, NULL, &s) != CKR_OK ||
+		    f->C_Login(s, CKU_SO, (CK_UTF8CHAR *)SO_PIN,
+			       strlen(SO_PIN)) != CKR_OK ||
+		    f->C_InitPIN(s, (CK_UTF8CHAR *)USER_PIN,
+				 strlen(USER_PIN)) != CKR_OK)
+			return 4;
+		f->C_CloseSession(s);
+	}
+	return f->C_Finalize(NULL) == CKR_OK ? 0 : 5;
+}
+
+static int child_run(const char *module, int is_proxy, const char *out_path)
+{
+	D.out = fopen(out_path, "w");
+	if (!D.out)
+		return 2;
+	D.f = load(module);
+	if (!D.f)
+		return 3;
+	D.is_proxy = is_proxy;
+	seq_before_init();
+	seq_init_edges();
+	seq_info_slots();
+	seq_sessions_login();
+	seq_objects();
+	seq_keys_sign();
+	seq_encrypt_digest();
+	seq_wrap_pin_misc();
+	seq_after_finalize();
+	rec_end();
+	fprintf(D.out, "END calls=%u\n", D.calls);
+	fclose(D.out);
+	return 0;
+}
+
+static pid_t spawn_child(const char *module, int is_proxy, const char *name,
+			 const char *softhsm, char *out_path, size_t len)
+{
+	char conf[600];
+	if (make_env(name, softhsm, conf, sizeof(conf)) != 0)
+		return -1;
+	char src[600], dst[600];
+	snprintf(src, sizeof(src), "%s/template/tokens/.", base);
+	snprintf(dst, sizeof(dst), "%s/%s/tokens", base, name);
+	char *cp[] = {"cp", "-a", src, dst, NULL};
+	if (run(cp) != 0)
+		return -1;
+	snprintf(out_path, len, "%s/%s.transcript", base, name);
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	setenv("SOFTHSM2_CONF", conf, 1);
+	char pconf[600];
+	snprintf(pconf, sizeof(pconf), "%s/%s/p11overlay.conf", base, name);
+	setenv("P11OVERLAY_CONF", pconf, 1);
+	unsetenv("P11OVERLAY_TRACE");
+	_exit(child_run(module, is_proxy, out_path));
+}
+
+static int wait_child(pid_t pid, const char *name)
+{
+	int st;
+	if (waitpid(pid, &st, 0) < 0)
+		return -1;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 0;
+	if (WIFSIGNALED(st))
+		fprintf(stderr, "FAIL: %s child killed by signal %d\n", name,
+			WTERMSIG(st));
+	else
+		fprintf(stderr, "FAIL: %s child exit %d\n", name,
+			WEXITSTATUS(st));
+	return -1;
+}
+
+int diff_compare(const char *a_path, const char *b_path, const char *a_name,
+		 const char *b_name);
+
+static void cleanup(void)
+{
+	if (getenv("P11O_DIFF_KEEP")) {
+		fprintf(stderr, "kept %s\n", base);
+		return;
+	}
+	char *rm[] = {"rm", "-rf", base, NULL};
+	run(rm);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 3) {
+		fprintf(stderr, "usage: %s <p11overlay.so> <softhsm2.so> "
+				"[--self]\n",
+			argv[0]);
+		return 99;
+	}
+	const char *proxy = argv[1], *softhsm = argv[2];
+	int self = argc > 3 && strcmp(argv[3], "--self") == 0;
+	if (access(softhsm, R_OK) != 0) {
+		fprintf(stderr, "SKIP: %s not found\n", softhsm);
+		return 77;
+	}
+	if (!mkdtemp(base)) {
+		perror("mkdtemp");
+		return 99;
+	}
+	char conf[600];
+	if (make_env("template", softhsm, conf, sizeof(conf)) != 0) {
+		cleanup();
+		return 99;
+	}
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		setenv("SOFTHSM2_CONF", conf, 1);
+		_exit(setup_tokens(softhsm));
+	}
+	if (pid < 0 || wait_child(pid, "setup") != 0) {
+		cleanup();
+		return 99;
+	}
+	char out_a[600], out_b[600];
+	const char *b_name = self ? "direct2" : "proxy";
+	pid_t a = spawn_child(softhsm, 0, "direct", softhsm, out_a,
+			      sizeof(out_a));
+	pid_t b = spawn_child(self ? softhsm : proxy, !self, b_name, softhsm,
+			      out_b, sizeof(out_b));
+	int bad = 0;
+	if (a < 0 || wait_child(a, "direct") != 0)
+		bad = 1;
+	if (b < 0 || wait_child(b, b_name) != 0)
+		bad = 1;
+	int diffs = diff_compare(out_a, out_b, "direct", b_name);
+	cleanup();
+	if (diffs < 0)
+		return 99;
+	if (bad || diffs > 0) {
+		fprintf(stderr, "FAIL: %d difference(s)%s\n", diffs,
+			bad ? ", a child failed" : "");
+		return 1;
+	}
+	return 0;
+}

@@ -110,129 +110,6 @@ static void ulong_list(p11o_tbuf *b, enum p11o_ntab t, p11o_targ p,
 	p11o_tb_c(b, ']');
 }
 
-/* ---- output structs ----------------------------------------------------- */
-
-#define FIELD(b, lit) P11O_TB_LIT(b, "\n      " lit " = ")
-
-static void out_info(p11o_tbuf *b, const CK_INFO *i)
-{
-	FIELD(b, "cryptokiVersion");
-	p11o_tb_version(b, &i->cryptokiVersion);
-	FIELD(b, "manufacturerID");
-	p11o_tb_padded(b, i->manufacturerID, sizeof(i->manufacturerID));
-	FIELD(b, "flags");
-	p11o_tb_hex(b, i->flags);
-	FIELD(b, "libraryDescription");
-	p11o_tb_padded(b, i->libraryDescription, sizeof(i->libraryDescription));
-	FIELD(b, "libraryVersion");
-	p11o_tb_version(b, &i->libraryVersion);
-}
-
-static void out_slot_info(p11o_tbuf *b, const CK_SLOT_INFO *i)
-{
-	FIELD(b, "slotDescription");
-	p11o_tb_padded(b, i->slotDescription, sizeof(i->slotDescription));
-	FIELD(b, "manufacturerID");
-	p11o_tb_padded(b, i->manufacturerID, sizeof(i->manufacturerID));
-	FIELD(b, "flags");
-	p11o_tb_flags(b, P11O_FG_SLOT, i->flags);
-	FIELD(b, "hardwareVersion");
-	p11o_tb_version(b, &i->hardwareVersion);
-	FIELD(b, "firmwareVersion");
-	p11o_tb_version(b, &i->firmwareVersion);
-}
-
-static void tb_ulong_info(p11o_tbuf *b, CK_ULONG v)
-{
-	if (v == CK_UNAVAILABLE_INFORMATION)
-		P11O_TB_LIT(b, "CK_UNAVAILABLE_INFORMATION");
-	else if (v == CK_EFFECTIVELY_INFINITE)
-		P11O_TB_LIT(b, "CK_EFFECTIVELY_INFINITE");
-	else
-		p11o_tb_dec(b, v);
-}
-
-static void out_token_info(p11o_tbuf *b, const CK_TOKEN_INFO *i)
-{
-	FIELD(b, "label");
-	p11o_tb_padded(b, i->label, sizeof(i->label));
-	FIELD(b, "manufacturerID");
-	p11o_tb_padded(b, i->manufacturerID, sizeof(i->manufacturerID));
-	FIELD(b, "model");
-	p11o_tb_padded(b, i->model, sizeof(i->model));
-	FIELD(b, "serialNumber");
-	p11o_tb_padded(b, i->serialNumber, sizeof(i->serialNumber));
-	FIELD(b, "flags");
-	p11o_tb_flags(b, P11O_FG_TOKEN, i->flags);
-	FIELD(b, "ulMaxSessionCount");
-	tb_ulong_info(b, i->ulMaxSessionCount);
-	FIELD(b, "ulSessionCount");
-	tb_ulong_info(b, i->ulSessionCount);
-	FIELD(b, "ulMaxRwSessionCount");
-	tb_ulong_info(b, i->ulMaxRwSessionCount);
-	FIELD(b, "ulRwSessionCount");
-	tb_ulong_info(b, i->ulRwSessionCount);
-	FIELD(b, "ulMaxPinLen");
-	p11o_tb_dec(b, i->ulMaxPinLen);
-	FIELD(b, "ulMinPinLen");
-	p11o_tb_dec(b, i->ulMinPinLen);
-	FIELD(b, "ulTotalPublicMemory");
-	tb_ulong_info(b, i->ulTotalPublicMemory);
-	FIELD(b, "ulFreePublicMemory");
-	tb_ulong_info(b, i->ulFreePublicMemory);
-	FIELD(b, "ulTotalPrivateMemory");
-	tb_ulong_info(b, i->ulTotalPrivateMemory);
-	FIELD(b, "ulFreePrivateMemory");
-	tb_ulong_info(b, i->ulFreePrivateMemory);
-	FIELD(b, "hardwareVersion");
-	p11o_tb_version(b, &i->hardwareVersion);
-	FIELD(b, "firmwareVersion");
-	p11o_tb_version(b, &i->firmwareVersion);
-	FIELD(b, "utcTime");
-	p11o_tb_text(b, i->utcTime, sizeof(i->utcTime), sizeof(i->utcTime));
-}
-
-static void out_session_info(p11o_tbuf *b, const CK_SESSION_INFO *i)
-{
-	P11O_TB_LIT(b, "{ slotID = ");
-	p11o_tb_hex(b, i->slotID);
-	P11O_TB_LIT(b, ", state = ");
-	p11o_tb_name(b, P11O_NT_CKS, i->state);
-	P11O_TB_LIT(b, ", flags = ");
-	p11o_tb_flags(b, P11O_FG_SESSION, i->flags);
-	P11O_TB_LIT(b, ", ulDeviceError = ");
-	p11o_tb_hex(b, i->ulDeviceError);
-	P11O_TB_LIT(b, " }");
-}
-
-static void out_mech_info(p11o_tbuf *b, const CK_MECHANISM_INFO *i)
-{
-	P11O_TB_LIT(b, "{ ulMinKeySize = ");
-	p11o_tb_dec(b, i->ulMinKeySize);
-	P11O_TB_LIT(b, ", ulMaxKeySize = ");
-	p11o_tb_dec(b, i->ulMaxKeySize);
-	P11O_TB_LIT(b, ", flags = ");
-	p11o_tb_flags(b, P11O_FG_MECH, i->flags);
-	P11O_TB_LIT(b, " }");
-}
-
-static void init_args(p11o_tbuf *b, const CK_C_INITIALIZE_ARGS *a)
-{
-	P11O_TB_LIT(b, "{ CreateMutex = ");
-	p11o_tb_str(b, a->CreateMutex ? "set" : "NULL");
-	P11O_TB_LIT(b, ", DestroyMutex = ");
-	p11o_tb_str(b, a->DestroyMutex ? "set" : "NULL");
-	P11O_TB_LIT(b, ", LockMutex = ");
-	p11o_tb_str(b, a->LockMutex ? "set" : "NULL");
-	P11O_TB_LIT(b, ", UnlockMutex = ");
-	p11o_tb_str(b, a->UnlockMutex ? "set" : "NULL");
-	P11O_TB_LIT(b, ", flags = ");
-	p11o_tb_flags(b, P11O_FG_INIT, a->flags);
-	P11O_TB_LIT(b, ", pReserved = ");
-	p11o_tb_ptr(b, a->pReserved);
-	P11O_TB_LIT(b, " }");
-}
-
 /* ---- the decoder -------------------------------------------------------- */
 
 static bool rv_allows_out_template(CK_RV rv)
@@ -332,7 +209,7 @@ static unsigned decode_arg(p11o_tbuf *b, dctx *c, unsigned i, bool out)
 			return 0;
 		line(b, false, nm, nml);
 		if (v && c->in)
-			init_args(b, (const CK_C_INITIALIZE_ARGS *)v);
+			p11o_tb_init_args(b, (const CK_C_INITIALIZE_ARGS *)v);
 		else
 			p11o_tb_ptr(b, (const void *)v);
 		break;
@@ -472,19 +349,19 @@ static unsigned decode_arg(p11o_tbuf *b, dctx *c, unsigned i, bool out)
 		line(b, true, nm, nml);
 		switch ((enum p11o_arg_kind)c->d->args[i].kind) {
 		case P11O_AK_OUT_INFO:
-			out_info(b, (const CK_INFO *)v);
+			p11o_tb_out_info(b, (const CK_INFO *)v);
 			break;
 		case P11O_AK_OUT_SLOT_INFO:
-			out_slot_info(b, (const CK_SLOT_INFO *)v);
+			p11o_tb_out_slot_info(b, (const CK_SLOT_INFO *)v);
 			break;
 		case P11O_AK_OUT_TOKEN_INFO:
-			out_token_info(b, (const CK_TOKEN_INFO *)v);
+			p11o_tb_out_token_info(b, (const CK_TOKEN_INFO *)v);
 			break;
 		case P11O_AK_OUT_MECH_INFO:
-			out_mech_info(b, (const CK_MECHANISM_INFO *)v);
+			p11o_tb_out_mech_info(b, (const CK_MECHANISM_INFO *)v);
 			break;
 		case P11O_AK_OUT_SESSION_INFO:
-			out_session_info(b, (const CK_SESSION_INFO *)v);
+			p11o_tb_out_session_info(b, (const CK_SESSION_INFO *)v);
 			break;
 		case P11O_AK_OUT_ULONG:
 		case P11O_AK_INOUT_ULONG:

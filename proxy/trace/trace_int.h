@@ -164,6 +164,14 @@ void p11o_tb_template(p11o_tbuf *b, const CK_ATTRIBUTE *t, CK_ULONG count,
 void p11o_tb_mechanism(p11o_tbuf *b, const CK_MECHANISM *m, bool nested,
 		       size_t cap);
 
+/* Structs (trace_structs.c); the multi-line ones start with a newline. */
+void p11o_tb_out_info(p11o_tbuf *b, const CK_INFO *i);
+void p11o_tb_out_slot_info(p11o_tbuf *b, const CK_SLOT_INFO *i);
+void p11o_tb_out_token_info(p11o_tbuf *b, const CK_TOKEN_INFO *i);
+void p11o_tb_out_session_info(p11o_tbuf *b, const CK_SESSION_INFO *i);
+void p11o_tb_out_mech_info(p11o_tbuf *b, const CK_MECHANISM_INFO *i);
+void p11o_tb_init_args(p11o_tbuf *b, const CK_C_INITIALIZE_ARGS *a);
+
 /* Options of one record. */
 typedef struct p11o_trace_fmt {
 	enum p11o_trace_level level;

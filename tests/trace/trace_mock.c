@@ -176,7 +176,7 @@ static CK_RV m_get_attribute_value(p11o_layer *s, CK_SESSION_HANDLE h,
 	static const CK_ULONG kt = CKK_RSA, cls = CKO_PRIVATE_KEY;
 	static const CK_MECHANISM_TYPE mechs[] = {CKM_RSA_PKCS,
 						  CKM_SHA256_RSA_PKCS};
-	static unsigned char modulus[300];
+	static _Thread_local unsigned char modulus[300];
 	CK_RV rv = CKR_OK;
 	UNUSED(s);
 	UNUSED(h);

@@ -183,5 +183,7 @@ CK_RV p11o_card_external_authenticate(p11o_card *card, unsigned char key_ref,
 		return rv;
 	if (sw == 0x6700)
 		return CKR_ARGUMENTS_BAD; /* wrong response length */
+	if (sw == 0x6982)
+		return CKR_PIN_INCORRECT; /* some cards: wrong response */
 	return p11o_card_sw_to_rv(sw, NULL);
 }

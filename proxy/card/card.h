@@ -269,7 +269,13 @@ bool p11o_card_is_locked(p11o_card *card);
  * label, PINs, PUK, unlock key, update seed.  A config profile overrides
  * application name, PIN names/refs, PUK ref, unlock key ref and PIN
  * lengths of what the built-in profile read.  cfg may be NULL.
- * CKR_TOKEN_NOT_RECOGNIZED when no profile applies. */
+ * CKR_TOKEN_NOT_RECOGNIZED when no profile applies.
+ * Cost: SCardStatus (no APDU), then one transaction.  PKCS#15: per file
+ * 1 SELECT (by path, P1 08) + ceil((size + 1) / 256) READ BINARY; files:
+ * EF.DIR, ODF, TokenInfo and each file the ODF lists (the virtual card:
+ * 6 files, 12 APDUs).  OpenPGP: the 2 failed PKCS#15 SELECTs + SELECT AID
+ * + GET DATA 4F, C4, 6E, 65 (7 APDUs).  Cache the result per card
+ * insertion; compare update_seed to see content changes. */
 CK_RV p11o_card_read_info(p11o_card *card, const p11o_config *cfg,
 			  p11o_card_info *info);
 
@@ -292,8 +298,9 @@ CK_RV p11o_card_unblock_puk(p11o_card *card, const p11o_card_pin *pin,
 			    const uint8_t *new_pin, size_t new_len, int *tries);
 /* GET CHALLENGE (00 84 00 00 08): 1 APDU; *len in: size, out: 8. */
 CK_RV p11o_card_get_challenge(p11o_card *card, uint8_t *challenge, size_t *len);
-/* EXTERNAL AUTHENTICATE (00 82 00 key_ref response): 1 APDU.  6300 ->
- * CKR_PIN_INCORRECT (wrong response), 6985 -> CKR_FUNCTION_FAILED. */
+/* EXTERNAL AUTHENTICATE (00 82 00 key_ref response): 1 APDU.  6300 or
+ * 6982 -> CKR_PIN_INCORRECT (wrong response), 6985 -> CKR_FUNCTION_FAILED
+ * (no challenge), 6700 -> CKR_ARGUMENTS_BAD (response length). */
 CK_RV p11o_card_external_authenticate(p11o_card *card, unsigned char key_ref,
 				      const uint8_t *response, size_t len);
 /* RESET RETRY COUNTER after EXTERNAL AUTHENTICATE (00 2C 02 ref newPIN;

@@ -4,6 +4,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Known differences between SoftHSM2 and p11overlay: the proxy's answer
+ * is asserted exactly (its rv), the line is reported as KNOWN, and an
+ * entry whose line no longer differs fails the run (keep this list
+ * honest).  Each entry needs a decision by the lead: fix the proxy or
+ * document the behaviour in design.md. */
+static const struct known {
+	const char *key, *proxy_rv, *why;
+} known[] = {
+    /* SoftHSM2 accepts an object handle of token A in a session of token
+     * B (its handle space is process-wide); the proxy keeps one object
+     * handle table per slot (slots.c object_table()) and answers
+     * CKR_OBJECT_HANDLE_INVALID.  Stricter than SoftHSM; design.md §3
+     * does not say so. */
+    {"cross-token#1", "CKR_OBJECT_HANDLE_INVALID", "per-slot object handles"},
+    {"cross-token#2", "CKR_OBJECT_HANDLE_INVALID", "per-slot object handles"},
+    {"cross-token#3", "CKR_OBJECT_HANDLE_INVALID", "per-slot object handles"},
+};
+
+static const struct known *find_known(const char *line);
+
 typedef struct lines {
 	char **v;
 	size_t n;
@@ -87,6 +107,38 @@ static void report(const char *a, const char *b, const char *an,
 	printf("  %-7s: %s\n", bn, b ? b : "(call missing)");
 }
 
+static size_t key_len(const char *s);
+
+static const struct known *find_known(const char *line)
+{
+	size_t n = key_len(line);
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strlen(known[i].key) == n &&
+		    strncmp(known[i].key, line, n) == 0)
+			return &known[i];
+	return NULL;
+}
+
+/* 1: an expected difference (reported); 0: not in the list; -1: listed
+ * but the proxy's answer is not the expected one, or no difference. */
+static int check_known(const char *a, const char *b, int differs)
+{
+	const struct known *k = find_known(a);
+	if (!k)
+		return 0;
+	char fn[128], rv[128];
+	split(b, fn, rv, sizeof(rv));
+	if (differs && strcmp(rv, k->proxy_rv) == 0) {
+		printf("KNOWN DIFF step %s (%s): %s\n  direct: %s\n  proxy : %s\n",
+		       k->key, k->why, fn, a, b);
+		return 1;
+	}
+	printf("KNOWN DIFF step %s (%s) %s: expected proxy %s\n", k->key,
+	       k->why, differs ? "changed" : "no longer differs: update the list",
+	       k->proxy_rv);
+	return -1;
+}
+
 int diff_compare(const char *a_path, const char *b_path, const char *an,
 		 const char *bn)
 {
@@ -96,7 +148,7 @@ int diff_compare(const char *a_path, const char *b_path, const char *an,
 		return -1;
 	}
 	int diffs = 0;
-	size_t j = 0, same = 0;
+	size_t j = 0, same = 0, nknown = 0;
 	for (size_t i = 0; i < a.n; i++) {
 		size_t k = j;
 		while (k < b.n && !same_key(a.v[i], b.v[k]))
@@ -108,7 +160,16 @@ int diff_compare(const char *a_path, const char *b_path, const char *an,
 		}
 		for (; j < k; j++, diffs++)
 			report(NULL, b.v[j], an, bn);
-		if (strcmp(a.v[i], b.v[k]) != 0) {
+		int differs = strcmp(a.v[i], b.v[k]) != 0;
+		int kn = strcmp(bn, "proxy") == 0
+			     ? check_known(a.v[i], b.v[k], differs)
+			     : 0;
+		if (kn > 0) {
+			nknown++;
+		} else if (kn < 0) {
+			report(a.v[i], b.v[k], an, bn);
+			diffs++;
+		} else if (differs) {
 			report(a.v[i], b.v[k], an, bn);
 			diffs++;
 		} else {
@@ -118,9 +179,9 @@ int diff_compare(const char *a_path, const char *b_path, const char *an,
 	}
 	for (; j < b.n; j++, diffs++)
 		report(NULL, b.v[j], an, bn);
-	printf("compared %zu %s lines with %zu %s lines: %zu identical, %d "
-	       "difference(s)\n",
-	       a.n, an, b.n, bn, same, diffs);
+	printf("compared %zu %s lines with %zu %s lines: %zu identical, %zu "
+	       "known difference(s), %d difference(s)\n",
+	       a.n, an, b.n, bn, same, nknown, diffs);
 	free_lines(&a);
 	free_lines(&b);
 	return diffs;

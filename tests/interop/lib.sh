@@ -33,11 +33,12 @@ need() {
 # run <log name> <command...>: run, keep the output in $WORK/<log name>.log,
 # show it and fail when the command fails.
 run() {
-	local name=$1
+	local name=$1 rc=0
 	shift
-	if ! "$@" >"$WORK/$name.log" 2>&1; then
+	"$@" >"$WORK/$name.log" 2>&1 || rc=$?
+	if [ "$rc" -ne 0 ]; then
 		cat "$WORK/$name.log" >&2
-		fail "$name: '$*' exited with $?"
+		fail "$name: '$*' exited with $rc"
 	fi
 }
 

@@ -85,7 +85,7 @@ static void usage(void)
 		"  --module PATH     module under test\n"
 		"  --direct PATH     reference module (default %s);\n"
 		"                    'none' runs the module alone\n"
-		"  --label L         token label (default %s)\n"
+		"  --label L         token label, L* = prefix (default %s)\n"
 		"  --pin P           user PIN (default %s)\n"
 		"  --no-login        do not log in (no keys, no objects)\n"
 		"  --objects N       data objects to create (default %d)\n"
@@ -385,7 +385,11 @@ static CK_RV load(bench *b, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "C_GetSlotList: 0x%lx", rv);
 		return rv;
 	}
+	/* "prefix*" matches labels starting with prefix. */
 	size_t ll = strlen(opt.label);
+	bool prefix = ll > 0 && opt.label[ll - 1] == '*';
+	if (prefix)
+		ll--;
 	for (CK_ULONG i = 0; i < n; i++) {
 		CK_TOKEN_INFO ti;
 		if (b->fl->C_GetTokenInfo(ids[i], &ti) != CKR_OK)
@@ -393,7 +397,8 @@ static CK_RV load(bench *b, const char *path, char *err, size_t errlen)
 		size_t k = sizeof(ti.label);
 		while (k > 0 && ti.label[k - 1] == ' ')
 			k--;
-		if (k == ll && memcmp(ti.label, opt.label, ll) == 0) {
+		if ((k == ll || (prefix && k > ll)) &&
+		    memcmp(ti.label, opt.label, ll) == 0) {
 			b->slot = ids[i];
 			goto found;
 		}
@@ -649,13 +654,34 @@ typedef struct child {
 	FILE *to, *from;
 	char cg_prefix[512];
 	int nobjs;
+	long setup_apdus;
 } child;
+
+static long count_apdus(void)
+{
+	if (!opt.apdu_log)
+		return 0;
+	FILE *f = fopen(opt.apdu_log, "r");
+	if (!f)
+		return -1;
+	char line[8192];
+	long n = 0;
+	bool bol = true;
+	while (fgets(line, sizeof(line), f)) {
+		if (bol && line[0] == '>' && line[1] == ' ')
+			n++;
+		bol = strchr(line, '\n') != NULL;
+	}
+	fclose(f);
+	return n;
+}
 
 static char self_path[4096];
 
 static int start_child(child *c)
 {
 	int down[2], up[2];
+	long a0 = count_apdus();
 	if (pipe(down) || pipe(up))
 		return -1;
 	c->pid = fork();
@@ -714,6 +740,7 @@ static int start_child(child *c)
 			line);
 		return -1;
 	}
+	c->setup_apdus = count_apdus() - a0;
 	return 0;
 }
 
@@ -735,25 +762,6 @@ typedef struct result {
 	unsigned long found;
 	long apdus;
 } result;
-
-static long count_apdus(void)
-{
-	if (!opt.apdu_log)
-		return 0;
-	FILE *f = fopen(opt.apdu_log, "r");
-	if (!f)
-		return -1;
-	char line[8192];
-	long n = 0;
-	bool bol = true;
-	while (fgets(line, sizeof(line), f)) {
-		if (bol && line[0] == '>' && line[1] == ' ')
-			n++;
-		bol = strchr(line, '\n') != NULL;
-	}
-	fclose(f);
-	return n;
-}
 
 static int ask(child *c, int op, long iters, int threads, result *r)
 {
@@ -880,6 +888,15 @@ static int parent(void)
 			       "ratio", "allocs/op d/m",
 			       opt.apdu_log ? "  APDUs/op d/m" : "");
 	}
+	if (opt.apdu_log) {
+		if (!opt.quiet)
+			printf("%-12s %3s %8s %41s  %6ld/%-6ld\n", "setup", "-",
+			       "1", "(load, C_Initialize, find token, login)",
+			       cs[0].setup_apdus, cs[1].setup_apdus);
+		if (tsv)
+			fprintf(tsv, "setup\t0\t1\t0\t0\t0\t0\t0\t0\t0\t%ld\t%ld\n",
+				cs[0].setup_apdus, cs[1].setup_apdus);
+	}
 	/* Plan: single-thread ops (threads 0), then mt ops per count. */
 	struct step {
 		int op, threads;
@@ -925,11 +942,15 @@ static int parent(void)
 		double ratio = dn > 0 ? mn / dn : 0;
 		double da = (double)r[0].allocs / total,
 		       ma = (double)r[1].allocs / total;
-		double dap = (double)r[0].apdus / iters,
-		       map = (double)r[1].apdus / iters;
+		/* The APDU count spans the warm-up too (run_loop). */
+		double calls = (double)(iters + iters / 20 + 1);
+		double dap = r[0].apdus / calls, map = r[1].apdus / calls;
 		if (!opt.quiet) {
-			printf("%-12s %3d %8ld %12.1f %12.1f %7.3f", opdefs[op].name,
-			       threads ? threads : 1, iters, dn, mn, ratio);
+			char tn[16] = "-";
+			if (threads)
+				snprintf(tn, sizeof(tn), "%d", threads);
+			printf("%-12s %3s %8ld %12.1f %12.1f %7.3f",
+			       opdefs[op].name, tn, iters, dn, mn, ratio);
 			printf("  %6.2f/%-6.2f", da, ma);
 			if (opt.apdu_log)
 				printf("  %6.2f/%-6.2f", dap, map);
@@ -941,7 +962,7 @@ static int parent(void)
 			fprintf(tsv,
 				"%s\t%d\t%ld\t%.2f\t%.2f\t%.4f\t%.3f\t%.3f\t%lu\t%"
 				"lu\t%.2f\t%.2f\n",
-				opdefs[op].name, threads ? threads : 1, iters, dn,
+				opdefs[op].name, threads, iters, dn,
 				mn, ratio, da, ma, r[0].found, r[1].found, dap,
 				map);
 		fflush(stdout);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cardcache.h"
 #include "mutex.h"
 #include "p11o_build.h"
 #include "slots.h"
@@ -112,6 +113,7 @@ static void stack_destroy(p11o_stack *s)
 		if (s->layers[i] && s->layers[i]->destroy)
 			s->layers[i]->destroy(s->layers[i]);
 	p11o_provider_unload(&s->provider);
+	p11o_card_cache_free(s->cards);
 	free(s);
 }
 
@@ -137,6 +139,9 @@ static CK_RV stack_build(p11o_stack *s, char *err, size_t errlen)
 	}
 	if (p11o_provider_load(&s->provider, s->config.module, err, errlen))
 		return CKR_GENERAL_ERROR;
+	s->cards = p11o_card_cache_new(&s->config);
+	if (!s->cards)
+		return CKR_HOST_MEMORY;
 	size_t n = 0;
 #ifdef HAVE_TRACE
 	s->trace = p11o_trace_layer_new(s);

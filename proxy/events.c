@@ -120,8 +120,11 @@ CK_RV p11o_events_wait(p11o_events *ev, CK_FLAGS flags, CK_SLOT_ID_PTR pSlot)
 	if (ev->mode == EV_UNSUPPORTED)
 		return P11O_DOWN(ev->layer, C_WaitForSlotEvent, flags, pSlot,
 				 NULL);
+	/* Argument errors are the provider's to answer (it consumes no event
+	 * without somewhere to put it). */
 	if (!pSlot)
-		return CKR_ARGUMENTS_BAD;
+		return P11O_DOWN(ev->layer, C_WaitForSlotEvent, flags, pSlot,
+				 NULL);
 	if (ev->mode == EV_POLL) {
 		poll_provider(ev);
 		if (!(flags & CKF_DONT_BLOCK)) {

@@ -46,16 +46,26 @@ void p11o_handles_destroy(p11o_handle_table *t)
 }
 
 /* Fibonacci hashing of the provider value. */
-static size_t rev_slot(CK_ULONG value, size_t cap)
+static size_t rev_slot(CK_ULONG value, CK_ULONG aux, size_t cap)
 {
-	return (size_t)((value * 0x9E3779B97F4A7C15ull) >> 7) & (cap - 1);
+	return (size_t)(((value ^ (aux * 0xC2B2AE3D27D4EB4Full)) *
+			 0x9E3779B97F4A7C15ull) >>
+			7) &
+	       (cap - 1);
+}
+
+static CK_ULONG aux_of(const p11o_handle_table *t, CK_ULONG handle)
+{
+	return atomic_load_explicit(&entry_at(t, handle & INDEX_MASK)->aux,
+				    memory_order_relaxed);
 }
 
 /* Returns the index holding `value`, or the first free index to insert it
  * at (with *found false).  Requires rev_cap > rev_used. */
-static size_t rev_find(const p11o_handle_table *t, CK_ULONG value, bool *found)
+static size_t rev_find(const p11o_handle_table *t, CK_ULONG value, CK_ULONG aux,
+		       bool *found)
 {
-	size_t i = rev_slot(value, t->rev_cap), first_free = SIZE_MAX;
+	size_t i = rev_slot(value, aux, t->rev_cap), first_free = SIZE_MAX;
 	for (;;) {
 		CK_ULONG h = t->rev_handles[i];
 		if (h == 0) {
@@ -65,7 +75,7 @@ static size_t rev_find(const p11o_handle_table *t, CK_ULONG value, bool *found)
 		if (h == REV_DELETED) {
 			if (first_free == SIZE_MAX)
 				first_free = i;
-		} else if (t->rev_values[i] == value) {
+		} else if (t->rev_values[i] == value && aux_of(t, h) == aux) {
 			*found = true;
 			return i;
 		}
@@ -93,7 +103,8 @@ static bool rev_grow(p11o_handle_table *t)
 		if (old_handles[i] == 0 || old_handles[i] == REV_DELETED)
 			continue;
 		bool found;
-		size_t j = rev_find(t, old_values[i], &found);
+		size_t j = rev_find(t, old_values[i], aux_of(t, old_handles[i]),
+				    &found);
 		t->rev_values[j] = old_values[i];
 		t->rev_handles[j] = old_handles[i];
 		t->rev_used++;
@@ -103,12 +114,12 @@ static bool rev_grow(p11o_handle_table *t)
 	return true;
 }
 
-static void rev_delete(p11o_handle_table *t, CK_ULONG value)
+static void rev_delete(p11o_handle_table *t, CK_ULONG value, CK_ULONG aux)
 {
 	if (!t->reverse || !t->rev_cap)
 		return;
 	bool found;
-	size_t i = rev_find(t, value, &found);
+	size_t i = rev_find(t, value, aux, &found);
 	if (found)
 		t->rev_handles[i] = REV_DELETED;
 }
@@ -146,7 +157,7 @@ CK_ULONG p11o_handles_add(p11o_handle_table *t, CK_ULONG value, CK_ULONG aux)
 		if ((t->rev_used + 1) * 2 > t->rev_cap && !rev_grow(t))
 			goto out;
 		bool found;
-		rev_i = rev_find(t, value, &found);
+		rev_i = rev_find(t, value, aux, &found);
 		if (found) {
 			handle = t->rev_handles[rev_i];
 			goto out;
@@ -202,7 +213,8 @@ static void retire(p11o_handle_table *t, p11o_handle_entry *e, uint32_t index)
 	    atomic_load_explicit(&e->seq, memory_order_relaxed) >> 1;
 	gen = gen >= P11O_HANDLE_GEN_MAX ? 1 : gen + 1;
 	atomic_store_explicit(&e->seq, gen << 1, memory_order_release);
-	rev_delete(t, atomic_load_explicit(&e->value, memory_order_relaxed));
+	rev_delete(t, atomic_load_explicit(&e->value, memory_order_relaxed),
+		   atomic_load_explicit(&e->aux, memory_order_relaxed));
 	e->next_free = t->free_head;
 	t->free_head = index;
 	t->live--;

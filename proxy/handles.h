@@ -5,8 +5,8 @@
  * applications storing it in a 32-bit int keep working.  Lookups are
  * lock-free (paged array + per-entry sequence number, read like a seqlock);
  * adding and removing take the table's lock.  Tables created with
- * `reverse` also map provider value -> handle, so the same provider object
- * always gets the same proxy handle. */
+ * `reverse` also map (provider value, aux) -> handle, so the same provider
+ * object always gets the same proxy handle. */
 #ifndef P11O_HANDLES_H
 #define P11O_HANDLES_H
 
@@ -51,8 +51,8 @@ typedef struct p11o_handle_table {
 CK_RV p11o_handles_init(p11o_handle_table *t, bool reverse);
 void p11o_handles_destroy(p11o_handle_table *t);
 
-/* New handle for `value` (with reverse: the existing one if `value` is
- * already mapped).  0 when out of memory or full. */
+/* New handle for `value` (with reverse: the existing one if (`value`,
+ * `aux`) is already mapped).  0 when out of memory or full. */
 CK_ULONG p11o_handles_add(p11o_handle_table *t, CK_ULONG value, CK_ULONG aux);
 
 /* Lock-free. */

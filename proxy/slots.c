@@ -27,7 +27,10 @@ typedef struct slots_layer {
 	vslot slots[MAX_SLOTS];
 	atomic_size_t count;
 	p11o_handle_table sessions; /* value: provider session, aux: slot */
-	_Atomic(p11o_handle_table *) objects[MAX_SLOTS]; /* per slot */
+	/* value: provider object, aux: slot.  One table for all tokens, so
+	 * a handle used in another token's session reaches the provider as
+	 * it would without the proxy. */
+	p11o_handle_table objects;
 	p11o_events events;
 	bool
 	    filtering; /* config hides some slots: C_GetSlotList works harder */
@@ -176,45 +179,20 @@ static CK_SESSION_HANDLE session_down(slots_layer *l, CK_SESSION_HANDLE h,
 	return info.value;
 }
 
-static p11o_handle_table *object_table(slots_layer *l, CK_ULONG slot,
-				       bool create)
-{
-	if (slot == NO_SLOT)
-		return NULL;
-	p11o_handle_table *t =
-	    atomic_load_explicit(&l->objects[slot], memory_order_acquire);
-	if (t || !create)
-		return t;
-	p11o_mutex_lock(&l->lock);
-	t = atomic_load(&l->objects[slot]);
-	if (!t) {
-		t = calloc(1, sizeof(*t));
-		if (t && p11o_handles_init(t, true) != CKR_OK) {
-			free(t);
-			t = NULL;
-		}
-		atomic_store_explicit(&l->objects[slot], t,
-				      memory_order_release);
-	}
-	p11o_mutex_unlock(&l->lock);
-	return t;
-}
-
 static CK_OBJECT_HANDLE object_down(slots_layer *l, const call_ctx *ctx,
 				    CK_OBJECT_HANDLE h)
 {
-	p11o_handle_table *t = object_table(l, ctx->slot, false);
+	(void)ctx;
 	p11o_handle_info info;
-	return t && p11o_handles_get(t, h, &info) ? info.value
-						  : CK_INVALID_HANDLE;
+	return p11o_handles_get(&l->objects, h, &info) ? info.value
+						       : CK_INVALID_HANDLE;
 }
 
 /* 0 when the handle cannot be recorded (out of memory). */
 static CK_OBJECT_HANDLE object_up(slots_layer *l, const call_ctx *ctx,
 				  CK_OBJECT_HANDLE provider)
 {
-	p11o_handle_table *t = object_table(l, ctx->slot, true);
-	return t ? p11o_handles_add(t, provider, 0) : 0;
+	return p11o_handles_add(&l->objects, provider, ctx->slot);
 }
 
 /* ---- generated wrappers: translate handles by argument kind ----------- */
@@ -442,13 +420,7 @@ static CK_RV sl_C_FindObjects(p11o_layer *self, CK_SESSION_HANDLE hSession,
 static void clear_tables(slots_layer *l)
 {
 	p11o_handles_clear(&l->sessions);
-	for (size_t i = 0; i < MAX_SLOTS; i++) {
-		p11o_handle_table *t = atomic_exchange(&l->objects[i], NULL);
-		if (t) {
-			p11o_handles_destroy(t);
-			free(t);
-		}
-	}
+	p11o_handles_clear(&l->objects);
 }
 
 /* ---- events ------------------------------------------------------------ */
@@ -499,9 +471,7 @@ static CK_RV sl_C_Reinitialize(p11o_layer *self, CK_SLOT_ID slotID)
 	if (rv != CKR_OK && rv != CKR_TOKEN_NOT_PRESENT)
 		return rv;
 	p11o_handles_remove_aux(&l->sessions, i);
-	p11o_handle_table *t = object_table(l, i, false);
-	if (t)
-		p11o_handles_clear(t);
+	p11o_handles_remove_aux(&l->objects, i);
 	/* Lower layers drop their caches of the token too. */
 	CK_RV down = P11O_DOWN(self, C_Reinitialize, l->slots[i].provider);
 	if (down != CKR_OK && down != CKR_FUNCTION_NOT_SUPPORTED)
@@ -525,6 +495,7 @@ static void slots_layer_destroy(p11o_layer *self)
 	slots_layer *l = SL(self);
 	clear_tables(l);
 	p11o_handles_destroy(&l->sessions);
+	p11o_handles_destroy(&l->objects);
 	p11o_mutex_destroy(&l->lock);
 	free(l);
 }
@@ -538,7 +509,8 @@ p11o_layer *p11o_slots_layer_new(struct p11o_stack *stack)
 		free(l);
 		return NULL;
 	}
-	if (p11o_handles_init(&l->sessions, false) != CKR_OK) {
+	if (p11o_handles_init(&l->sessions, false) != CKR_OK ||
+	    p11o_handles_init(&l->objects, true) != CKR_OK) {
 		p11o_mutex_destroy(&l->lock);
 		free(l);
 		return NULL;

@@ -33,6 +33,8 @@ typedef struct p11o_stack {
 	/* Built in a forked child whose parent had initialised the provider:
 	 * the provider may answer CKR_CRYPTOKI_ALREADY_INITIALIZED. */
 	bool after_fork;
+	/* Cards behind the provider's slots, shared by the layers. */
+	struct p11o_card_cache *cards;
 } p11o_stack;
 
 #endif

@@ -68,6 +68,11 @@ static void test_reverse_same_handle(void **state)
 		for (int j = 0; j < i; j++)
 			assert_true(handles[i] != handles[j]);
 	}
+	/* The same provider value on another token is another object. */
+	CK_ULONG other = p11o_handles_add(&t, 42, 1);
+	assert_true(other != 0 && other != handles[4]);
+	assert_int_equal(p11o_handles_add(&t, 42, 1), other);
+	assert_true(p11o_handles_remove(&t, other));
 	assert_true(p11o_handles_remove(&t, handles[4]));
 	CK_ULONG again = p11o_handles_add(&t, 42, 0);
 	assert_true(again != handles[4]);
@@ -91,7 +96,7 @@ static void test_many_and_remove_aux(void **state)
 	for (CK_ULONG i = 0; i < N; i++) {
 		assert_int_equal(p11o_handles_get(&t, h[i], &info), i % 3 != 1);
 		if (i % 3 != 1)
-			assert_int_equal(p11o_handles_add(&t, i * 7919, 0),
+			assert_int_equal(p11o_handles_add(&t, i * 7919, i % 3),
 					 h[i]);
 	}
 	p11o_handles_clear(&t);

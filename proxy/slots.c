@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cardcache.h"
 #include "events.h"
 #include "handles.h"
 #include "labels.h"
@@ -17,6 +18,7 @@ typedef struct vslot {
 	CK_SLOT_ID provider; /* the provider's ID */
 	uint32_t hash;       /* of the description */
 	unsigned index;      /* among provider slots with that description */
+	unsigned char description[64];
 } vslot;
 
 typedef struct slots_layer {
@@ -89,6 +91,7 @@ static CK_ULONG learn(slots_layer *l, CK_SLOT_ID pid)
 	vslot *v = &l->slots[n];
 	v->provider = pid;
 	v->hash = description_hash(info.slotDescription);
+	memcpy(v->description, info.slotDescription, 64);
 	v->index = 0;
 	for (size_t i = 0; i < n; i++)
 		if (l->slots[i].hash == v->hash)
@@ -149,12 +152,6 @@ static CK_ULONG slot_index(slots_layer *l, CK_SLOT_ID id)
 	return i;
 }
 
-static CK_SLOT_ID slot_down(slots_layer *l, CK_SLOT_ID id)
-{
-	CK_ULONG i = slot_index(l, id);
-	return i == NO_SLOT ? P11O_INVALID_PROVIDER_SLOT : l->slots[i].provider;
-}
-
 static CK_SLOT_ID slot_up(slots_layer *l, CK_SLOT_ID pid)
 {
 	CK_ULONG i = index_of_provider(l, pid);
@@ -195,6 +192,18 @@ static CK_OBJECT_HANDLE object_up(slots_layer *l, const call_ctx *ctx,
 	return p11o_handles_add(&l->objects, provider, ctx->slot);
 }
 
+static void forget_pin_states(slots_layer *l, CK_ULONG slot)
+{
+	if (slot == NO_SLOT)
+		return;
+	p11o_card_entry *e = p11o_card_cache_get(
+	    l->base.stack->cards, l->slots[slot].description, NULL);
+	if (e) {
+		p11o_card_entry_forget_pins(e);
+		p11o_card_cache_put(e);
+	}
+}
+
 /* ---- generated wrappers: translate handles by argument kind ----------- */
 
 #define SL_PRE_SESSION P11O_KIND_HOOK
@@ -203,10 +212,16 @@ static CK_OBJECT_HANDLE object_up(slots_layer *l, const call_ctx *ctx,
 #define SL_POST_OUT_OBJECT P11O_KIND_HOOK
 #define SL_POST_OUT_SESSION_INFO P11O_KIND_HOOK
 #define SL_POST_OUT_SLOT P11O_KIND_HOOK
+#define SL_POST_PIN P11O_KIND_HOOK
 
 #define SL_DO_PRE_SESSION(n) n = session_down(l, n, &ctx);
 #define SL_DO_PRE_OBJECT(n) n = object_down(l, &ctx, n);
-#define SL_DO_PRE_SLOT(n) n = slot_down(l, n);
+#define SL_DO_PRE_SLOT(n)                                                      \
+	ctx.slot = slot_index(l, n);                                           \
+	n = ctx.slot == NO_SLOT ? P11O_INVALID_PROVIDER_SLOT                   \
+				: l->slots[ctx.slot].provider;
+/* A call with a PIN may change the PIN's state on the card. */
+#define SL_DO_POST_PIN(n) forget_pin_states(l, ctx.slot);
 #define SL_DO_POST_OUT_OBJECT(n)                                               \
 	if (rv == CKR_OK && n) {                                               \
 		*n = object_up(l, &ctx, *n);                                   \
@@ -346,6 +361,42 @@ static CK_RV sl_C_GetSlotList(p11o_layer *self, CK_BBOOL tokenPresent,
 	return rv;
 }
 
+/* design.md §4: the label of a card's virtual token and its real PIN
+ * state, whatever the provider made of them. */
+static void decorate_token(slots_layer *l, CK_ULONG slot, CK_TOKEN_INFO *ti)
+{
+	p11o_card_entry *e = p11o_card_cache_get(
+	    l->base.stack->cards, l->slots[slot].description, ti->serialNumber);
+	if (!e)
+		return;
+	const p11o_card_info *info = p11o_card_entry_info(e);
+	char name[40], pin[40];
+	p11o_label_split(ti->label, name, sizeof(name), pin, sizeof(pin));
+	int k = p11o_card_entry_pin_index(e, pin, l->slots[slot].index);
+	const char *token = info->label[0] ? info->label : name;
+	p11o_label_compose(ti->label, token,
+			   info->pin_count >= 2 && k >= 0 ? info->pins[k].name
+							  : NULL);
+	ti->flags &= ~(CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY |
+		       CKF_USER_PIN_LOCKED);
+	ti->flags |= p11o_card_entry_pin_flags(e, k);
+	p11o_card_cache_put(e);
+}
+
+static CK_RV sl_C_GetTokenInfo(p11o_layer *self, CK_SLOT_ID slotID,
+			       CK_TOKEN_INFO_PTR pInfo)
+{
+	slots_layer *l = SL(self);
+	CK_ULONG slot = slot_index(l, slotID);
+	CK_RV rv = P11O_DOWN(self, C_GetTokenInfo,
+			     slot == NO_SLOT ? P11O_INVALID_PROVIDER_SLOT
+					     : l->slots[slot].provider,
+			     pInfo);
+	if (rv == CKR_OK && slot != NO_SLOT)
+		decorate_token(l, slot, pInfo);
+	return rv;
+}
+
 static CK_RV sl_C_OpenSession(p11o_layer *self, CK_SLOT_ID slotID,
 			      CK_FLAGS flags, CK_VOID_PTR pApplication,
 			      CK_NOTIFY Notify, CK_SESSION_HANDLE_PTR phSession)
@@ -433,6 +484,8 @@ static void on_provider_event(void *ctx, CK_SLOT_ID pid)
 	CK_ULONG i = index_of_provider(l, pid);
 	if (i == NO_SLOT)
 		return;
+	p11o_card_cache_invalidate(l->base.stack->cards,
+				   l->slots[i].description);
 	size_t n = slot_count(l);
 	for (size_t k = 0; k < n; k++) {
 		if (l->slots[k].hash != l->slots[i].hash)
@@ -472,6 +525,8 @@ static CK_RV sl_C_Reinitialize(p11o_layer *self, CK_SLOT_ID slotID)
 		return rv;
 	p11o_handles_remove_aux(&l->sessions, i);
 	p11o_handles_remove_aux(&l->objects, i);
+	p11o_card_cache_invalidate(l->base.stack->cards,
+				   l->slots[i].description);
 	/* Lower layers drop their caches of the token too. */
 	CK_RV down = P11O_DOWN(self, C_Reinitialize, l->slots[i].provider);
 	if (down != CKR_OK && down != CKR_FUNCTION_NOT_SUPPORTED)
@@ -534,6 +589,7 @@ p11o_layer *p11o_slots_layer_new(struct p11o_stack *stack)
 	ops->C_CloseSession = sl_C_CloseSession;
 	ops->C_CloseAllSessions = sl_C_CloseAllSessions;
 	ops->C_FindObjects = sl_C_FindObjects;
+	ops->C_GetTokenInfo = sl_C_GetTokenInfo;
 	ops->C_WaitForSlotEvent = sl_C_WaitForSlotEvent;
 	ops->C_HasNewEvent = sl_C_HasNewEvent;
 	ops->C_Reinitialize = sl_C_Reinitialize;

@@ -132,3 +132,24 @@ void p11test_trim(char *dst, const CK_UTF8CHAR *src, size_t len)
 	memcpy(dst, src, len);
 	dst[len] = '\0';
 }
+
+unsigned p11test_rig_apdus(const char *hex_apdus)
+{
+	char cmd[2048];
+	const char *rig = rig_script();
+	const char *slash = strrchr(rig, '/');
+	int dirlen = slash ? (int)(slash - rig) : 1;
+	snprintf(cmd, sizeof(cmd),
+		 "/usr/bin/python3 -c 'import sys; sys.path.insert(0, "
+		 "\"%.*s\"); import rig\n"
+		 "p = rig.Pcsc(\"%s\")\nsw = 0\n"
+		 "for a in sys.argv[1:]: sw = p.transmit(a)[1]\n"
+		 "p.close(); print(sw)' %s",
+		 dirlen, slash ? rig : ".", rig_dir, hex_apdus);
+	FILE *f = popen(cmd, "r");
+	unsigned sw = 0;
+	if (!f || fscanf(f, "%u", &sw) != 1)
+		die("rig apdus");
+	pclose(f);
+	return sw;
+}

@@ -23,6 +23,9 @@ void *p11test_sym(p11test_module *m, const char *name);
  * OPENSC_CONF, RIG_*).  Returns the dir (static buffer). */
 const char *p11test_rig_start(void);
 void p11test_rig_cmd(const char *verb); /* "insert", "remove", "stop" */
+/* Send raw APDUs (hex, space-separated list) to the rig's card from
+ * another process (python + pyscard); returns the last status word. */
+unsigned p11test_rig_apdus(const char *hex_apdus);
 /* Write a p11overlay config into the rig/temp dir and point
  * P11OVERLAY_CONF at it; `extra` is appended verbatim. */
 void p11test_write_config(const char *module, const char *extra);

@@ -43,6 +43,45 @@ def read_tsv(path):
     return rows
 
 
+def self_ir_by_object(path):
+    """Self cost (Ir) per object file in one callgrind dump."""
+    obs, ob, costs, skip = {}, None, {}, False
+    with open(path) as fh:
+        for line in fh:
+            if line.startswith(("ob=", "cob=")):
+                v = line.split("=", 1)[1].strip()
+                if v.startswith("("):
+                    i = v.index(")")
+                    key, name = v[1:i], v[i + 1:].strip()
+                    if name:
+                        obs[key] = name
+                    v = obs.get(key, key)
+                if line.startswith("ob="):
+                    ob = v
+            elif line.startswith("calls="):
+                skip = True
+            elif line[:1].isdigit() or line[:1] in "+-*":
+                if skip:
+                    skip = False
+                    continue
+                f = line.split()
+                if len(f) >= 2 and ob:
+                    costs[ob] = costs.get(ob, 0) + int(f[1])
+    return costs
+
+
+def own_ir(cgdir, op, iters, obj="p11overlay.so"):
+    """Ir per call spent in `obj`'s own code in the module child's dump of op."""
+    for path in glob.glob(os.path.join(cgdir, "callgrind.module.*.*")):
+        with open(path) as fh:
+            head = fh.read(2000)
+        if "Client Request: %s\n" % op not in head:
+            continue
+        c = self_ir_by_object(path)
+        return sum(v for k, v in c.items() if k.endswith(obj)) / iters
+    return float("nan")
+
+
 def med(xs):
     return statistics.median(xs) if xs else float("nan")
 
@@ -176,6 +215,24 @@ def main():
             cells = ["%+.0f" % float(cg[c][op]["added_ir"]) if op in cg[c] else "–" for c in cases]
             P("| %s | %.0f | %s |" % (op, base, " | ".join(cells)))
         P("")
+        cgroot = os.path.join(os.path.dirname(os.path.abspath(res)), "cg")
+        own = [c for c in ["p11o-off", "p11o-calls", "p11o-full"] if c in cg]
+        if own and os.path.isdir(cgroot):
+            P("Instructions executed in `p11overlay.so`'s own code per call (self cost "
+              "of its functions in the same dumps; excludes libc calls it makes, e.g. "
+              "`write`, `clock_gettime`, `memcpy`, `__tls_get_addr`), which is free of "
+              "the provider's heap-layout noise:")
+            P("")
+            P("| operation | " + " | ".join(SHORT[c] for c in own) + " |")
+            P("|---|" + "---:|" * len(own))
+            for op in ops:
+                cells = []
+                for c in own:
+                    r = cg[c].get(op)
+                    v = own_ir(os.path.join(cgroot, c), op, int(r["iters"])) if r else float("nan")
+                    cells.append("%.0f" % v if v == v else "–")
+                P("| %s | %s |" % (op, " | ".join(cells)))
+            P("")
         o = cg.get("p11o-off", {})
         if "sessioninfo" in o:
             targets.append(("instructions added per C_GetSessionInfo (trace off) ≤ 100",

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034
 # Shared helpers of the interop tests (sourced by bash scripts).
 #
 #   . lib.sh <p11overlay.so>

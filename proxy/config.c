@@ -16,9 +16,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "config_int.h"
 #include "p11o_build.h"
 
-#define MAX_FILE_SIZE (1024 * 1024)
 /* The longest field (a path) plus key, quotes and indentation: a longer
  * line cannot hold a valid value, so it is rejected before copying. */
 #define MAX_LINE (PATH_MAX + 256)
@@ -122,32 +122,6 @@ struct parser {
 	} cards[P11O_CONF_MAX_CARDS];
 };
 
-static void __attribute__((format(printf, 3, 4)))
-add_diag(p11o_config *cfg, bool error, const char *fmt, ...)
-{
-	char *slot = cfg->diags[P11O_CONF_MAX_DIAGS - 1];
-	va_list ap;
-
-	if (error)
-		cfg->error_count++;
-	if (cfg->diag_count < P11O_CONF_MAX_DIAGS) {
-		char *d = cfg->diags[cfg->diag_count++];
-
-		va_start(ap, fmt);
-		vsnprintf(d, sizeof(cfg->diags[0]), fmt, ap);
-		va_end(ap);
-		/* Quoted input goes to a terminal: no control characters. */
-		for (; *d; d++)
-			if (iscntrl((unsigned char)*d))
-				*d = '?';
-		return;
-	}
-	/* Full: the last slot becomes the note (its own text is lost too). */
-	cfg->diag_dropped += cfg->diag_dropped ? 1 : 2;
-	snprintf(slot, sizeof(cfg->diags[0]),
-		 "... %zu more diagnostics not shown", cfg->diag_dropped);
-}
-
 /* "origin:line: message" */
 static void __attribute__((format(printf, 3, 4)))
 line_diag(struct parser *p, bool error, const char *fmt, ...)
@@ -159,117 +133,6 @@ line_diag(struct parser *p, bool error, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	add_diag(p->cfg, error, "%s:%u: %s", p->origin, p->line, msg);
-}
-
-static char *trim(char *s)
-{
-	char *end = s + strlen(s);
-
-	while (isspace((unsigned char)*s))
-		s++;
-	while (end > s && isspace((unsigned char)end[-1]))
-		*--end = '\0';
-	return s;
-}
-
-int p11o_config_parse_bool(const char *s, bool *out)
-{
-	static const char *const yes[] = {"yes", "true", "on", "1"};
-	static const char *const no[] = {"no", "false", "off", "0"};
-
-	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
-		if (strcasecmp(s, yes[i]) == 0 || strcasecmp(s, no[i]) == 0) {
-			*out = strcasecmp(s, yes[i]) == 0;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-const char *p11o_config_level_name(enum p11o_trace_level level)
-{
-	switch (level) {
-	case P11O_TRACE_OFF:
-		return "off";
-	case P11O_TRACE_CALLS:
-		return "calls";
-	case P11O_TRACE_FULL:
-		return "full";
-	}
-	return "?";
-}
-
-static int parse_level(const char *s, enum p11o_trace_level *out)
-{
-	for (int l = P11O_TRACE_OFF; l <= P11O_TRACE_FULL; l++) {
-		if (strcmp(s, p11o_config_level_name(l)) == 0) {
-			*out = l;
-			return 0;
-		}
-	}
-	return -1;
-}
-
-/* Decimal, or hex with 0x; no sign, no spaces, no trailing junk. */
-static int parse_number(const char *s, unsigned long long max,
-			unsigned long long *out)
-{
-	int base = 10;
-	char *end;
-
-	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-		base = 16;
-		s += 2;
-	}
-	/* strtoull alone would take signs, spaces and a second "0x" */
-	if (!*s ||
-	    s[strspn(s, base == 16 ? "0123456789abcdefABCDEF" : "0123456789")])
-		return -1;
-	errno = 0;
-	*out = strtoull(s, &end, base);
-	return errno || *end || *out > max ? -1 : 0;
-}
-
-/* "major.minor", each 0..255 */
-static int parse_version(const char *s, CK_VERSION *out)
-{
-	unsigned long major, minor;
-	char *end;
-
-	if (!isdigit((unsigned char)*s))
-		return -1;
-	major = strtoul(s, &end, 10);
-	if (*end != '.' || !isdigit((unsigned char)end[1]))
-		return -1;
-	minor = strtoul(end + 1, &end, 10);
-	if (*end || major > 255 || minor > 255)
-		return -1;
-	out->major = (CK_BYTE)major;
-	out->minor = (CK_BYTE)minor;
-	return 0;
-}
-
-/* Hex bytes; spaces and colons between digits are allowed (ATR notation). */
-static int parse_hex(const char *s, unsigned char *out, size_t max, size_t *len)
-{
-	size_t digits = 0;
-
-	for (; *s; s++) {
-		if (*s == ' ' || *s == '\t' || *s == ':')
-			continue;
-		if (!isxdigit((unsigned char)*s) || digits / 2 >= max)
-			return -1;
-		int v = isdigit((unsigned char)*s)
-			    ? *s - '0'
-			    : tolower((unsigned char)*s) - 'a' + 10;
-		if (digits % 2 == 0)
-			out[digits / 2] = (unsigned char)(v << 4);
-		else
-			out[digits / 2] |= (unsigned char)v;
-		digits++;
-	}
-	*len = digits / 2;
-	return digits % 2 ? -1 : 0;
 }
 
 /* Comma list into names[]; all-or-nothing so an error changes nothing. */
@@ -295,26 +158,6 @@ static int parse_names(struct parser *p, const char *key, char *s,
 		strcpy(tmp[n++], item);
 	}
 	memcpy(names, tmp, sizeof(tmp));
-	*count = n;
-	return 0;
-}
-
-static int parse_refs(char *s, unsigned char *refs, size_t *count)
-{
-	unsigned char tmp[P11O_CONF_MAX_PINS];
-	unsigned long long v;
-	size_t n = 0;
-
-	for (char *item = s, *next; item; item = next) {
-		next = strchr(item, ',');
-		if (next)
-			*next++ = '\0';
-		if (n == P11O_CONF_MAX_PINS ||
-		    parse_number(trim(item), 255, &v))
-			return -1;
-		tmp[n++] = (unsigned char)v;
-	}
-	memcpy(refs, tmp, n);
 	*count = n;
 	return 0;
 }
@@ -626,99 +469,3 @@ void p11o_config_defaults(p11o_config *cfg)
 }
 
 /* 1 = parsed, 0 = absent (only when optional), -1 = error. */
-static int load_file(p11o_config *cfg, const char *path, bool required)
-{
-	/* O_NONBLOCK: a FIFO must not hang C_Initialize; regular files
-	 * ignore it. */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	struct stat st;
-	size_t got = 0;
-	ssize_t r = 0;
-	char *buf;
-
-	if (fd < 0) {
-		if (!required && (errno == ENOENT || errno == ENOTDIR))
-			return 0;
-		add_diag(cfg, true, "%s: cannot open: %s", path,
-			 strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) ||
-	    st.st_size > MAX_FILE_SIZE || strlen(path) >= sizeof(cfg->path)) {
-		add_diag(cfg, true, "%s: not a regular file of at most 1 MiB",
-			 path);
-		close(fd);
-		return -1;
-	}
-	/* Whoever can write this file chooses the module we load. */
-	if (st.st_mode & (S_IWGRP | S_IWOTH))
-		add_diag(cfg, false, "%s: writable by group or others", path);
-	buf = malloc((size_t)st.st_size + 1);
-	while (buf && got < (size_t)st.st_size) {
-		r = read(fd, buf + got, (size_t)st.st_size - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break; /* r == 0: shrunk meanwhile, parse what is there
-				*/
-		got += (size_t)r;
-	}
-	if (!buf || r < 0) {
-		add_diag(cfg, true, "%s: cannot read: %s", path,
-			 buf ? strerror(errno) : "out of memory");
-		free(buf);
-		close(fd);
-		return -1;
-	}
-	close(fd);
-	strcpy(cfg->path, path);
-	p11o_config_parse(cfg, buf, got, path);
-	free(buf);
-	return 1;
-}
-
-/* P11OVERLAY_TRACE=<path|stderr|syslog>[,off|calls|full] */
-static void trace_override(p11o_config *cfg)
-{
-	const char *env = secure_getenv("P11OVERLAY_TRACE");
-	enum p11o_trace_level level = P11O_TRACE_FULL;
-	const char *comma;
-	size_t path_len;
-
-	if (!env || !*env)
-		return;
-	comma = strrchr(env, ',');
-	path_len = comma ? (size_t)(comma - env) : strlen(env);
-	if ((comma && parse_level(comma + 1, &level)) || path_len == 0 ||
-	    path_len >= sizeof(cfg->trace_path)) {
-		add_diag(cfg, true,
-			 "P11OVERLAY_TRACE: expected "
-			 "<path|stderr|syslog>[,calls|full], got '%.64s'",
-			 env);
-		return;
-	}
-	memcpy(cfg->trace_path, env, path_len);
-	cfg->trace_path[path_len] = '\0';
-	cfg->trace_level = level;
-}
-
-int p11o_config_load(p11o_config *cfg)
-{
-	const char *env = secure_getenv("P11OVERLAY_CONF");
-
-	p11o_config_defaults(cfg);
-	if (env && *env) {
-		load_file(cfg, env, true);
-	} else if (load_file(cfg, P11O_SYSCONF_PATH, false) == 0 &&
-		   strcmp(P11O_SYSCONF_PATH, P11O_CONF_DEFAULT_PATH) != 0) {
-		load_file(cfg, P11O_CONF_DEFAULT_PATH, false);
-	}
-	trace_override(cfg);
-	return cfg->error_count > 0 ? -1 : 0;
-}
-
-void p11o_config_report(const p11o_config *cfg)
-{
-	for (size_t i = 0; i < cfg->diag_count && i < P11O_CONF_MAX_DIAGS; i++)
-		fprintf(stderr, "p11overlay: %s\n", cfg->diags[i]);
-}

@@ -1,6 +1,6 @@
-/* Configuration (design.md §9): defaults, a bounded INI parser, the file
- * search order and the P11OVERLAY_TRACE override.  Nothing here allocates
- * except the buffer holding the file while it is parsed. */
+/* Configuration (design.md §9): defaults and the bounded INI parser
+ * (sections and keys).  Value syntax is in config_values.c, the file
+ * search order and the environment in config_load.c.  Nothing allocates. */
 #include "config.h"
 
 #include <ctype.h>

@@ -133,10 +133,13 @@ static void resolve(p11o_stack *s, size_t first, p11o_targets *chain,
 static CK_RV stack_build(p11o_stack *s, char *err, size_t errlen)
 {
 	if (p11o_config_load(&s->config) != 0) {
+		p11o_config_report(&s->config);
 		snprintf(err, errlen, "configuration %s is broken",
 			 s->config.path[0] ? s->config.path : "(defaults)");
 		return CKR_GENERAL_ERROR;
 	}
+	/* Warnings (unknown keys, a world-writable file) are never silent. */
+	p11o_config_report(&s->config);
 	if (p11o_provider_load(&s->provider, s->config.module, err, errlen))
 		return CKR_GENERAL_ERROR;
 	s->cards = p11o_card_cache_new(&s->config);
@@ -194,7 +197,6 @@ static void publish(const p11o_stack *s)
 
 static void report_failure(p11o_stack *s, const char *err)
 {
-	p11o_config_report(&s->config);
 	if (err[0])
 		fprintf(stderr, "p11overlay: %s\n", err);
 #ifdef HAVE_TRACE

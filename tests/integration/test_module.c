@@ -1,0 +1,208 @@
+/* Module-level behaviour the differential suite cannot compare: identity,
+ * interfaces, variables before C_Initialize, [info], broken configs and a
+ * missing provider.  argv[1] = p11overlay.so. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "p11test.h"
+
+#define SOFTHSM "/usr/lib/softhsm/libsofthsm2.so"
+
+static p11test_module m;
+static CK_FUNCTION_LIST_PTR fl;
+static char dir[64];
+
+static void write_conf(const char *text)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/p11overlay.conf", dir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	setenv("P11OVERLAY_CONF", path, 1);
+}
+
+static void test_identity_and_interfaces(void **state)
+{
+	(void)state;
+	assert_int_equal(fl->version.major, 2);
+	assert_int_equal(fl->version.minor, 11);
+	CK_C_GetInterfaceList list = p11test_sym(&m, "C_GetInterfaceList");
+	CK_C_GetInterface get = p11test_sym(&m, "C_GetInterface");
+	CK_ULONG n = 0;
+	assert_int_equal(list(NULL, &n), CKR_OK);
+	assert_int_equal(n, 3);
+	CK_INTERFACE ifs[3];
+	n = 1;
+	assert_int_equal(list(ifs, &n), CKR_BUFFER_TOO_SMALL);
+	assert_int_equal(n, 3);
+	assert_int_equal(list(ifs, &n), CKR_OK);
+	CK_INTERFACE_PTR i = NULL;
+	assert_int_equal(get(NULL, NULL, &i, 0), CKR_OK); /* the default */
+	assert_string_equal((char *)i->pInterfaceName, "PKCS 11");
+	assert_ptr_equal(i->pFunctionList, fl);
+	CK_VERSION v3 = {3, 0};
+	assert_int_equal(get((CK_UTF8CHAR_PTR) "PKCS 11", &v3, &i, 0), CKR_OK);
+	assert_int_equal(((CK_VERSION *)i->pFunctionList)->major, 3);
+	assert_int_equal(
+	    get((CK_UTF8CHAR_PTR) "Vendor p11overlay", NULL, &i, 0), CKR_OK);
+	const CK_P11OVERLAY_FUNCTION_LIST *ext = i->pFunctionList;
+	char buf[128];
+	assert_int_equal(ext->C_GetVariable("system-info", buf, sizeof(buf)),
+			 CKR_OK);
+	assert_non_null(ext->C_UnlockPIN);
+	assert_non_null(ext->C_SetTraceCallback);
+	assert_int_equal(get((CK_UTF8CHAR_PTR) "nope", NULL, &i, 0),
+			 CKR_ARGUMENTS_BAD);
+	assert_int_equal(get(NULL, NULL, NULL, 0), CKR_ARGUMENTS_BAD);
+}
+
+static void test_variables_before_initialize(void **state)
+{
+	(void)state;
+	CK_RV (*getvar)
+	(const char *, char *, CK_ULONG) = p11test_sym(&m, "C_GetVariable");
+	char buf[256];
+	assert_int_equal(getvar("system-info", buf, sizeof(buf)), CKR_OK);
+	assert_non_null(strstr(buf, "PKCS11 - Little endian build (64-bits "
+				    "CK_ULONG)"));
+	char alias[256];
+	assert_int_equal(getvar("netid-system-info", alias, sizeof(alias)),
+			 CKR_OK);
+	assert_string_equal(buf, alias);
+	assert_int_equal(getvar("system-info", buf, 4), CKR_BUFFER_TOO_SMALL);
+	assert_int_equal(getvar("soft-token-type", buf, sizeof(buf)), CKR_OK);
+	assert_int_equal(getvar(NULL, buf, sizeof(buf)), CKR_ARGUMENTS_BAD);
+	CK_ULONG n;
+	assert_int_equal(fl->C_GetSlotList(CK_FALSE, NULL, &n),
+			 CKR_CRYPTOKI_NOT_INITIALIZED);
+	assert_int_equal(fl->C_Finalize(NULL), CKR_CRYPTOKI_NOT_INITIALIZED);
+}
+
+static void test_info_versions(void **state)
+{
+	(void)state;
+	write_conf("[provider]\nmodule = " SOFTHSM "\n");
+	assert_int_equal(fl->C_Initialize(NULL), CKR_OK);
+	CK_INFO info;
+	assert_int_equal(fl->C_GetInfo(&info), CKR_OK);
+	assert_int_equal(info.cryptokiVersion.major, 2);
+	assert_int_equal(info.cryptokiVersion.minor, 11);
+	assert_int_equal(info.libraryVersion.minor, 11);
+	assert_memory_equal(info.manufacturerID, "p11overlay ", 11);
+	assert_int_equal(fl->C_GetInfo(NULL), CKR_ARGUMENTS_BAD);
+	assert_int_equal(fl->C_Initialize(NULL),
+			 CKR_CRYPTOKI_ALREADY_INITIALIZED);
+	assert_int_equal(fl->C_Finalize(NULL), CKR_OK);
+	write_conf("[provider]\nmodule = " SOFTHSM "\n[info]\n"
+		   "cryptoki-version = 2.40\nlibrary-version = 1.2\n");
+	assert_int_equal(fl->C_Initialize(NULL), CKR_OK);
+	assert_int_equal(fl->C_GetInfo(&info), CKR_OK);
+	assert_int_equal(info.cryptokiVersion.minor, 40);
+	assert_int_equal(info.libraryVersion.major, 1);
+	assert_int_equal(info.libraryVersion.minor, 2);
+	assert_int_equal(fl->C_Finalize(NULL), CKR_OK);
+}
+
+/* Runs C_Initialize in a child with stderr captured; returns the rv and
+ * the first stderr line. */
+static CK_RV init_in_child(char *err, size_t errlen)
+{
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(p[1], 2);
+		CK_RV rv = fl->C_Initialize(NULL);
+		_exit(rv == CKR_OK ? 0 : rv == CKR_GENERAL_ERROR ? 1 : 2);
+	}
+	close(p[1]);
+	ssize_t n = read(p[0], err, errlen - 1);
+	err[n > 0 ? n : 0] = '\0';
+	close(p[0]);
+	int status;
+	waitpid(pid, &status, 0);
+	return WEXITSTATUS(status) == 0   ? CKR_OK
+	       : WEXITSTATUS(status) == 1 ? CKR_GENERAL_ERROR
+					  : CKR_FUNCTION_FAILED;
+}
+
+static void test_broken_setups(void **state)
+{
+	(void)state;
+	char err[1024];
+	write_conf("[provider]\nmodule = " SOFTHSM "\n[slots\n");
+	assert_int_equal(init_in_child(err, sizeof(err)), CKR_GENERAL_ERROR);
+	assert_non_null(strstr(err, "p11overlay: "));
+	assert_non_null(strstr(err, "p11overlay.conf:3"));
+
+	write_conf("[provider]\nmodule = /nonexistent/provider.so\n");
+	assert_int_equal(init_in_child(err, sizeof(err)), CKR_GENERAL_ERROR);
+	assert_non_null(strstr(err, "cannot load provider"));
+
+	char bogus[128];
+	snprintf(bogus, sizeof(bogus), "%s/bogus.so", dir);
+	FILE *f = fopen(bogus, "w");
+	fputs("not an ELF file\n", f);
+	fclose(f);
+	char text[256];
+	snprintf(text, sizeof(text), "[provider]\nmodule = %s\n", bogus);
+	write_conf(text);
+	assert_int_equal(init_in_child(err, sizeof(err)), CKR_GENERAL_ERROR);
+	assert_non_null(strstr(err, "cannot load provider"));
+
+	setenv("P11OVERLAY_CONF", "/nonexistent/p11overlay.conf", 1);
+	assert_int_equal(init_in_child(err, sizeof(err)), CKR_GENERAL_ERROR);
+	assert_non_null(strstr(err, "/nonexistent/p11overlay.conf"));
+
+	/* An unknown key is only a warning. */
+	write_conf("[provider]\nmodule = " SOFTHSM "\nfrobnicate = 1\n");
+	assert_int_equal(init_in_child(err, sizeof(err)), CKR_OK);
+	assert_non_null(strstr(err, "frobnicate"));
+}
+
+int main(int argc, char **argv)
+{
+	snprintf(dir, sizeof(dir), "/tmp/p11o-module.XXXXXX");
+	if (!mkdtemp(dir))
+		return 2;
+	/* SoftHSM2 needs a token directory even with no token. */
+	char conf[128], tokens[128];
+	snprintf(tokens, sizeof(tokens), "%s/tokens", dir);
+	mkdir(tokens, 0700);
+	snprintf(conf, sizeof(conf), "%s/softhsm2.conf", dir);
+	FILE *f = fopen(conf, "w");
+	fprintf(f, "directories.tokendir = %s\nobjectstore.backend = file\n",
+		tokens);
+	fclose(f);
+	setenv("SOFTHSM2_CONF", conf, 1);
+	unsetenv("P11OVERLAY_TRACE");
+	p11test_load(&m, argc > 1 ? argv[1] : "build/p11overlay.so");
+	fl = m.fl;
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_identity_and_interfaces),
+	    cmocka_unit_test(test_variables_before_initialize),
+	    cmocka_unit_test(test_info_versions),
+	    cmocka_unit_test(test_broken_setups),
+	};
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	p11test_unload(&m);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		rc = 1;
+	return rc;
+}

@@ -76,13 +76,30 @@ static void write_dest(p11o_trace *t, const char *rec, size_t len)
 		syslog(LOG_USER | LOG_DEBUG, "%.*s", (int)len, rec);
 }
 
+/* The application's callback (C_SetTraceCallback) runs in the calling
+ * thread, concurrently in several threads.  PKCS#11 calls it makes are
+ * not traced again (neither to the callback nor to the destination): a
+ * per-thread flag marks the callback.  It reads a per-thread copy of the
+ * record, because such a nested call's trace wrapper formats into the
+ * same per-thread buffer as the record being delivered. */
+static _Thread_local bool in_callback;
+static _Thread_local char cb_record[P11O_TRACE_RECORD_MAX];
+
 void p11o_trace_sink(p11o_trace *t, const char *rec, size_t len)
 {
+	if (in_callback)
+		return;
 	write_dest(t, rec, len);
 	CK_TRACE_CALLBACK cb =
 	    atomic_load_explicit(&t->cb, memory_order_acquire);
-	if (cb)
-		cb(rec, len);
+	if (!cb)
+		return;
+	if (len > sizeof(cb_record))
+		len = sizeof(cb_record);
+	memcpy(cb_record, rec, len);
+	in_callback = true;
+	cb(cb_record, len);
+	in_callback = false;
 }
 
 /* ---- header ------------------------------------------------------------- */

@@ -32,6 +32,7 @@ enum section {
 	SEC_MECHANISMS,
 	SEC_TRACE,
 	SEC_INFO,
+	SEC_READERS,
 	SEC_CARD,
 	SEC_SKIP, /* unknown or broken header: already reported once */
 };
@@ -44,6 +45,7 @@ static const char *const section_names[] = {
     [SEC_MECHANISMS] = "mechanisms",
     [SEC_TRACE] = "trace",
     [SEC_INFO] = "info",
+    [SEC_READERS] = "readers",
 };
 
 enum kind {
@@ -95,6 +97,8 @@ static const struct key keys[] = {
     {SEC_TRACE, "max-value", K_ULONG, CF(trace_max_value)},
     {SEC_INFO, "cryptoki-version", K_VERSION, CF(cryptoki_version)},
     {SEC_INFO, "library-version", K_VERSION, CF(library_version)},
+    {SEC_READERS, "vpcd", K_STR, CF(readers_vpcd)},
+    {SEC_READERS, "timeout", K_ULONG, CF(readers_timeout)},
     {SEC_CARD, "atr", K_ATR, PF(atr)},
     {SEC_CARD, "atr-mask", K_ATR_MASK, PF(atr_mask)},
     {SEC_CARD, "application", K_STR, PF(application)},
@@ -466,6 +470,7 @@ void p11o_config_defaults(p11o_config *cfg)
 	cfg->trace_max_value = 256;
 	cfg->cryptoki_version = (CK_VERSION){2, 11};
 	cfg->library_version = (CK_VERSION){2, 11};
+	cfg->readers_timeout = 10;
 }
 
 /* 1 = parsed, 0 = absent (only when optional), -1 = error. */

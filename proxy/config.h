@@ -77,6 +77,11 @@ typedef struct p11o_config {
 	CK_VERSION cryptoki_version; /* default 2.11 */
 	CK_VERSION library_version;  /* default 2.11 */
 
+	/* [readers]: external readers (C_AddSlot) through vsmartcard vpcd;
+	 * the list is checked by C_AddSlot (extreader.c). */
+	char readers_vpcd[512];        /* "host:port [reader name]", ... */
+	unsigned long readers_timeout; /* seconds C_AddSlot waits, 10 */
+
 	/* [card "<name>"] */
 	p11o_card_profile cards[P11O_CONF_MAX_CARDS];
 	size_t card_count;

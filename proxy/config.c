@@ -63,6 +63,7 @@ enum kind {
 	K_NAMES,
 	K_REFS,
 	K_REF,
+	K_MECHS,
 };
 
 /* Offsets are into p11o_config, or into p11o_card_profile for SEC_CARD. */
@@ -91,6 +92,9 @@ static const struct key keys[] = {
     {SEC_UNLOCK, "method", K_METHOD, CF(unlock_method)},
     {SEC_UNLOCK, "logout-on-reinitialize", K_BOOL, CF(logout_on_reinitialize)},
     {SEC_MECHANISMS, "enabled", K_BOOL, CF(mechanisms_enabled)},
+    {SEC_MECHANISMS, "prefer-engine", K_BOOL, CF(mechanisms_prefer_engine)},
+    {SEC_MECHANISMS, "disable", K_MECHS, CF(mechanisms_disable)},
+    {SEC_MECHANISMS, "hide", K_MECHS, CF(mechanisms_hide)},
     {SEC_TRACE, "path", K_STR, CF(trace_path)},
     {SEC_TRACE, "level", K_LEVEL, CF(trace_level)},
     {SEC_TRACE, "include-events", K_BOOL, CF(trace_include_events)},
@@ -326,6 +330,10 @@ static void set_value(struct parser *p, const struct key *k, char *v)
 		else if (parse_number(v, 255, &num))
 			goto bad;
 		*(int *)field = num > 255 ? -1 : (int)num;
+		return;
+	case K_MECHS:
+		if (parse_mechs(v, field))
+			goto bad;
 		return;
 	}
 	return;

@@ -20,9 +20,16 @@
 #define P11O_CONF_MAX_CARDS 8
 #define P11O_CONF_MAX_PINS 8
 #define P11O_CONF_STR 128
+#define P11O_CONF_MAX_MECHS 32
 
 enum p11o_pins_mode { P11O_PINS_ALL, P11O_PINS_FIRST, P11O_PINS_LIST };
 enum p11o_trace_level { P11O_TRACE_OFF, P11O_TRACE_CALLS, P11O_TRACE_FULL };
+
+/* A list of mechanisms: CKM_ names or numbers, comma separated. */
+typedef struct p11o_mech_list {
+	CK_MECHANISM_TYPE v[P11O_CONF_MAX_MECHS];
+	size_t count;
+} p11o_mech_list;
 
 /* [card "<name>"]: a card profile, matched by ATR (hex, with optional mask)
  * and/or application; it says how to find the PINs, PUK and unlock key. */
@@ -65,7 +72,10 @@ typedef struct p11o_config {
 	bool logout_on_reinitialize;       /* default yes */
 
 	/* [mechanisms] */
-	bool mechanisms_enabled; /* software completion, default yes */
+	bool mechanisms_enabled;       /* software completion, default yes */
+	bool mechanisms_prefer_engine; /* engines before the token, no */
+	p11o_mech_list mechanisms_disable; /* never completed */
+	p11o_mech_list mechanisms_hide; /* testing: provider's treated absent */
 
 	/* [trace] */
 	char trace_path[PATH_MAX];         /* "" = off; "stderr"; "syslog" */

@@ -15,6 +15,7 @@
 #define parse_version p11o_conf_parse_version
 #define parse_hex p11o_conf_parse_hex
 #define parse_refs p11o_conf_parse_refs
+#define parse_mechs p11o_conf_parse_mechs
 
 void __attribute__((format(printf, 3, 4)))
 add_diag(p11o_config *cfg, bool error, const char *fmt, ...);
@@ -25,5 +26,6 @@ int parse_number(const char *s, unsigned long long max,
 int parse_version(const char *s, CK_VERSION *out);
 int parse_hex(const char *s, unsigned char *out, size_t max, size_t *len);
 int parse_refs(char *s, unsigned char *refs, size_t *count);
+int parse_mechs(char *s, p11o_mech_list *out);
 
 #endif

@@ -170,3 +170,52 @@ int parse_refs(char *s, unsigned char *refs, size_t *count)
 	*count = n;
 	return 0;
 }
+
+/* CKM_ names, from the trace's name table. */
+#define P11O_FLAG(g, n)
+#define P11O_ATTR(n, k)
+#define P11O_NAME(t, n) P11O_NAME_##t(n)
+#define P11O_NAME_CKM(n) {#n, n},
+#define P11O_NAME_CKC(n)
+#define P11O_NAME_CKD(n)
+#define P11O_NAME_CKG(n)
+#define P11O_NAME_CKH(n)
+#define P11O_NAME_CKK(n)
+#define P11O_NAME_CKO(n)
+#define P11O_NAME_CKR(n)
+#define P11O_NAME_CKS(n)
+#define P11O_NAME_CKU(n)
+#define P11O_NAME_CKZ(n)
+static const struct {
+	const char *name;
+	CK_MECHANISM_TYPE type;
+} mech_names[] = {
+#include "trace/trace_names.def"
+};
+
+/* Empty, or a comma list of CKM_ names or numbers; all-or-nothing. */
+int parse_mechs(char *s, p11o_mech_list *out)
+{
+	p11o_mech_list tmp = {.count = 0};
+	unsigned long long v;
+	size_t i;
+
+	for (char *item = *trim(s) ? s : NULL, *next; item; item = next) {
+		next = strchr(item, ',');
+		if (next)
+			*next++ = '\0';
+		item = trim(item);
+		for (i = 0; i < sizeof(mech_names) / sizeof(mech_names[0]); i++)
+			if (strcmp(item, mech_names[i].name) == 0)
+				break;
+		if (i < sizeof(mech_names) / sizeof(mech_names[0]))
+			v = mech_names[i].type;
+		else if (parse_number(item, ULONG_MAX, &v))
+			return -1;
+		if (tmp.count == P11O_CONF_MAX_MECHS)
+			return -1;
+		tmp.v[tmp.count++] = (CK_MECHANISM_TYPE)v;
+	}
+	*out = tmp;
+	return 0;
+}

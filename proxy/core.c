@@ -130,28 +130,29 @@ static void resolve(p11o_stack *s, size_t first, p11o_targets *chain,
 	entry->C_SetTraceCallback.layer = NULL;
 }
 
+/* A broken config leaves `err` empty: its diagnostics, on stderr and in
+ * the trace header, are the one message that says what is wrong. */
 static CK_RV stack_build(p11o_stack *s, char *err, size_t errlen)
 {
-	if (p11o_config_load(&s->config) != 0) {
-		p11o_config_report(&s->config);
-		snprintf(err, errlen, "configuration %s is broken",
-			 s->config.path[0] ? s->config.path : "(defaults)");
-		return CKR_GENERAL_ERROR;
-	}
+	size_t n = 0;
+	int broken = p11o_config_load(&s->config);
 	/* Warnings (unknown keys, a world-writable file) are never silent. */
 	p11o_config_report(&s->config);
+#ifdef HAVE_TRACE
+	/* Before anything else can fail, so the trace says why it did. */
+	s->trace = p11o_trace_layer_new(s);
+	if (!s->trace)
+		return CKR_HOST_MEMORY;
+	s->layers[n++] = s->trace;
+	s->layer_count = n;
+#endif
+	if (broken)
+		return CKR_GENERAL_ERROR;
 	if (p11o_provider_load(&s->provider, s->config.module, err, errlen))
 		return CKR_GENERAL_ERROR;
 	s->cards = p11o_card_cache_new(&s->config);
 	if (!s->cards)
 		return CKR_HOST_MEMORY;
-	size_t n = 0;
-#ifdef HAVE_TRACE
-	s->trace = p11o_trace_layer_new(s);
-	if (!s->trace)
-		return CKR_HOST_MEMORY;
-	s->layers[n++] = s->trace;
-#endif
 	/* design.md §3 order; an addon switched off by config is a layer
 	 * without overrides, which resolution skips at no cost. */
 	s->layers[n++] = p11o_slots_layer_new(s);
@@ -201,7 +202,8 @@ static void report_failure(p11o_stack *s, const char *err)
 		fprintf(stderr, "p11overlay: %s\n", err);
 #ifdef HAVE_TRACE
 	if (s->trace)
-		p11o_trace_note(s->trace, "C_Initialize failed: %s", err);
+		p11o_trace_note(s->trace, "C_Initialize failed: %s",
+				err[0] ? err : "configuration error");
 #endif
 }
 

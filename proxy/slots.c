@@ -112,6 +112,8 @@ static void refresh(slots_layer *l)
 	CK_ULONG count = MAX_SLOTS;
 	if (P11O_DOWN(&l->base, C_GetSlotList, CK_FALSE, ids, &count) != CKR_OK)
 		return;
+	if (count > MAX_SLOTS) /* a provider claiming more than it wrote */
+		count = MAX_SLOTS;
 	p11o_mutex_lock(&l->lock);
 	for (CK_ULONG i = 0; i < count; i++)
 		learn(l, ids[i]);
@@ -333,6 +335,8 @@ static CK_RV filtered_slot_list(slots_layer *l, CK_BBOOL tokenPresent,
 	CK_RV rv = P11O_DOWN(&l->base, C_GetSlotList, tokenPresent, ids, &n);
 	if (rv != CKR_OK)
 		return rv;
+	if (n > MAX_SLOTS)
+		n = MAX_SLOTS;
 	uint32_t seen[MAX_SLOTS];
 	size_t nseen = 0;
 	CK_ULONG shown = 0;
@@ -353,10 +357,13 @@ static CK_RV sl_C_GetSlotList(p11o_layer *self, CK_BBOOL tokenPresent,
 	if (SL(self)->filtering)
 		return filtered_slot_list(SL(self), tokenPresent, pSlotList,
 					  pulCount);
+	/* Never past the application's buffer, whatever count the provider
+	 * returns. */
+	CK_ULONG room = pSlotList && pulCount ? *pulCount : 0;
 	CK_RV rv =
 	    P11O_DOWN(self, C_GetSlotList, tokenPresent, pSlotList, pulCount);
 	if (rv == CKR_OK && pSlotList)
-		for (CK_ULONG i = 0; i < *pulCount; i++)
+		for (CK_ULONG i = 0; i < *pulCount && i < room; i++)
 			pSlotList[i] = slot_up(SL(self), pSlotList[i]);
 	return rv;
 }

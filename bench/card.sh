@@ -17,10 +17,15 @@ trap '"$rig" stop "$dir" >/dev/null 2>&1 || true' EXIT
 # shellcheck disable=SC1091
 . "$dir/env"
 printf '[provider]\nmodule = %s\n' "$RIG_OPENSC_MODULE" >"$dir/p11overlay.conf"
-label=$(pkcs11-tool --module "$RIG_OPENSC_MODULE" -L 2>/dev/null |
-	sed -n 's/^ *token label *: //p' | head -1)
+first_label() {
+	sed -n 's/^ *token label *: //p' | head -1
+}
+label=$(pkcs11-tool --module "$RIG_OPENSC_MODULE" -L 2>/dev/null | first_label)
+# p11overlay names its virtual tokens itself (design.md §4)
+mlabel=$(P11OVERLAY_CONF=$dir/p11overlay.conf pkcs11-tool \
+	--module "$build/p11overlay.so" -L 2>/dev/null | first_label)
 P11OVERLAY_CONF=$dir/p11overlay.conf "$build/bench/p11bench" \
 	--direct "$RIG_OPENSC_MODULE" --module "$build/p11overlay.so" \
-	--label "$label" --no-login --objects 0 --threads '' --iters 20 \
+	--label "$label" --module-label "$mlabel" --no-login --objects 0 --threads '' --iters 20 \
 	--ops tokeninfo,findall,getattr,sessioninfo,slotlist \
 	--apdu-log "$dir/card0.log" --tsv "$out"

@@ -50,6 +50,7 @@ static struct {
 	const char *module;
 	const char *direct;
 	const char *label;
+	const char *module_label;
 	const char *pin;
 	const char *ops;
 	const char *mt_ops;
@@ -86,6 +87,8 @@ static void usage(void)
 		"  --direct PATH     reference module (default %s);\n"
 		"                    'none' runs the module alone\n"
 		"  --label L         token label, L* = prefix (default %s)\n"
+		"  --module-label L  token label through --module (default: "
+		"--label)\n"
 		"  --pin P           user PIN (default %s)\n"
 		"  --no-login        do not log in (no keys, no objects)\n"
 		"  --objects N       data objects to create (default %d)\n"
@@ -650,6 +653,7 @@ static int serve(const char *path, int in_fd, int out_fd)
 typedef struct child {
 	const char *path;
 	const char *tag;
+	const char *label; /* NULL: opt.label */
 	pid_t pid;
 	FILE *to, *from;
 	char cg_prefix[512];
@@ -690,6 +694,8 @@ static int start_child(child *c)
 	if (c->pid == 0) {
 		close(down[1]);
 		close(up[0]);
+		if (c->label)
+			opt.label = c->label;
 		if (!opt.callgrind)
 			_exit(serve(c->path, down[0], up[1]));
 		char fds[64], outf[600];
@@ -841,7 +847,8 @@ static int parent(void)
 
 	bool with_direct = strcmp(opt.direct, "none") != 0;
 	child cs[2] = {{.path = opt.direct, .tag = "direct"},
-		       {.path = opt.module, .tag = "module"}};
+		       {.path = opt.module, .tag = "module",
+			.label = opt.module_label}};
 	child *first = with_direct ? &cs[0] : &cs[1];
 	char tmpdir[] = "/tmp/p11bench-cg.XXXXXX";
 	const char *cgdir = opt.cg_dir;
@@ -1033,6 +1040,8 @@ int main(int argc, char **argv)
 			opt.direct = ARG();
 		else if (!strcmp(key, "--label"))
 			opt.label = ARG();
+		else if (!strcmp(key, "--module-label"))
+			opt.module_label = ARG();
 		else if (!strcmp(key, "--pin"))
 			opt.pin = ARG();
 		else if (!strcmp(key, "--no-login"))

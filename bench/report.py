@@ -183,8 +183,9 @@ def main():
                     dd = med([x / y for x, y in zip(a["direct"], b["direct"])])
                     cells.append("%.2f (direct %.2f)" % (m, dd))
                     if c == "p11o-off":
-                        targets.append(("2-thread throughput ratio within 5%% of direct's: %s" % op,
-                                        abs(m / dd - 1) <= 0.05,
+                        # one-sided: scaling better than direct is noise, not a cost
+                        targets.append(("2-thread throughput ratio not >5%% below direct's: %s" % op,
+                                        m / dd >= 0.95,
                                         "p11overlay %.2f vs direct %.2f (same runs)" % (m, dd)))
                 one = [x for c in W.values() if (op, 1) in c for x in c[(op, 1)]["direct"]]
                 P("| %s | %s | %.2f | %s |" % (op, fmt_ns(med(one)), med(dr), " | ".join(cells)))

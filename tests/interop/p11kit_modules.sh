@@ -26,6 +26,7 @@
 #   with opensc-pkcs11 installed: both modules load in one process and share
 #   one opensc-pkcs11.so; p11overlay must still show its tokens and sign.
 . "$(dirname "$0")/lib.sh"
+[ "${2:-}" = proxy-dedup ] || no_asan_preload "p11-kit list-modules, GnuTLS p11tool"
 need p11-kit pkcs11-tool openssl unshare mount
 SCENARIO=${2:-overlay-only}
 case "$SCENARIO" in overlay-only | proxy-dedup | both) ;; *) fail "unknown scenario $SCENARIO" ;; esac

@@ -6,6 +6,7 @@
 # signs with each PIN (pkcs11-tool), signatures verified with openssl.
 #   p11kit_server.sh <p11overlay.so>
 . "$(dirname "$0")/lib.sh"
+no_asan_preload "p11-kit"
 need p11-kit pkcs11-tool openssl
 CLIENT=$MODDIR/p11-kit-client.so
 [ -r "$CLIENT" ] || need "$CLIENT"

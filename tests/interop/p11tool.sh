@@ -5,6 +5,7 @@
 # --export of the certificate compared with what pkcs11-tool reads.
 #   p11tool.sh <p11overlay.so>
 . "$(dirname "$0")/lib.sh"
+no_asan_preload "GnuTLS p11tool"
 need p11tool pkcs11-tool openssl
 
 P11TOOL=(p11tool --provider "$SO")

@@ -1,0 +1,367 @@
+/* Thread stress (issue 11): 8 threads make mixed random calls for
+ * REL_STRESS_SECONDS (default 10; argv[3] overrides, the valgrind run
+ * uses a shorter one) through p11overlay.so.
+ *   softhsm: on a throw-away SoftHSM2 token; every call must succeed,
+ *            every object created is found afterwards (after a
+ *            C_Finalize / C_Initialize) with its value intact.
+ *   card:    on the card rig through OpenSC while a helper thread removes
+ *            and re-inserts the card every ~200 ms.
+ * Every CKR must be one the standard allows for the call; a watchdog
+ * turns a deadlock into a failure.  Prints the operation counts.
+ * argv: p11overlay.so softhsm|card [seconds] */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rel.h"
+
+#define THREADS 8
+#define MAX_CREATED 4096
+
+static CK_FUNCTION_LIST_PTR fl;
+static bool card_mode;
+static double seconds = 10;
+static atomic_bool stop;
+static atomic_ulong ops, errors, card_swaps;
+static CK_SLOT_ID hsm_slot;
+static CK_OBJECT_HANDLE hsm_key;
+
+typedef struct created {
+	char label[32];
+	unsigned char value[24];
+	bool destroyed;
+} created;
+
+typedef struct worker {
+	int id;
+	unsigned seed;
+	created objs[MAX_CREATED];
+	size_t nobjs;
+	unsigned long ops;
+} worker;
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* SoftHSM2 must not fail; on the card rig any allowed CKR is fine. */
+static CK_RV chk(const char *fn, CK_RV rv, worker *w)
+{
+	w->ops++;
+	rel_rv(fn, rv);
+	if (rv != CKR_OK) {
+		atomic_fetch_add(&errors, 1);
+		if (!card_mode)
+			rel_fail("thread %d: %s returned 0x%lx", w->id, fn, rv);
+	}
+	return rv;
+}
+#define C(fn, ...) chk(#fn, fl->fn(__VA_ARGS__), w)
+
+static CK_OBJECT_HANDLE find_label(worker *w, CK_SESSION_HANDLE s,
+				   const char *label, CK_ULONG *count)
+{
+	CK_ATTRIBUTE t[] = {{CKA_LABEL, (void *)label, strlen(label)}};
+	CK_OBJECT_HANDLE h[4] = {0};
+	*count = 0;
+	if (C(C_FindObjectsInit, s, t, 1) != CKR_OK)
+		return 0;
+	C(C_FindObjects, s, h, 4, count);
+	C(C_FindObjectsFinal, s);
+	return h[0];
+}
+
+static void soft_step(worker *w, CK_SESSION_HANDLE s)
+{
+	int r = rand_r(&w->seed) % 10;
+	CK_OBJECT_CLASS cls = CKO_DATA;
+	CK_BBOOL yes = CK_TRUE;
+	if (r < 3 && w->nobjs < MAX_CREATED) { /* create */
+		created *c = &w->objs[w->nobjs];
+		snprintf(c->label, sizeof(c->label), "stress-%d-%zu", w->id,
+			 w->nobjs);
+		for (size_t i = 0; i < sizeof(c->value); i++)
+			c->value[i] = (unsigned char)rand_r(&w->seed);
+		CK_ATTRIBUTE t[] = {
+		    {CKA_CLASS, &cls, sizeof(cls)},
+		    {CKA_TOKEN, &yes, sizeof(yes)},
+		    {CKA_LABEL, c->label, strlen(c->label)},
+		    {CKA_VALUE, c->value, sizeof(c->value)},
+		};
+		CK_OBJECT_HANDLE h;
+		if (C(C_CreateObject, s, t, 4, &h) == CKR_OK)
+			w->nobjs++;
+	} else if (r < 5 && w->nobjs) { /* find + read back */
+		created *c = &w->objs[rand_r(&w->seed) % w->nobjs];
+		CK_ULONG n;
+		CK_OBJECT_HANDLE h = find_label(w, s, c->label, &n);
+		REL_CHECK(n == (c->destroyed ? 0u : 1u),
+			  "thread %d: %s found %lu times", w->id, c->label, n);
+		if (n == 1) {
+			unsigned char v[64];
+			CK_ATTRIBUTE a = {CKA_VALUE, v, sizeof(v)};
+			if (C(C_GetAttributeValue, s, h, &a, 1) == CKR_OK)
+				REL_CHECK(
+				    a.ulValueLen == sizeof(c->value) &&
+					!memcmp(v, c->value, sizeof(c->value)),
+				    "thread %d: %s value changed", w->id,
+				    c->label);
+		}
+	} else if (r == 5 && w->nobjs) { /* destroy one */
+		created *c = &w->objs[rand_r(&w->seed) % w->nobjs];
+		CK_ULONG n;
+		CK_OBJECT_HANDLE h = find_label(w, s, c->label, &n);
+		if (n == 1 && C(C_DestroyObject, s, h) == CKR_OK)
+			c->destroyed = true;
+	} else if (r == 6) { /* sign */
+		CK_MECHANISM m = {CKM_ECDSA, NULL, 0};
+		CK_BYTE hash[32] = {1, 2, 3}, sig[128];
+		CK_ULONG len = sizeof(sig);
+		if (C(C_SignInit, s, &m, hsm_key) == CKR_OK)
+			C(C_Sign, s, hash, sizeof(hash), sig, &len);
+	} else if (r == 7) { /* digest + random */
+		CK_MECHANISM m = {CKM_SHA256, NULL, 0};
+		CK_BYTE d[32], in[100];
+		CK_ULONG len = sizeof(d);
+		C(C_GenerateRandom, s, in, sizeof(in));
+		if (C(C_DigestInit, s, &m) == CKR_OK)
+			C(C_Digest, s, in, sizeof(in), d, &len);
+	} else if (r == 8) { /* a short-lived extra session */
+		CK_SESSION_HANDLE s2;
+		if (C(C_OpenSession, hsm_slot, CKF_SERIAL_SESSION, NULL, NULL,
+		      &s2) == CKR_OK) {
+			CK_SESSION_INFO si;
+			C(C_GetSessionInfo, s2, &si);
+			C(C_CloseSession, s2);
+		}
+	} else { /* slot and token info */
+		CK_SLOT_ID ids[8];
+		CK_ULONG n = 8;
+		CK_TOKEN_INFO ti;
+		C(C_GetSlotList, CK_TRUE, ids, &n);
+		C(C_GetTokenInfo, hsm_slot, &ti);
+	}
+}
+
+static void *soft_worker(void *arg)
+{
+	worker *w = arg;
+	CK_SESSION_HANDLE s;
+	if (C(C_OpenSession, hsm_slot, CKF_SERIAL_SESSION | CKF_RW_SESSION,
+	      NULL, NULL, &s) != CKR_OK)
+		return NULL;
+	while (!atomic_load(&stop))
+		soft_step(w, s);
+	C(C_CloseSession, s);
+	return NULL;
+}
+
+/* ---- card rig -------------------------------------------------------- */
+
+static void card_step(worker *w)
+{
+	CK_SLOT_ID ids[8];
+	CK_ULONG n = 8;
+	if (C(C_GetSlotList, CK_TRUE, ids, &n) != CKR_OK || n == 0) {
+		CK_SLOT_ID ev;
+		C(C_WaitForSlotEvent, CKF_DONT_BLOCK, &ev, NULL);
+		usleep(5000);
+		return;
+	}
+	CK_SLOT_ID slot = ids[rand_r(&w->seed) % (n < 8 ? n : 8)];
+	CK_TOKEN_INFO ti;
+	CK_SESSION_HANDLE s;
+	C(C_GetTokenInfo, slot, &ti);
+	if (C(C_OpenSession, slot, CKF_SERIAL_SESSION, NULL, NULL, &s) !=
+	    CKR_OK)
+		return;
+	int r = rand_r(&w->seed) % 4;
+	CK_OBJECT_CLASS cls = r == 0 ? CKO_PRIVATE_KEY : CKO_CERTIFICATE;
+	CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}};
+	CK_OBJECT_HANDLE h[8];
+	CK_ULONG found = 0;
+	if (r == 0) {
+		char label[33];
+		p11test_trim(label, ti.label, 32);
+		/* The PIN of the token: 1234 (Identification), 123456. */
+		const char *pin = strstr(label, "Signing") ? "123456" : "1234";
+		C(C_Login, s, CKU_USER, (CK_UTF8CHAR_PTR)pin, strlen(pin));
+	}
+	if (C(C_FindObjectsInit, s, t, 1) == CKR_OK) {
+		C(C_FindObjects, s, h, 8, &found);
+		C(C_FindObjectsFinal, s);
+	}
+	if (found && r != 0) {
+		CK_BYTE buf[4096];
+		CK_ATTRIBUTE a = {CKA_VALUE, buf, sizeof(buf)};
+		C(C_GetAttributeValue, s, h[0], &a, 1);
+	} else if (found) {
+		CK_MECHANISM m = {CKM_SHA256_RSA_PKCS, NULL, 0};
+		CK_BYTE sig[512];
+		CK_ULONG len = sizeof(sig);
+		if (C(C_SignInit, s, &m, h[0]) == CKR_OK)
+			C(C_Sign, s, (CK_BYTE_PTR) "data", 4, sig, &len);
+	}
+	C(C_CloseSession, s);
+}
+
+static void *card_worker(void *arg)
+{
+	worker *w = arg;
+	while (!atomic_load(&stop))
+		card_step(w);
+	return NULL;
+}
+
+static void *card_swapper(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&stop)) {
+		usleep(200000);
+		p11test_rig_cmd("remove");
+		usleep(200000);
+		p11test_rig_cmd("insert");
+		atomic_fetch_add(&card_swaps, 1);
+	}
+	return NULL;
+}
+
+/* ---- setup and verification ------------------------------------------ */
+
+static void soft_setup(void)
+{
+	CK_SESSION_HANDLE s;
+	hsm_slot = rel_find_token(fl, "Stress");
+	REL_CHECK(fl->C_OpenSession(hsm_slot,
+				    CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL,
+				    NULL, &s) == CKR_OK,
+		  "open session");
+	REL_CHECK(fl->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR) "1234", 4) ==
+		      CKR_OK,
+		  "login");
+	static CK_BYTE p256[] = {0x06, 0x08, 0x2A, 0x86, 0x48,
+				 0xCE, 0x3D, 0x03, 0x01, 0x07};
+	CK_BBOOL yes = CK_TRUE;
+	CK_ATTRIBUTE pub[] = {{CKA_EC_PARAMS, p256, sizeof(p256)},
+			      {CKA_VERIFY, &yes, sizeof(yes)}};
+	CK_ATTRIBUTE priv[] = {{CKA_SIGN, &yes, sizeof(yes)}};
+	CK_MECHANISM m = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
+	CK_OBJECT_HANDLE pk;
+	REL_CHECK(fl->C_GenerateKeyPair(s, &m, pub, 2, priv, 1, &pk,
+					&hsm_key) == CKR_OK,
+		  "key pair");
+	/* The login stays while this session is open. */
+}
+
+static void soft_verify(worker *ws)
+{
+	CK_SESSION_HANDLE s;
+	size_t checked = 0;
+	REL_CHECK(fl->C_Finalize(NULL) == CKR_OK, "finalize");
+	REL_CHECK(fl->C_Initialize(NULL) == CKR_OK, "initialize");
+	hsm_slot = rel_find_token(fl, "Stress");
+	if (fl->C_OpenSession(hsm_slot, CKF_SERIAL_SESSION, NULL, NULL, &s) !=
+	    CKR_OK) {
+		rel_fail("verify: open session");
+		return;
+	}
+	/* Data objects are private in SoftHSM2 by default. */
+	REL_CHECK(fl->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR) "1234", 4) ==
+		      CKR_OK,
+		  "verify: login");
+	for (int t = 0; t < THREADS; t++) {
+		worker *w = &ws[t];
+		for (size_t i = 0; i < w->nobjs; i++) {
+			created *c = &w->objs[i];
+			CK_ULONG n;
+			CK_OBJECT_HANDLE h = find_label(w, s, c->label, &n);
+			REL_CHECK(n == (c->destroyed ? 0u : 1u),
+				  "after: %s found %lu times", c->label, n);
+			unsigned char v[64];
+			CK_ATTRIBUTE a = {CKA_VALUE, v, sizeof(v)};
+			if (n == 1)
+				REL_CHECK(
+				    fl->C_GetAttributeValue(s, h, &a, 1) ==
+					    CKR_OK &&
+					a.ulValueLen == sizeof(c->value) &&
+					!memcmp(v, c->value, sizeof(c->value)),
+				    "after: %s lost its value", c->label);
+			checked++;
+		}
+	}
+	fl->C_CloseSession(s);
+	printf("objects created and verified after re-initialisation: %zu\n",
+	       checked);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 3) {
+		fprintf(stderr, "usage: %s p11overlay.so softhsm|card [s]\n",
+			argv[0]);
+		return 2;
+	}
+	const char *env = secure_getenv("REL_STRESS_SECONDS");
+	if (env)
+		seconds = atof(env);
+	if (argc > 3)
+		seconds = atof(argv[3]);
+	card_mode = strcmp(argv[2], "card") == 0;
+	rel_watchdog((unsigned)seconds + 120, "test_stress");
+	p11test_module m;
+	if (card_mode) {
+		p11test_rig_start();
+		p11test_write_config(getenv("RIG_OPENSC_MODULE"), NULL);
+	} else {
+		rel_softhsm_setup("Stress");
+		p11test_write_config("/usr/lib/softhsm/libsofthsm2.so", NULL);
+	}
+	p11test_load(&m, argv[1]);
+	fl = m.fl;
+	REL_CHECK(fl->C_Initialize(NULL) == CKR_OK, "C_Initialize");
+	if (!card_mode)
+		soft_setup();
+	static worker ws[THREADS];
+	pthread_t th[THREADS], swapper;
+	for (int i = 0; i < THREADS; i++) {
+		ws[i].id = i;
+		ws[i].seed = 1234u + (unsigned)i;
+		pthread_create(&th[i], NULL,
+			       card_mode ? card_worker : soft_worker, &ws[i]);
+	}
+	if (card_mode)
+		pthread_create(&swapper, NULL, card_swapper, NULL);
+	double end = now() + seconds;
+	while (now() < end)
+		usleep(50000);
+	atomic_store(&stop, true);
+	for (int i = 0; i < THREADS; i++) {
+		pthread_join(th[i], NULL);
+		atomic_fetch_add(&ops, ws[i].ops);
+	}
+	if (card_mode)
+		pthread_join(swapper, NULL);
+	printf("%s: %lu operations by %d threads in %.0f s, %lu errors "
+	       "(allowed CKRs)",
+	       argv[2], atomic_load(&ops), THREADS, seconds,
+	       atomic_load(&errors));
+	if (card_mode)
+		printf(", %lu card removals/insertions",
+		       atomic_load(&card_swaps));
+	printf("\n");
+	if (!card_mode)
+		soft_verify(ws);
+	REL_CHECK(fl->C_Finalize(NULL) == CKR_OK, "C_Finalize");
+	p11test_unload(&m);
+	if (card_mode)
+		p11test_rig_cmd("stop");
+	else
+		rel_softhsm_cleanup();
+	return rel_done(card_mode ? "test_stress card" : "test_stress softhsm");
+}

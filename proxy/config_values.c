@@ -174,18 +174,18 @@ int parse_refs(char *s, unsigned char *refs, size_t *count)
 /* CKM_ names, from the trace's name table. */
 #define P11O_FLAG(g, n)
 #define P11O_ATTR(n, k)
-#define P11O_NAME(t, n) P11O_NAME_##t(n)
-#define P11O_NAME_CKM(n) {#n, n},
-#define P11O_NAME_CKC(n)
-#define P11O_NAME_CKD(n)
-#define P11O_NAME_CKG(n)
-#define P11O_NAME_CKH(n)
-#define P11O_NAME_CKK(n)
-#define P11O_NAME_CKO(n)
-#define P11O_NAME_CKR(n)
-#define P11O_NAME_CKS(n)
-#define P11O_NAME_CKU(n)
-#define P11O_NAME_CKZ(n)
+#define P11O_NAME(t, n) P11O_NAME_##t(#n, n)
+#define P11O_NAME_CKM(s, n) {s, n},
+#define P11O_NAME_CKC(s, n)
+#define P11O_NAME_CKD(s, n)
+#define P11O_NAME_CKG(s, n)
+#define P11O_NAME_CKH(s, n)
+#define P11O_NAME_CKK(s, n)
+#define P11O_NAME_CKO(s, n)
+#define P11O_NAME_CKR(s, n)
+#define P11O_NAME_CKS(s, n)
+#define P11O_NAME_CKU(s, n)
+#define P11O_NAME_CKZ(s, n)
 static const struct {
 	const char *name;
 	CK_MECHANISM_TYPE type;

@@ -56,15 +56,85 @@ typedef struct CK_ADD_SLOT {
 } CK_ADD_SLOT;
 typedef CK_ADD_SLOT *CK_ADD_SLOT_PTR;
 
-/* External crypto engine (C_RegisterEngine). */
+/* External crypto engine (C_RegisterEngine).
+ *
+ * C_RegisterEngine(type, name, pEngine) registers an implementation of the
+ * mechanism `type` for every token; pEngine == NULL removes the one
+ * registered for `type`.  The proxy copies *pEngine and name (up to 63
+ * bytes), so neither needs to outlive the call; pContext and the callbacks
+ * must stay valid until the engine is removed and the operations begun with
+ * it have ended, or until C_Finalize (which drops every registration).
+ * Registration needs C_Initialize first; with [mechanisms] enabled = no the
+ * call answers CKR_FUNCTION_NOT_SUPPORTED.  At most 32 engines.
+ *
+ * `type` and the operations an engine may offer (flags):
+ *   CKM_RSA_PKCS        CKF_SIGN and/or CKF_DECRYPT
+ *   CKM_RSA_X_509       CKF_SIGN and/or CKF_DECRYPT (raw RSA)
+ *   CKM_ECDSA           CKF_SIGN
+ *   CKM_MD5, CKM_SHA_1, CKM_SHA224/256/384/512   CKF_DIGEST
+ *   CKM_P11O_RANDOM     CKF_GENERATE (random bytes)
+ * An engine is used where the token lacks its mechanism (or the function),
+ * or before the token with [mechanisms] prefer-engine = yes.  An RSA or
+ * ECDSA engine is also the base of the mechanisms built on it:
+ * CKM_SHA*_RSA_PKCS over CKM_RSA_PKCS (or CKM_RSA_X_509), PSS and OAEP over
+ * CKM_RSA_X_509, CKM_ECDSA_SHA* over CKM_ECDSA; the proxy hashes and pads.
+ * C_GetMechanismList/Info show the engine's mechanisms with its flags and
+ * key sizes.
+ *
+ * Keys.  The key stays a token object: the application passes its handle
+ * as usual; the proxy checks it as a token would (a private key of the
+ * right CKA_KEY_TYPE, CKA_SIGN / CKA_DECRYPT not false) and passes the
+ * engine pKeyRef = the key object's CKA_ID bytes (ulKeyRefLen 0 when it
+ * has none).  No key material ever leaves the token through the proxy.
+ *
+ * Operate(pContext, operation, pMechanism, pKeyRef, ulKeyRefLen, pIn,
+ *         ulInLen, pOut, pulOutLen) performs one whole operation; it is
+ * called once per application operation (the proxy answers size queries
+ * itself and keeps the result for a retry with a bigger buffer).
+ * pMechanism is the registered mechanism without parameters.
+ *   CKF_SIGN, RSA_PKCS: pIn = data to pad with PKCS#1 v1.5 type 1 (a
+ *     DigestInfo for the hash-and-sign mechanisms), at most k - 11 bytes;
+ *   CKF_SIGN, RSA_X_509: pIn = k bytes (already encoded, e.g. EMSA-PSS);
+ *   CKF_SIGN, ECDSA: pIn = the hash; pOut = r || s, each of the field size;
+ *   CKF_DECRYPT, RSA_PKCS: pIn = k-byte ciphertext, pOut = the plaintext
+ *     with the padding removed; RSA_X_509: pOut = all k bytes;
+ *   CKF_GENERATE: pIn NULL, fill pOut with exactly *pulOutLen bytes.
+ * k is the modulus length in bytes.  On entry *pulOutLen is the size of
+ * pOut, which is always at least k (RSA), 2 x field size (ECDSA) or the
+ * requested length (random); the engine sets it to the bytes written.
+ * Any return value other than CKR_OK goes to the application as it is.
+ *
+ * Digest engines implement DigestBegin (new state for one digest of
+ * pMechanism, returned in *ppState), DigestUpdate, and DigestEnd, which
+ * writes the digest (pDigest has room for 64 bytes, *pulDigestLen set to
+ * its length) and frees the state; DigestEnd with pDigest NULL only frees
+ * it (operation abandoned).  Operate is not used for digests.
+ *
+ * Threads: the proxy calls an engine from any application thread and from
+ * several at once (different sessions); callbacks must be thread-safe.
+ * One digest state is used by one thread at a time. */
+#define CK_P11O_ENGINE_VERSION 1UL
+/* The mechanism type a random-number engine is registered under. */
+#define CKM_P11O_RANDOM (CKM_VENDOR_DEFINED | 0x50314F01UL)
+
 typedef struct CK_ENGINE {
-	CK_VOID_PTR pContext;
-	/* One operation: sign/decrypt/encrypt/verify/digest/random depending
-	 * on the registered mechanism.  Two-call size convention on output. */
+	CK_ULONG ulVersion;   /* CK_P11O_ENGINE_VERSION */
+	CK_VOID_PTR pContext; /* passed back to every callback */
+	CK_FLAGS flags; /* CKF_SIGN, CKF_DECRYPT, CKF_DIGEST, CKF_GENERATE */
+	CK_ULONG ulMinKeySize, ulMaxKeySize; /* bits, for C_GetMechanismInfo */
 	CK_RV(*Operate)
-	(CK_VOID_PTR pContext, CK_MECHANISM_PTR pMechanism, CK_BYTE_PTR pKeyRef,
-	 CK_ULONG ulKeyRefLen, CK_BYTE_PTR pIn, CK_ULONG ulInLen,
-	 CK_BYTE_PTR pOut, CK_ULONG_PTR pulOutLen);
+	(CK_VOID_PTR pContext, CK_FLAGS operation, CK_MECHANISM_PTR pMechanism,
+	 CK_BYTE_PTR pKeyRef, CK_ULONG ulKeyRefLen, CK_BYTE_PTR pIn,
+	 CK_ULONG ulInLen, CK_BYTE_PTR pOut, CK_ULONG_PTR pulOutLen);
+	CK_RV(*DigestBegin)
+	(CK_VOID_PTR pContext, CK_MECHANISM_PTR pMechanism,
+	 CK_VOID_PTR_PTR ppState);
+	CK_RV(*DigestUpdate)
+	(CK_VOID_PTR pContext, CK_VOID_PTR pState, CK_BYTE_PTR pPart,
+	 CK_ULONG ulPartLen);
+	CK_RV(*DigestEnd)
+	(CK_VOID_PTR pContext, CK_VOID_PTR pState, CK_BYTE_PTR pDigest,
+	 CK_ULONG_PTR pulDigestLen);
 } CK_ENGINE;
 typedef CK_ENGINE *CK_ENGINE_PTR;
 

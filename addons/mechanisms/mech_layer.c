@@ -1,0 +1,198 @@
+/* The mechanisms layer (design.md §3): session records, routing at the
+ * operation's Init, C_RegisterEngine.  With [mechanisms] enabled = no it
+ * overrides nothing and resolution skips it. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mech_int.h"
+#include "mechanisms.h"
+
+/* ---- sessions ------------------------------------------------------- */
+
+static CK_RV mk_C_OpenSession(p11o_layer *self, CK_SLOT_ID slot, CK_FLAGS fl,
+			      CK_VOID_PTR app, CK_NOTIFY notify,
+			      CK_SESSION_HANDLE_PTR ph)
+{
+	CK_RV rv = P11O_DOWN(self, C_OpenSession, slot, fl, app, notify, ph);
+
+	if (rv != CKR_OK || !ph)
+		return rv;
+	if (mk_sessions_add(&MK(self)->sessions, *ph, slot) != CKR_OK) {
+		P11O_DOWN(self, C_CloseSession, *ph);
+		return CKR_HOST_MEMORY;
+	}
+	return CKR_OK;
+}
+
+static bool session_gone(CK_RV rv)
+{
+	return rv == CKR_OK || rv == CKR_SESSION_HANDLE_INVALID ||
+	       rv == CKR_SESSION_CLOSED || rv == CKR_DEVICE_REMOVED ||
+	       rv == CKR_TOKEN_NOT_PRESENT;
+}
+
+static CK_RV mk_C_CloseSession(p11o_layer *self, CK_SESSION_HANDLE hs)
+{
+	CK_RV rv = P11O_DOWN(self, C_CloseSession, hs);
+
+	if (session_gone(rv))
+		mk_sessions_remove(&MK(self)->sessions, hs);
+	return rv;
+}
+
+static CK_RV mk_C_CloseAllSessions(p11o_layer *self, CK_SLOT_ID slot)
+{
+	CK_RV rv = P11O_DOWN(self, C_CloseAllSessions, slot);
+
+	if (session_gone(rv))
+		mk_sessions_remove_slot(&MK(self)->sessions, slot);
+	return rv;
+}
+
+static CK_RV mk_C_Reinitialize(p11o_layer *self, CK_SLOT_ID slot)
+{
+	mk_sessions_remove_slot(&MK(self)->sessions, slot);
+	return P11O_DOWN(self, C_Reinitialize, slot);
+}
+
+/* PKCS#11 3.0: ends the operations named by flags. */
+static CK_RV mk_C_SessionCancel(p11o_layer *self, CK_SESSION_HANDLE hs,
+				CK_FLAGS flags)
+{
+	mk_session *s = mk_sessions_get(&MK(self)->sessions, hs);
+	CK_RV rv = P11O_DOWN(self, C_SessionCancel, hs, flags);
+
+	for (int k = 0; s && k < OPK_N; k++)
+		if ((flags & mk_opk_flag(k)) && s->op[k] && s->op[k]->active) {
+			if (rv == CKR_FUNCTION_NOT_SUPPORTED &&
+			    (s->op[k]->base.soft || s->op[k]->base.engine))
+				rv = CKR_OK;
+			mk_op_end(s->op[k]);
+		}
+	return rv;
+}
+
+/* The proxy's own state cannot be saved. */
+static CK_RV mk_C_GetOperationState(p11o_layer *self, CK_SESSION_HANDLE hs,
+				    CK_BYTE_PTR p, CK_ULONG_PTR len)
+{
+	for (int k = 0; k < OPK_N; k++)
+		if (mk_op_active(MK(self), hs, k))
+			return CKR_STATE_UNSAVEABLE;
+	return P11O_DOWN(self, C_GetOperationState, hs, p, len);
+}
+
+/* ---- Init: routing ---------------------------------------------------- */
+
+/* RT_PASS: *done false, the caller goes down; else the answer. */
+static CK_RV init(p11o_layer *self, enum mk_opk k, CK_SESSION_HANDLE hs,
+		  CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key, bool *done)
+{
+	mk_layer *l = MK(self);
+	mk_session *s = mk_sessions_get(&l->sessions, hs);
+	const mk_def *def;
+	mk_base base;
+
+	*done = true;
+	if (s && s->op[k] && s->op[k]->active) {
+		if (mech)
+			return CKR_OPERATION_ACTIVE;
+		/* 3.0: Init with no mechanism ends the active operation */
+		bool soft = s->op[k]->base.soft || s->op[k]->base.engine;
+		mk_op_end(s->op[k]);
+		*done = soft;
+		return CKR_OK;
+	}
+	*done = false;
+	if (!s || !mech)
+		return CKR_OK;
+	switch (mk_route(l, s->slot, mech->mechanism, mk_opk_flag(k), &def,
+			 &base)) {
+	case RT_PASS:
+		return CKR_OK;
+	case RT_INVALID:
+		*done = true;
+		return CKR_MECHANISM_INVALID;
+	case RT_EMU:
+		break;
+	}
+	*done = true;
+	return mk_start(self, s, k, def, &base, mech, key);
+}
+
+#define KEYED_INIT(fn, k)                                                      \
+	static CK_RV mk_##fn(p11o_layer *self, CK_SESSION_HANDLE hs,           \
+			     CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)      \
+	{                                                                      \
+		bool done;                                                     \
+		CK_RV rv = init(self, k, hs, mech, key, &done);                \
+		return done ? rv : P11O_DOWN(self, fn, hs, mech, key);         \
+	}
+KEYED_INIT(C_SignInit, OPK_SIGN)
+KEYED_INIT(C_VerifyInit, OPK_VERIFY)
+KEYED_INIT(C_EncryptInit, OPK_ENCRYPT)
+KEYED_INIT(C_DecryptInit, OPK_DECRYPT)
+
+static CK_RV mk_C_DigestInit(p11o_layer *self, CK_SESSION_HANDLE hs,
+			     CK_MECHANISM_PTR mech)
+{
+	bool done;
+	CK_RV rv = init(self, OPK_DIGEST, hs, mech, CK_INVALID_HANDLE, &done);
+	return done ? rv : P11O_DOWN(self, C_DigestInit, hs, mech);
+}
+
+/* ---- the layer -------------------------------------------------------- */
+
+static void mechanisms_destroy(p11o_layer *self)
+{
+	mk_layer *l = MK(self);
+
+	if (l->cfg->mechanisms_enabled) {
+		mk_sessions_destroy(&l->sessions);
+		p11o_mutex_destroy(&l->eng_lock);
+	}
+	free(l);
+}
+
+p11o_layer *p11o_mechanisms_layer_new(struct p11o_stack *stack)
+{
+	mk_layer *l = calloc(1, sizeof(*l));
+	p11o_ops *ops;
+
+	if (!l)
+		return NULL;
+	l->base.name = "mechanisms";
+	l->base.ops = &l->ops;
+	l->base.stack = stack;
+	l->base.destroy = mechanisms_destroy;
+	l->cfg = &stack->config;
+	if (!l->cfg->mechanisms_enabled)
+		return &l->base; /* no overrides: costs nothing */
+	if (mk_sessions_init(&l->sessions) != CKR_OK ||
+	    p11o_mutex_init(&l->eng_lock) != CKR_OK) {
+		mk_sessions_destroy(&l->sessions);
+		free(l);
+		return NULL;
+	}
+	atomic_init(&l->live_ops, 0);
+	ops = &l->ops;
+	ops->C_OpenSession = mk_C_OpenSession;
+	ops->C_CloseSession = mk_C_CloseSession;
+	ops->C_CloseAllSessions = mk_C_CloseAllSessions;
+	ops->C_Reinitialize = mk_C_Reinitialize;
+	ops->C_SessionCancel = mk_C_SessionCancel;
+	ops->C_GetOperationState = mk_C_GetOperationState;
+	ops->C_GetMechanismList = mk_C_GetMechanismList;
+	ops->C_GetMechanismInfo = mk_C_GetMechanismInfo;
+	ops->C_SignInit = mk_C_SignInit;
+	ops->C_VerifyInit = mk_C_VerifyInit;
+	ops->C_EncryptInit = mk_C_EncryptInit;
+	ops->C_DecryptInit = mk_C_DecryptInit;
+	ops->C_DigestInit = mk_C_DigestInit;
+	ops->C_GenerateRandom = mk_C_GenerateRandom;
+	ops->C_SeedRandom = mk_C_SeedRandom;
+	ops->C_RegisterEngine = mk_C_RegisterEngine;
+	mk_install_ops(ops);
+	mk_install_public_ops(ops);
+	return &l->base;
+}

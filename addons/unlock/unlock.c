@@ -1,0 +1,189 @@
+/* Unlock layer: assembly, the per-call guard while a card is held, and the
+ * session bookkeeping the guard needs (unlock_internal.h). */
+#include "unlock.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "unlock_internal.h"
+
+/* ---- generated guard: every function with a slot or session argument */
+
+#define UL_CHK_SLOT P11O_KIND_HOOK
+#define UL_CHK_SESSION P11O_KIND_HOOK
+#define UL_DO_CHK_SLOT(n)                                                      \
+	if (grv == CKR_OK)                                                     \
+		grv = ul_guard_slot(l, n);
+#define UL_DO_CHK_SESSION(n)                                                   \
+	if (grv == CKR_OK)                                                     \
+		grv = ul_guard_session(l, n);
+#define UL_CHK_(kind, type, n)                                                 \
+	P11O_IF_KIND(UL_CHK_, kind, P11O_CAT(UL_DO_CHK_, kind)(n))
+#define UL_COUNT_(kind, type, n) P11O_IF_KIND(UL_CHK_, kind, +1)
+
+#define UL_WRAP_(name, ...)                                                    \
+	static CK_RV wrap_##name(p11o_layer *self, P11O_PARAMS(__VA_ARGS__))   \
+	{                                                                      \
+		unlock_layer *l = UL(self);                                    \
+		if (atomic_load_explicit(&l->nholds, memory_order_acquire)) {  \
+			CK_RV grv = CKR_OK;                                    \
+			P11O_MAPS(UL_CHK_, __VA_ARGS__)                        \
+			if (grv != CKR_OK)                                     \
+				return grv;                                    \
+		}                                                              \
+		return P11O_DOWN(self, name, P11O_ARGS(__VA_ARGS__));          \
+	}                                                                      \
+	enum { guarded_##name = 0 P11O_MAPS(UL_COUNT_, __VA_ARGS__) };
+P11O_FUNCTIONS(UL_WRAP_)
+#undef UL_WRAP_
+
+/* ---- own rules ----------------------------------------------------------
+ */
+
+static CK_RV ul_C_OpenSession(p11o_layer *self, CK_SLOT_ID slotID,
+			      CK_FLAGS flags, CK_VOID_PTR pApplication,
+			      CK_NOTIFY Notify, CK_SESSION_HANDLE_PTR phSession)
+{
+	unlock_layer *l = UL(self);
+	CK_RV rv = P11O_DOWN(self, C_OpenSession, slotID, flags, pApplication,
+			     Notify, phSession);
+	if (rv == CKR_OK && phSession) {
+		p11o_mutex_lock(&l->mu);
+		ul_sessions_put(l, *phSession, slotID);
+		p11o_mutex_unlock(&l->mu);
+	}
+	return rv;
+}
+
+/* The hold ends before the provider is called: its C_CloseSession may
+ * talk to the card (logout of the last session). */
+static CK_RV ul_C_CloseSession(p11o_layer *self, CK_SESSION_HANDLE hSession)
+{
+	unlock_layer *l = UL(self);
+	if (atomic_load(&l->nholds)) {
+		p11o_mutex_lock(&l->op_mu);
+		for (size_t k = 0; k < UL_MAX_HOLDS; k++) {
+			ul_hold *h = &l->holds[k];
+			if (h->card && h->owned && h->owner == hSession)
+				ul_hold_release(l, h);
+		}
+		p11o_mutex_unlock(&l->op_mu);
+	}
+	CK_RV rv = P11O_DOWN(self, C_CloseSession, hSession);
+	if (rv == CKR_OK || rv == CKR_SESSION_HANDLE_INVALID ||
+	    rv == CKR_SESSION_CLOSED || rv == CKR_DEVICE_REMOVED ||
+	    rv == CKR_TOKEN_NOT_PRESENT) {
+		p11o_mutex_lock(&l->mu);
+		ul_sessions_remove(l, hSession);
+		p11o_mutex_unlock(&l->mu);
+	}
+	return rv;
+}
+
+static void forget_slot(unlock_layer *l, CK_SLOT_ID slotID)
+{
+	p11o_mutex_lock(&l->op_mu);
+	ul_hold_release_slot(l, slotID);
+	p11o_mutex_unlock(&l->op_mu);
+}
+
+static CK_RV ul_C_CloseAllSessions(p11o_layer *self, CK_SLOT_ID slotID)
+{
+	unlock_layer *l = UL(self);
+	forget_slot(l, slotID);
+	CK_RV rv = P11O_DOWN(self, C_CloseAllSessions, slotID);
+	if (rv == CKR_OK) {
+		p11o_mutex_lock(&l->mu);
+		ul_sessions_remove_slot(l, slotID);
+		p11o_mutex_unlock(&l->mu);
+	}
+	return rv;
+}
+
+static CK_RV ul_C_Reinitialize(p11o_layer *self, CK_SLOT_ID slotID)
+{
+	unlock_layer *l = UL(self);
+	forget_slot(l, slotID);
+	p11o_mutex_lock(&l->mu);
+	ul_sessions_remove_slot(l, slotID);
+	p11o_mutex_unlock(&l->mu);
+	return P11O_DOWN(self, C_Reinitialize, slotID);
+}
+
+static CK_RV ul_C_GetTokenInfo(p11o_layer *self, CK_SLOT_ID slotID,
+			       CK_TOKEN_INFO_PTR pInfo)
+{
+	unlock_layer *l = UL(self);
+	CK_RV rv;
+	if (pInfo && atomic_load(&l->nholds) &&
+	    ul_hold_token_info(l, slotID, pInfo, &rv))
+		return rv;
+	return P11O_DOWN(self, C_GetTokenInfo, slotID, pInfo);
+}
+
+static CK_RV ul_C_Finalize(p11o_layer *self, CK_VOID_PTR pReserved)
+{
+	unlock_layer *l = UL(self);
+	p11o_mutex_lock(&l->op_mu);
+	ul_hold_release_all(l);
+	p11o_mutex_unlock(&l->op_mu);
+	p11o_mutex_lock(&l->mu);
+	ul_sessions_free(l);
+	p11o_mutex_unlock(&l->mu);
+	return P11O_DOWN(self, C_Finalize, pReserved);
+}
+
+static void unlock_layer_destroy(p11o_layer *self)
+{
+	unlock_layer *l = UL(self);
+	ul_hold_release_all(l);
+	ul_sessions_free(l);
+	p11o_mutex_destroy(&l->mu);
+	p11o_mutex_destroy(&l->op_mu);
+	explicit_bzero(&l->scratch, sizeof(l->scratch));
+	free(l);
+}
+
+p11o_layer *p11o_unlock_layer_new(struct p11o_stack *stack)
+{
+	unlock_layer *l = calloc(1, sizeof(*l));
+	if (!l)
+		return NULL;
+	if (p11o_mutex_init(&l->mu) != CKR_OK) {
+		free(l);
+		return NULL;
+	}
+	if (p11o_mutex_init(&l->op_mu) != CKR_OK) {
+		p11o_mutex_destroy(&l->mu);
+		free(l);
+		return NULL;
+	}
+	p11o_ops *ops = &l->ops;
+#define UL_OP_(name, ...) ops->name = guarded_##name ? wrap_##name : NULL;
+	P11O_FUNCTIONS(UL_OP_)
+#undef UL_OP_
+	/* Never need the card (PC/SC status only, or nothing). */
+	ops->C_GetSlotInfo = NULL;
+	ops->C_GetMechanismList = NULL;
+	ops->C_GetMechanismInfo = NULL;
+	/* Own rules. */
+	ops->C_Finalize = ul_C_Finalize;
+	ops->C_OpenSession = ul_C_OpenSession;
+	ops->C_CloseSession = ul_C_CloseSession;
+	ops->C_CloseAllSessions = ul_C_CloseAllSessions;
+	ops->C_GetTokenInfo = ul_C_GetTokenInfo;
+	ops->C_Reinitialize = ul_C_Reinitialize;
+	ops->C_InitToken = ul_C_InitToken;
+	ops->C_UnlockPIN = ul_C_UnlockPIN;
+	ops->C_LockToken = ul_C_LockToken;
+	ops->C_GetUnlockChallenge = ul_C_GetUnlockChallenge;
+	ops->C_UnlockPINWithResponse = ul_C_UnlockPINWithResponse;
+	ops->C_ResetToken = ul_C_ResetToken;
+	l->base.name = "unlock";
+	l->base.ops = ops;
+	l->base.stack = stack;
+	l->base.destroy = unlock_layer_destroy;
+	l->timer =
+	    !(stack->provider_args.flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS);
+	return &l->base;
+}

@@ -1,0 +1,138 @@
+/* Unlock addon internals.
+ *
+ * Holds (C_LockToken).  A hold is one reader whose card this process keeps
+ * in a PC/SC transaction (p11o_card_lock) until the first of: a successful
+ * C_UnlockPINWithResponse, C_CloseSession of the session that took the
+ * challenge (the owner), C_CloseAllSessions / C_Reinitialize of any slot
+ * of that reader, C_LockToken(slot, 0), C_Finalize, process exit (PC/SC
+ * ends the transaction of a dead process) or the timeout.  The timeout is
+ * ended by the card module's watcher thread, and also checked on every
+ * entry here (so it holds without threads too).  While held:
+ *   - other processes wait in SCardBeginTransaction (pcscd);
+ *   - in this process, every call with a slot or session of that card
+ *     (any of its virtual tokens, the owner's session too) answers
+ *     UL_HELD_RV = CKR_FUNCTION_FAILED without reaching the provider,
+ *     whose own transaction would otherwise wait for the hold to end.
+ *     Exceptions, which never need the card: C_GetSlotInfo,
+ *     C_GetMechanismList, C_GetMechanismInfo, C_OpenSession, C_CloseSession,
+ *     C_CloseAllSessions, C_GetTokenInfo (answered from a snapshot taken
+ *     when the hold began), and the unlock functions themselves.
+ *
+ * Locks: op_mu serialises the unlock operations and is the only lock under
+ * which a hold's card handle is used or closed; mu protects the hold
+ * table and the session map and is taken for short moments only.  Order:
+ * op_mu, then mu, then the card's own mutex.  Neither is held while
+ * calling down, except op_mu around card APDUs of an unlock operation. */
+#ifndef P11O_UNLOCK_INTERNAL_H
+#define P11O_UNLOCK_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+
+#include "card/card.h"
+#include "layer.h"
+#include "mutex.h"
+#include "stack.h"
+
+#define UL_HELD_RV CKR_FUNCTION_FAILED
+#define UL_MAX_HOLDS 4
+#define UL_MAX_READER_SLOTS 8
+#define UL_CHALLENGE_LEN 8
+
+typedef struct ul_hold {
+	bool active;     /* the transaction is (believed to be) held */
+	p11o_card *card; /* open while active, or until swept */
+	char reader[P11O_CARD_MAX_READER];
+	CK_SLOT_ID slots[UL_MAX_READER_SLOTS]; /* provider slots of the card */
+	CK_TOKEN_INFO tinfo[UL_MAX_READER_SLOTS];
+	bool have_tinfo[UL_MAX_READER_SLOTS];
+	size_t nslots;
+	bool owned;
+	CK_SESSION_HANDLE owner;
+	bool challenge; /* a challenge is outstanding */
+	bool have_info;
+	p11o_card_info info;
+} ul_hold;
+
+typedef struct ul_session {
+	CK_SESSION_HANDLE session; /* 0 = empty */
+	CK_SLOT_ID slot;
+} ul_session;
+
+typedef struct unlock_layer {
+	p11o_layer base;
+	p11o_ops ops;
+	p11o_mutex mu;
+	p11o_mutex op_mu;
+	atomic_int nholds; /* active holds: the per-call fast path */
+	ul_hold holds[UL_MAX_HOLDS];
+	ul_session *sessions; /* open addressing, provider handle keyed */
+	size_t sess_cap, sess_used;
+	bool timer;             /* the application lets us create threads */
+	p11o_card_info scratch; /* card info outside holds, under op_mu */
+} unlock_layer;
+
+#define UL(self) ((unlock_layer *)(self))
+
+/* ---- sessions (unlock_sessions.c), under mu ---- */
+void ul_sessions_put(unlock_layer *l, CK_SESSION_HANDLE s, CK_SLOT_ID slot);
+bool ul_sessions_get(unlock_layer *l, CK_SESSION_HANDLE s, CK_SLOT_ID *slot);
+void ul_sessions_remove(unlock_layer *l, CK_SESSION_HANDLE s);
+void ul_sessions_remove_slot(unlock_layer *l, CK_SLOT_ID slot);
+void ul_sessions_free(unlock_layer *l);
+/* Takes mu: the provider slot of a session, CKR_SESSION_HANDLE_INVALID. */
+CK_RV ul_session_slot(unlock_layer *l, CK_SESSION_HANDLE s, CK_SLOT_ID *slot);
+
+/* ---- card helpers (unlock_card.c) ---- */
+enum ul_kind { UL_CARD, UL_SOFT, UL_OTHER };
+/* What a provider slot is: a card in a PC/SC reader (reader filled), a
+ * soft token (no hardware slot, no reader) or neither.  Provider errors
+ * (CKR_SLOT_ID_INVALID, ...) are returned as is. */
+CK_RV ul_slot_kind(unlock_layer *l, CK_SLOT_ID slot, enum ul_kind *kind,
+		   char *reader, size_t readersz);
+/* Provider slots whose description names the reader, provider order. */
+size_t ul_reader_slots(unlock_layer *l, const char *reader, CK_SLOT_ID *out,
+		       size_t max);
+/* The user PIN of a virtual token: by the PIN name in its label, else by
+ * its position among the card's slots, else the only PIN; NULL if none. */
+const p11o_card_pin *ul_pick_pin(const p11o_card_info *info,
+				 const CK_UTF8CHAR label[32], size_t index);
+/* Label and position of a provider slot among its card's slots. */
+void ul_token_identity(unlock_layer *l, CK_SLOT_ID slot, const char *reader,
+		       CK_UTF8CHAR label[32], size_t *index);
+/* Length check against what the card says (0 = unknown). */
+bool ul_len_ok(const p11o_card_pin *pin, CK_ULONG len);
+
+/* ---- holds (unlock_hold.c) ---- */
+/* Per-call guard: UL_HELD_RV when the slot's / session's card is held. */
+CK_RV ul_guard_slot(unlock_layer *l, CK_SLOT_ID slot);
+CK_RV ul_guard_session(unlock_layer *l, CK_SESSION_HANDLE s);
+/* Under op_mu: the active hold containing a provider slot, or NULL. */
+ul_hold *ul_hold_for_slot(unlock_layer *l, CK_SLOT_ID slot);
+/* Under op_mu: end a hold / every hold / those of a slot's card. */
+void ul_hold_release(unlock_layer *l, ul_hold *h);
+void ul_hold_release_all(unlock_layer *l);
+void ul_hold_release_slot(unlock_layer *l, CK_SLOT_ID slot);
+/* C_GetTokenInfo while held: true and *rv (CKR_OK with the snapshot taken
+ * when the hold began, or UL_HELD_RV without one); false when not held. */
+bool ul_hold_token_info(unlock_layer *l, CK_SLOT_ID slot, CK_TOKEN_INFO *out,
+			CK_RV *rv);
+
+CK_RV ul_C_LockToken(p11o_layer *self, CK_SLOT_ID slotID, CK_ULONG timeout);
+CK_RV ul_C_GetUnlockChallenge(p11o_layer *self, CK_SESSION_HANDLE hSession,
+			      CK_BYTE_PTR pChallenge,
+			      CK_ULONG_PTR pulChallengeLen);
+CK_RV ul_C_UnlockPINWithResponse(p11o_layer *self, CK_SESSION_HANDLE hSession,
+				 CK_BYTE_PTR pResponse, CK_ULONG ulResponseLen,
+				 CK_UTF8CHAR_PTR pNewPin, CK_ULONG ulNewPinLen);
+
+/* ---- PUK, init, reset (unlock_card.c, unlock_init.c) ---- */
+CK_RV ul_C_UnlockPIN(p11o_layer *self, CK_SESSION_HANDLE hSession,
+		     CK_UTF8CHAR_PTR pPuk, CK_ULONG ulPukLen,
+		     CK_UTF8CHAR_PTR pNewPin, CK_ULONG ulNewPinLen);
+CK_RV ul_C_InitToken(p11o_layer *self, CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin,
+		     CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pLabel);
+CK_RV ul_C_ResetToken(p11o_layer *self, CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin,
+		      CK_ULONG ulPinLen);
+
+#endif

@@ -1,0 +1,371 @@
+/* Unlock addon on the virtual card rig (issue 7): PUK unblock,
+ * challenge-response, the hold (other sessions, timeout, killed holder,
+ * session close), a blocked PUK.  argv[1] = p11overlay.so. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+
+#include "p11test.h"
+
+static p11test_module m;
+static CK_FUNCTION_LIST_PTR fl;
+static CK_P11OVERLAY_FUNCTION_LIST *x;
+
+static const uint8_t unlock_key[24] = {
+    0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF, 0xFE, 0xDC, 0xBA, 0x98,
+    0x76, 0x54, 0x32, 0x10, 0x0F, 0x1E, 0x2D, 0x3C, 0x4B, 0x5A, 0x69, 0x78};
+
+#define U(s) (CK_UTF8CHAR_PTR)(s), (CK_ULONG)strlen(s)
+#define CONF                                                                   \
+	"[unlock]\ntimeout = 30\n[card \"vcard\"]\napplication = PKCS #15\n"   \
+	"unlock-key-ref = 0x01\n"
+
+static void des3(const uint8_t in[8], uint8_t out[8])
+{
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	int n = 0, k = 0;
+	assert_non_null(c);
+	assert_int_equal(
+	    EVP_EncryptInit_ex(c, EVP_des_ede3_ecb(), NULL, unlock_key, NULL),
+	    1);
+	EVP_CIPHER_CTX_set_padding(c, 0);
+	assert_int_equal(EVP_EncryptUpdate(c, out, &n, in, 8), 1);
+	assert_int_equal(EVP_EncryptFinal_ex(c, out + n, &k), 1);
+	EVP_CIPHER_CTX_free(c);
+}
+
+static double now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void init(void)
+{
+	p11test_write_config(getenv("RIG_OPENSC_MODULE"), CONF);
+	assert_int_equal(fl->C_Initialize(NULL), CKR_OK);
+}
+
+static int finalize(void **state)
+{
+	(void)state;
+	fl->C_Finalize(NULL);
+	return 0;
+}
+
+/* The virtual token whose label ends in "(<pin>)". */
+static CK_SLOT_ID slot_of(const char *pin)
+{
+	CK_SLOT_ID ids[8];
+	size_t n = p11test_token_slots(&m, ids, 8);
+	char want[40], label[33];
+	snprintf(want, sizeof(want), "(%s)", pin);
+	for (size_t i = 0; i < n; i++) {
+		CK_TOKEN_INFO ti;
+		assert_int_equal(fl->C_GetTokenInfo(ids[i], &ti), CKR_OK);
+		p11test_trim(label, ti.label, 32);
+		if (strstr(label, want))
+			return ids[i];
+	}
+	fail_msg("no token for %s", pin);
+	return 0;
+}
+
+static CK_SESSION_HANDLE open_on(CK_SLOT_ID slot)
+{
+	CK_SESSION_HANDLE s;
+	assert_int_equal(
+	    fl->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s),
+	    CKR_OK);
+	return s;
+}
+
+static void block_pin(CK_SESSION_HANDLE s)
+{
+	CK_RV rv = CKR_OK;
+	for (int i = 0; i < 3; i++) {
+		rv = fl->C_Login(s, CKU_USER, U("0000"));
+		assert_true(rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED);
+	}
+	assert_int_equal(fl->C_Login(s, CKU_USER, U("1234")), CKR_PIN_LOCKED);
+}
+
+static void login_ok(CK_SESSION_HANDLE s, const char *pin)
+{
+	assert_int_equal(fl->C_Login(s, CKU_USER, U(pin)), CKR_OK);
+	assert_int_equal(fl->C_Logout(s), CKR_OK);
+}
+
+static void test_puk_unlock(void **state)
+{
+	(void)state;
+	init();
+	CK_SESSION_HANDLE s = open_on(slot_of("Identification"));
+	block_pin(s);
+	/* A wrong PUK counts down, the PIN stays blocked. */
+	assert_int_equal(x->C_UnlockPIN(s, U("87654321"), U("4321")),
+			 CKR_PIN_INCORRECT);
+	assert_int_equal(fl->C_Login(s, CKU_USER, U("1234")), CKR_PIN_LOCKED);
+	/* Lengths are checked before the card counts anything. */
+	assert_int_equal(x->C_UnlockPIN(s, U("12345678"), U("12")),
+			 CKR_PIN_LEN_RANGE);
+	assert_int_equal(x->C_UnlockPIN(s, U("12345678"), U("4321")), CKR_OK);
+	login_ok(s, "4321");
+	assert_int_equal(x->C_UnlockPIN(s, U("12345678"), U("1234")), CKR_OK);
+	login_ok(s, "1234");
+	/* The Signing token's own PIN. */
+	CK_SESSION_HANDLE s2 = open_on(slot_of("Signing"));
+	assert_int_equal(x->C_UnlockPIN(s2, U("12345678"), U("123456")),
+			 CKR_OK);
+	login_ok(s2, "123456");
+}
+
+static void get_challenge(CK_SESSION_HANDLE s, uint8_t ch[8])
+{
+	CK_ULONG n = 0;
+	assert_int_equal(x->C_GetUnlockChallenge(s, NULL, &n), CKR_OK);
+	assert_int_equal(n, 8);
+	n = 4;
+	assert_int_equal(x->C_GetUnlockChallenge(s, ch, &n),
+			 CKR_BUFFER_TOO_SMALL);
+	assert_int_equal(n, 8);
+	assert_int_equal(x->C_GetUnlockChallenge(s, ch, &n), CKR_OK);
+	assert_int_equal(n, 8);
+}
+
+static void test_challenge_response(void **state)
+{
+	(void)state;
+	init();
+	CK_SLOT_ID slot = slot_of("Identification");
+	CK_SESSION_HANDLE s = open_on(slot);
+	CK_SESSION_HANDLE other = open_on(slot_of("Signing"));
+	block_pin(s);
+	assert_int_equal(x->C_LockToken(slot, 30), CKR_OK);
+	/* Other sessions of the card: a defined CKR, at once; token info
+	 * from the snapshot. */
+	CK_ULONG cnt = 0;
+	assert_int_equal(fl->C_FindObjectsInit(other, NULL, 0),
+			 CKR_FUNCTION_FAILED);
+	assert_int_equal(fl->C_Login(s, CKU_USER, U("1234")),
+			 CKR_FUNCTION_FAILED);
+	CK_TOKEN_INFO ti;
+	assert_int_equal(fl->C_GetTokenInfo(slot, &ti), CKR_OK);
+	assert_int_equal(fl->C_GetMechanismList(slot, NULL, &cnt), CKR_OK);
+	uint8_t ch[8], r[8];
+	get_challenge(s, ch);
+	/* The owner: another session cannot answer. */
+	des3(ch, r);
+	assert_int_equal(x->C_UnlockPINWithResponse(other, r, 8, U("4321")),
+			 CKR_FUNCTION_FAILED);
+	r[0] ^= 1; /* wrong: spent */
+	assert_int_equal(x->C_UnlockPINWithResponse(s, r, 8, U("4321")),
+			 CKR_PIN_INCORRECT);
+	des3(ch, r);
+	assert_int_equal(x->C_UnlockPINWithResponse(s, r, 8, U("4321")),
+			 CKR_OPERATION_NOT_INITIALIZED);
+	get_challenge(s, ch);
+	des3(ch, r);
+	assert_int_equal(x->C_UnlockPINWithResponse(s, r, 8, U("12")),
+			 CKR_PIN_LEN_RANGE); /* challenge kept */
+	assert_int_equal(x->C_UnlockPINWithResponse(s, r, 8, U("4321")),
+			 CKR_OK);
+	/* Released: everything works again. */
+	assert_int_equal(fl->C_FindObjectsInit(other, NULL, 0), CKR_OK);
+	assert_int_equal(fl->C_FindObjectsFinal(other), CKR_OK);
+	login_ok(s, "4321");
+	/* Without C_LockToken: the challenge holds the card itself. */
+	get_challenge(s, ch);
+	des3(ch, r);
+	assert_int_equal(x->C_UnlockPINWithResponse(s, r, 8, U("1234")),
+			 CKR_OK);
+	login_ok(s, "1234");
+}
+
+/* A child process that initialises on its own and takes the card; it
+ * writes one byte once it has it. */
+static pid_t child_lock(CK_SLOT_ID slot, unsigned long hold, int fd)
+{
+	pid_t pid = fork();
+	if (pid)
+		return pid;
+	if (fl->C_Initialize(NULL) != CKR_OK)
+		_exit(10);
+	if (x->C_LockToken(slot, hold) != CKR_OK)
+		_exit(11);
+	if (write(fd, "L", 1) != 1)
+		_exit(12);
+	if (hold > 10)
+		pause(); /* killed by the parent */
+	x->C_LockToken(slot, 0);
+	fl->C_Finalize(NULL);
+	_exit(0);
+}
+
+/* Seconds from t0 until the child had the card. */
+static double wait_child(pid_t pid, int fd, double t0)
+{
+	char c;
+	assert_int_equal(read(fd, &c, 1), 1);
+	double dt = now() - t0;
+	int st;
+	waitpid(pid, &st, 0);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	return dt;
+}
+
+static void test_lock_release(void **state)
+{
+	(void)state;
+	init();
+	CK_SLOT_ID slot = slot_of("Identification");
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	/* Timeout: a second process gets the card once it passed. */
+	double t0 = now();
+	assert_int_equal(x->C_LockToken(slot, 2), CKR_OK);
+	double dt = wait_child(child_lock(slot, 1, p[1]), p[0], t0);
+	assert_true(dt > 1.5 && dt < 8.0);
+	/* Session close releases the hold of its challenge. */
+	CK_SESSION_HANDLE s = open_on(slot);
+	uint8_t ch[8];
+	get_challenge(s, ch);
+	pid_t pid = child_lock(slot, 1, p[1]);
+	usleep(500000);
+	t0 = now();
+	assert_int_equal(fl->C_CloseSession(s), CKR_OK);
+	assert_true(wait_child(pid, p[0], t0) < 5.0);
+	/* C_LockToken(slot, 0) releases. */
+	assert_int_equal(x->C_LockToken(slot, 30), CKR_OK);
+	pid = child_lock(slot, 1, p[1]);
+	usleep(500000);
+	t0 = now();
+	assert_int_equal(x->C_LockToken(slot, 0), CKR_OK);
+	assert_true(wait_child(pid, p[0], t0) < 5.0);
+	/* A killed holder: PC/SC ends its transaction. */
+	pid = child_lock(slot, 60, p[1]);
+	char c;
+	assert_int_equal(read(p[0], &c, 1), 1);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	t0 = now();
+	assert_int_equal(x->C_LockToken(slot, 5), CKR_OK);
+	assert_true(now() - t0 < 5.0);
+	assert_int_equal(x->C_LockToken(slot, 0), CKR_OK);
+	close(p[0]);
+	close(p[1]);
+}
+
+static void test_bad_arguments(void **state)
+{
+	(void)state;
+	CK_ULONG n = 8;
+	uint8_t buf[8];
+	/* Before C_Initialize. */
+	assert_int_equal(x->C_UnlockPIN(1, U("12345678"), U("1234")),
+			 CKR_CRYPTOKI_NOT_INITIALIZED);
+	assert_int_equal(x->C_LockToken(1, 5), CKR_CRYPTOKI_NOT_INITIALIZED);
+	assert_int_equal(x->C_GetUnlockChallenge(1, buf, &n),
+			 CKR_CRYPTOKI_NOT_INITIALIZED);
+	assert_int_equal(x->C_UnlockPINWithResponse(1, buf, 8, U("1234")),
+			 CKR_CRYPTOKI_NOT_INITIALIZED);
+	assert_int_equal(x->C_ResetToken(1, U("1234")),
+			 CKR_CRYPTOKI_NOT_INITIALIZED);
+	init();
+	CK_SLOT_ID slot = slot_of("Identification");
+	CK_SESSION_HANDLE s = open_on(slot);
+	/* NULL pointers with lengths. */
+	assert_int_equal(x->C_UnlockPIN(s, NULL, 8, U("1234")),
+			 CKR_ARGUMENTS_BAD);
+	assert_int_equal(x->C_UnlockPIN(s, U("12345678"), NULL, 4),
+			 CKR_ARGUMENTS_BAD);
+	assert_int_equal(x->C_GetUnlockChallenge(s, buf, NULL),
+			 CKR_ARGUMENTS_BAD);
+	assert_int_equal(x->C_UnlockPINWithResponse(s, NULL, 8, U("1234")),
+			 CKR_ARGUMENTS_BAD);
+	assert_int_equal(x->C_UnlockPINWithResponse(s, buf, 8, NULL, 4),
+			 CKR_ARGUMENTS_BAD);
+	assert_int_equal(x->C_ResetToken(slot, NULL, 4), CKR_ARGUMENTS_BAD);
+	/* No challenge asked. */
+	assert_int_equal(x->C_UnlockPINWithResponse(s, buf, 8, U("1234")),
+			 CKR_OPERATION_NOT_INITIALIZED);
+	/* Invalid sessions and slots. */
+	CK_SESSION_HANDLE bad = s + 1000;
+	assert_int_equal(x->C_UnlockPIN(bad, U("12345678"), U("1234")),
+			 CKR_SESSION_HANDLE_INVALID);
+	assert_int_equal(x->C_GetUnlockChallenge(bad, buf, &n),
+			 CKR_SESSION_HANDLE_INVALID);
+	assert_int_equal(x->C_UnlockPINWithResponse(bad, buf, 8, U("1234")),
+			 CKR_SESSION_HANDLE_INVALID);
+	assert_int_equal(x->C_LockToken(0x7777777, 5), CKR_SLOT_ID_INVALID);
+	assert_int_equal(x->C_ResetToken(0x7777777, U("1234")),
+			 CKR_SLOT_ID_INVALID);
+	/* The card has no user reset. */
+	assert_int_equal(x->C_ResetToken(slot, U("1234")),
+			 CKR_FUNCTION_NOT_SUPPORTED);
+	/* An empty reader: no card to hold. */
+	CK_SLOT_ID all[8];
+	CK_ULONG cnt = 8;
+	assert_int_equal(fl->C_GetSlotList(CK_FALSE, all, &cnt), CKR_OK);
+	for (CK_ULONG i = 0; i < cnt; i++) {
+		CK_SLOT_INFO si;
+		assert_int_equal(fl->C_GetSlotInfo(all[i], &si), CKR_OK);
+		if (!(si.flags & CKF_TOKEN_PRESENT))
+			assert_int_not_equal(x->C_LockToken(all[i], 5), CKR_OK);
+	}
+}
+
+/* Last: the PUK stays blocked on this rig's card. */
+static void test_puk_blocked(void **state)
+{
+	(void)state;
+	init();
+	CK_SESSION_HANDLE s = open_on(slot_of("Signing"));
+	CK_RV rv = CKR_OK;
+	for (int i = 0; i < 5; i++) {
+		rv = x->C_UnlockPIN(s, U("00000000"), U("123456"));
+		assert_true(rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED);
+	}
+	assert_int_equal(x->C_UnlockPIN(s, U("12345678"), U("123456")),
+			 CKR_PIN_LOCKED);
+}
+
+int main(int argc, char **argv)
+{
+	const char *module = argc > 1 ? argv[1] : "build/p11overlay.so";
+	p11test_rig_start();
+	p11test_load(&m, module);
+	fl = m.fl;
+	CK_C_GetInterface gi = p11test_sym(&m, "C_GetInterface");
+	CK_INTERFACE_PTR itf;
+	if (gi((CK_UTF8CHAR_PTR)P11OVERLAY_INTERFACE_NAME, NULL, &itf, 0) !=
+	    CKR_OK) {
+		fprintf(stderr, "no vendor interface\n");
+		return 2;
+	}
+	x = itf->pFunctionList;
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_teardown(test_bad_arguments, finalize),
+	    cmocka_unit_test_teardown(test_puk_unlock, finalize),
+	    cmocka_unit_test_teardown(test_challenge_response, finalize),
+	    cmocka_unit_test_teardown(test_lock_release, finalize),
+	    cmocka_unit_test_teardown(test_puk_blocked, finalize),
+	};
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	p11test_unload(&m);
+	p11test_rig_cmd("stop");
+	return rc;
+}

@@ -1,6 +1,7 @@
 #include "events.h"
 
 #include <string.h>
+#include <time.h>
 
 void p11o_events_init(p11o_events *ev, p11o_layer *layer, bool threads_allowed,
 		      p11o_event_sink sink, void *sink_ctx)
@@ -8,6 +9,11 @@ void p11o_events_init(p11o_events *ev, p11o_layer *layer, bool threads_allowed,
 	memset(ev, 0, sizeof(*ev));
 	pthread_mutex_init(&ev->lock, NULL);
 	pthread_cond_init(&ev->cond, NULL);
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&ev->watcher_cond, &attr);
+	pthread_condattr_destroy(&attr);
 	ev->layer = layer;
 	ev->threads_allowed = threads_allowed;
 	ev->sink = sink;
@@ -27,26 +33,32 @@ void p11o_events_post(p11o_events *ev, CK_SLOT_ID id)
 	pthread_mutex_unlock(&ev->lock);
 }
 
+static void poll_provider(p11o_events *ev);
+
+/* The watcher polls the provider without blocking, then sleeps on our own
+ * condition variable.  It never blocks inside the provider: a provider's
+ * C_Finalize cannot be relied on to release a thread blocked in its
+ * C_WaitForSlotEvent (OpenSC 0.23 leaves it waiting on a destroyed lock),
+ * and C_Finalize must not hang. */
 static void *watch(void *arg)
 {
 	p11o_events *ev = arg;
-	for (;;) {
-		CK_SLOT_ID slot;
-		CK_RV rv =
-		    P11O_DOWN(ev->layer, C_WaitForSlotEvent, 0, &slot, NULL);
-		pthread_mutex_lock(&ev->lock);
-		bool stop = ev->stopping;
-		if (rv != CKR_OK && !stop) {
-			/* The blocking wait broke: poll from now on. */
-			ev->mode = EV_POLL;
-			stop = true;
-		}
-		pthread_cond_broadcast(&ev->cond);
+	pthread_mutex_lock(&ev->lock);
+	while (!ev->stopping) {
 		pthread_mutex_unlock(&ev->lock);
-		if (stop)
-			return NULL;
-		ev->sink(ev->sink_ctx, slot);
+		poll_provider(ev);
+		pthread_mutex_lock(&ev->lock);
+		if (ev->stopping)
+			break;
+		struct timespec until;
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += P11O_EVENT_POLL_MS * 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		pthread_cond_timedwait(&ev->watcher_cond, &ev->lock, &until);
 	}
+	pthread_mutex_unlock(&ev->lock);
+	return NULL;
 }
 
 /* Decide once how events are read: probe the provider without blocking;
@@ -171,6 +183,7 @@ void p11o_events_stop(p11o_events *ev)
 	pthread_mutex_lock(&ev->lock);
 	ev->stopping = true;
 	pthread_cond_broadcast(&ev->cond);
+	pthread_cond_broadcast(&ev->watcher_cond);
 	pthread_mutex_unlock(&ev->lock);
 }
 

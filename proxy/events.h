@@ -1,6 +1,7 @@
 /* Slot events (design.md §4).  The proxy owns the provider's event
- * stream: one watcher thread blocks in the provider's C_WaitForSlotEvent
- * and records each event (as virtual slot IDs) with a global sequence
+ * stream: one watcher thread polls the provider's C_WaitForSlotEvent
+ * (CKF_DONT_BLOCK, every P11O_EVENT_POLL_MS) and records each event (as
+ * virtual slot IDs) with a global sequence
  * number.  C_HasNewEvent compares a caller's last seen number with it, so
  * any number of threads each see every event; C_WaitForSlotEvent consumes
  * events in order, as the standard says, blocking or not.  Without a
@@ -16,6 +17,7 @@
 #include "layer.h"
 
 #define P11O_EVENT_RING 256
+#define P11O_EVENT_POLL_MS 200 /* watcher's polling interval */
 
 typedef struct p11o_events p11o_events;
 
@@ -28,6 +30,7 @@ typedef void (*p11o_event_sink)(void *ctx, CK_SLOT_ID provider_slot);
 struct p11o_events {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
+	pthread_cond_t watcher_cond; /* CLOCK_MONOTONIC; wakes the watcher */
 	CK_SLOT_ID ring[P11O_EVENT_RING];
 	atomic_ulong posted;    /* sequence number of the newest event */
 	unsigned long consumed; /* next event C_WaitForSlotEvent returns */

@@ -545,9 +545,10 @@ static CK_RV sl_C_Reinitialize(p11o_layer *self, CK_SLOT_ID slotID)
 static CK_RV sl_C_Finalize(p11o_layer *self, CK_VOID_PTR pReserved)
 {
 	slots_layer *l = SL(self);
+	/* The watcher and blocked waiters leave before the provider goes. */
 	p11o_events_stop(&l->events);
-	CK_RV rv = P11O_DOWN(self, C_Finalize, pReserved);
 	p11o_events_join(&l->events);
+	CK_RV rv = P11O_DOWN(self, C_Finalize, pReserved);
 	clear_tables(l);
 	return rv;
 }

@@ -70,7 +70,9 @@ static int make_env(const char *name, const char *softhsm, char *conf,
 	/* Pure forwarding is compared here; the special objects the proxy
 	 * adds have their own tests (tests/objects). */
 	snprintf(text, sizeof(text),
-		 "[provider]\nmodule = %s\n[objects]\nenabled = no\n", softhsm);
+		 "[provider]\nmodule = %s\n[objects]\nenabled = no\n"
+		 "[mechanisms]\nenabled = no\n",
+		 softhsm);
 	return write_file(path, text);
 }
 
@@ -219,8 +221,9 @@ static void cleanup(void)
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
-		fprintf(stderr, "usage: %s <p11overlay.so> <softhsm2.so> "
-				"[--self]\n",
+		fprintf(stderr,
+			"usage: %s <p11overlay.so> <softhsm2.so> "
+			"[--self]\n",
 			argv[0]);
 		return 99;
 	}
@@ -251,8 +254,8 @@ int main(int argc, char **argv)
 	}
 	char out_a[600], out_b[600];
 	const char *b_name = self ? "direct2" : "proxy";
-	pid_t a = spawn_child(softhsm, 0, "direct", softhsm, out_a,
-			      sizeof(out_a));
+	pid_t a =
+	    spawn_child(softhsm, 0, "direct", softhsm, out_a, sizeof(out_a));
 	pid_t b = spawn_child(self ? softhsm : proxy, !self, b_name, softhsm,
 			      out_b, sizeof(out_b));
 	int bad = 0;

@@ -34,7 +34,7 @@ conf() { # <name>: softhsm2.conf for <name>/tokens
 	mkdir -p "$TMP/$1/tokens"
 	printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n' \
 		"$TMP/$1/tokens" >"$TMP/$1/softhsm2.conf"
-	printf '[provider]\nmodule = %s\n[objects]\nenabled = no\n' "$SOFTHSM" >"$TMP/$1/p11overlay.conf"
+	printf '[provider]\nmodule = %s\n[objects]\nenabled = no\n[mechanisms]\nenabled = no\n' "$SOFTHSM" >"$TMP/$1/p11overlay.conf"
 }
 
 conf template

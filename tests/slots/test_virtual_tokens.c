@@ -391,6 +391,42 @@ static void test_pin_state_from_card(void **state)
 	assert_int_equal(fl->C_Finalize(NULL), CKR_OK);
 }
 
+/* design.md §6: sessions on the token end, caches go, applications hear
+ * of it. */
+static void test_reinitialize(void **state)
+{
+	(void)state;
+	init_with(NULL);
+	CK_RV (*reinitialize)(CK_SLOT_ID) = p11test_sym(&m, "C_Reinitialize");
+	has_new_event = p11test_sym(&m, "C_HasNewEvent");
+	CK_SLOT_ID ids[8];
+	assert_int_equal(token_slots(ids, 8), 2);
+	CK_SESSION_HANDLE s, other;
+	assert_int_equal(
+	    fl->C_OpenSession(ids[0], CKF_SERIAL_SESSION, NULL, NULL, &s),
+	    CKR_OK);
+	assert_int_equal(
+	    fl->C_OpenSession(ids[1], CKF_SERIAL_SESSION, NULL, NULL, &other),
+	    CKR_OK);
+	assert_int_equal(fl->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR) "1234", 4),
+			 CKR_OK);
+	CK_ULONG last = 0;
+	has_new_event(&last);
+	assert_int_equal(reinitialize(ids[0]), CKR_OK);
+	CK_SESSION_INFO si;
+	assert_int_equal(fl->C_GetSessionInfo(s, &si),
+			 CKR_SESSION_HANDLE_INVALID);
+	assert_int_equal(has_new_event(&last), CKR_OK);
+	assert_int_equal(reinitialize(0x7ead), CKR_SLOT_ID_INVALID);
+	/* The token works again, logged out. */
+	assert_int_equal(
+	    fl->C_OpenSession(ids[0], CKF_SERIAL_SESSION, NULL, NULL, &s),
+	    CKR_OK);
+	assert_int_equal(fl->C_GetSessionInfo(s, &si), CKR_OK);
+	assert_int_equal(si.state, CKS_RO_PUBLIC_SESSION);
+	assert_int_equal(fl->C_Finalize(NULL), CKR_OK);
+}
+
 /* A failed test leaves the module initialised: the next one starts clean. */
 static int finalize(void **state)
 {
@@ -414,6 +450,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_teardown(test_certificate_flow_without_login,
 				      finalize),
 	    cmocka_unit_test_teardown(test_pin_state_from_card, finalize),
+	    cmocka_unit_test_teardown(test_reinitialize, finalize),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	p11test_unload(&m);

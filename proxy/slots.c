@@ -6,6 +6,7 @@
 
 #include "cardcache.h"
 #include "events.h"
+#include "extreader.h"
 #include "handles.h"
 #include "labels.h"
 #include "stack.h"
@@ -545,6 +546,7 @@ static CK_RV sl_C_Reinitialize(p11o_layer *self, CK_SLOT_ID slotID)
 static CK_RV sl_C_Finalize(p11o_layer *self, CK_VOID_PTR pReserved)
 {
 	slots_layer *l = SL(self);
+	p11o_extreader_stop_all(self);
 	/* The watcher and blocked waiters leave before the provider goes. */
 	p11o_events_stop(&l->events);
 	p11o_events_join(&l->events);
@@ -588,7 +590,6 @@ p11o_layer *p11o_slots_layer_new(struct p11o_stack *stack)
 	ops->C_SetVariable = NULL;
 	ops->C_RegisterEngine = NULL;
 	ops->C_SetTraceCallback = NULL;
-	ops->C_AddSlot = NULL;
 	/* Own rules. */
 	ops->C_Finalize = sl_C_Finalize;
 	ops->C_GetInfo = sl_C_GetInfo;
@@ -601,6 +602,8 @@ p11o_layer *p11o_slots_layer_new(struct p11o_stack *stack)
 	ops->C_WaitForSlotEvent = sl_C_WaitForSlotEvent;
 	ops->C_HasNewEvent = sl_C_HasNewEvent;
 	ops->C_Reinitialize = sl_C_Reinitialize;
+	ops->C_AddSlot = p11o_extreader_add_slot;
+	ops->C_RemoveSlot = p11o_extreader_remove_slot;
 	l->base.name = "slots";
 	l->base.ops = ops;
 	l->base.stack = stack;

@@ -31,7 +31,6 @@ _Atomic(const p11o_targets *) p11o_active;
 static p11o_targets uninitialized;
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static p11o_stack *current;                /* under init_lock */
-static bool forked_child;                  /* under init_lock */
 static CK_TRACE_CALLBACK pending_callback; /* under init_lock */
 
 static CK_RV core_initialize(p11o_layer *self, CK_VOID_PTR pInitArgs);
@@ -72,10 +71,7 @@ static void atfork_parent(void)
  * stack is abandoned, not freed: other threads' locks died mid-use. */
 static void atfork_child(void)
 {
-	if (current) {
-		current = NULL;
-		forked_child = true;
-	}
+	current = NULL;
 	atomic_store(&p11o_active, &uninitialized);
 	pthread_mutex_unlock(&init_lock);
 }
@@ -229,7 +225,6 @@ static CK_RV core_initialize(p11o_layer *self, CK_VOID_PTR pInitArgs)
 	if (args)
 		s->provider_args.flags |=
 		    args->flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS;
-	s->after_fork = forked_child;
 	char err[512] = "";
 	rv = stack_build(s, err, sizeof(err));
 #ifdef HAVE_TRACE
@@ -246,7 +241,6 @@ static CK_RV core_initialize(p11o_layer *self, CK_VOID_PTR pInitArgs)
 		stack_destroy(s);
 	} else {
 		current = s;
-		forked_child = false;
 		publish(s);
 	}
 	pthread_mutex_unlock(&init_lock);

@@ -1,6 +1,7 @@
 #include "provider.h"
 
 #include <dlfcn.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +63,9 @@ void p11o_provider_unload(p11o_provider *p)
 typedef struct provider_layer {
 	p11o_layer base;
 	p11o_function_list fl;
+	/* Somebody else in this process initialised the provider (p11-kit
+	 * loading OpenSC's own registration too): it is theirs to finalise. */
+	bool shared;
 } provider_layer;
 
 #define FL(self) (&((provider_layer *)(self))->fl)
@@ -85,13 +89,15 @@ static CK_RV forward_C_Initialize(p11o_layer *self, CK_VOID_PTR pInitArgs)
 	if (!FL(self)->C_Initialize)
 		return CKR_GENERAL_ERROR;
 	CK_RV rv = FL(self)->C_Initialize(&self->stack->provider_args);
-	if (rv == CKR_CRYPTOKI_ALREADY_INITIALIZED && self->stack->after_fork)
-		rv = CKR_OK;
-	return rv;
+	((provider_layer *)self)->shared =
+	    rv == CKR_CRYPTOKI_ALREADY_INITIALIZED;
+	return rv == CKR_CRYPTOKI_ALREADY_INITIALIZED ? CKR_OK : rv;
 }
 
 static CK_RV forward_C_Finalize(p11o_layer *self, CK_VOID_PTR pReserved)
 {
+	if (((provider_layer *)self)->shared)
+		return CKR_OK;
 	return FL(self)->C_Finalize ? FL(self)->C_Finalize(pReserved)
 				    : CKR_GENERAL_ERROR;
 }

@@ -30,9 +30,6 @@ typedef struct p11o_stack {
 	/* What the provider's C_Initialize gets: OS locking, and the
 	 * application's no-threads flag (design.md §3). */
 	CK_C_INITIALIZE_ARGS provider_args;
-	/* Built in a forked child whose parent had initialised the provider:
-	 * the provider may answer CKR_CRYPTOKI_ALREADY_INITIALIZED. */
-	bool after_fork;
 	/* Cards behind the provider's slots, shared by the layers. */
 	struct p11o_card_cache *cards;
 } p11o_stack;

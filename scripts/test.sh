@@ -31,4 +31,6 @@ cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 	$(git ls-files 'proxy/*.c' 'addons/*.c' 'tools/*.c')
 step "fuzz smoke"
 scripts/fuzz.sh 10
+step "valgrind memcheck (bounded subset, build-valgrind)"
+timeout 1800 scripts/valgrind.sh
 echo "ALL TESTS PASSED"

@@ -1,0 +1,31 @@
+#!/bin/sh
+# A representative bounded subset of the suite under valgrind memcheck on
+# a separate plain build (build-valgrind): unit tests, the fault and
+# lifecycle tests, the short variant of the stress tests, fork and secret
+# hygiene.  Zero errors and no definite leaks, or the step fails.
+# Suppressions (third-party libraries only, each commented) are in
+# tests/reliability/valgrind.supp.  `scripts/valgrind.sh --suite X` runs
+# other suites instead.
+set -eu
+cd "$(dirname "$0")/.."
+B=${VALGRIND_BUILD_DIR:-build-valgrind}
+[ -d "$B" ] || meson setup "$B" --werror --buildtype=debug
+ninja -C "$B"
+SUPP=$(pwd)/tests/reliability/valgrind.supp
+WRAP="valgrind --quiet --error-exitcode=1 --leak-check=full \
+--errors-for-leak-kinds=definite --show-leak-kinds=definite \
+--track-fds=no --child-silent-after-fork=yes --suppressions=$SUPP"
+# Short variants: valgrind is ~20-50x slower.
+export REL_STRESS_SECONDS=${REL_STRESS_SECONDS:-3}
+export REL_RSS_BOUND_KB=${REL_RSS_BOUND_KB:-65536}
+if [ $# -gt 0 ]; then
+	exec meson test -C "$B" --wrapper "$WRAP" --print-errorlogs \
+		--timeout-multiplier 10 "$@"
+fi
+run() {
+	meson test -C "$B" --wrapper "$WRAP" --print-errorlogs \
+		--num-processes 2 --timeout-multiplier 10 "$@"
+}
+run --suite unit
+run rel-faults rel-stress-softhsm rel-stress-card rel-fork-softhsm \
+	rel-secrets rel-lifecycle-short rel-card-faults

@@ -216,7 +216,7 @@ static enum mk_route route(nat_cache *c, CK_MECHANISM_TYPE m, CK_FLAGS fn,
 
 	*def = mk_def_find(m);
 	if (mk_listed(&cfg->mechanisms_disable, m))
-		return RT_PASS;
+		return hidden ? RT_INVALID : RT_PASS;
 	if (cfg->mechanisms_prefer_engine && *def &&
 	    (t.engine = mk_engine_get(c->l, m, fn, &t.eng)))
 		goto emu;

@@ -115,7 +115,8 @@ CK_RV mk_start(p11o_layer *self, mk_session *s, enum mk_opk k,
 		return CKR_HOST_MEMORY;
 	op->def = def;
 	op->base = *base;
-	op->k = op->kbits = 0;
+	op->k = op->kbits = op->salt = 0;
+	op->hash = op->mgf = NULL;
 	rv = mk_params(op, mech);
 	if (rv == CKR_OK && k == OPK_DIGEST)
 		rv = mk_hash_init(op, op->hash);

@@ -32,6 +32,9 @@ static p11o_targets uninitialized;
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static p11o_stack *current;                /* under init_lock */
 static CK_TRACE_CALLBACK pending_callback; /* under init_lock */
+/* A forked child's copy of the parent's stack: kept reachable (so leak
+ * checkers do not report it in every child), never used or freed. */
+static p11o_stack *volatile abandoned;
 
 static CK_RV core_initialize(p11o_layer *self, CK_VOID_PTR pInitArgs);
 static CK_RV core_finalize(p11o_layer *self, CK_VOID_PTR pReserved);
@@ -71,6 +74,8 @@ static void atfork_parent(void)
  * stack is abandoned, not freed: other threads' locks died mid-use. */
 static void atfork_child(void)
 {
+	if (current)
+		abandoned = current;
 	current = NULL;
 	atomic_store(&p11o_active, &uninitialized);
 	pthread_mutex_unlock(&init_lock);

@@ -163,7 +163,10 @@ static CK_RV m_GetSlotList(CK_BBOOL present, CK_SLOT_ID_PTR list,
 	if (list)
 		memcpy(list, slot_ids, n * sizeof(*list));
 	if (mode == SHORT && list) {
-		/* Claims far more than the caller's buffer holds. */
+		/* Fills the caller's buffer, then claims far more than it
+		 * holds. */
+		for (CK_ULONG i = n; i < *count; i++)
+			list[i] = slot_ids[i % 2];
 		mock_faults++;
 		*count = *count + 1000;
 		return CKR_OK;

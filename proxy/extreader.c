@@ -21,7 +21,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "p11o_build.h"
 #include "stack.h"
+#if P11O_HAVE_TRACE
+#include "trace/trace.h"
+#define NOTE(self, ...) p11o_trace_note((self)->stack->trace, __VA_ARGS__)
+#else
+#define NOTE(self, ...) ((void)(self))
+#endif
 
 #define VPCD_DEFAULT_PORT 35963
 #define MAX_READER_SLOTS 16
@@ -34,6 +41,8 @@ typedef struct bridge {
 	p11o_layer *owner; /* the slots layer */
 	CK_ADD_SLOT cb;
 	char reader[128]; /* PC/SC name of the vpcd reader */
+	char where[80];   /* its host:port */
+	char name[64];    /* the application's pReaderName */
 	int fd;
 	pthread_t thread;
 	bool started;
@@ -369,8 +378,11 @@ static CK_RV take_reader(p11o_layer *self, bridge *b)
 		if (taken)
 			continue;
 		if (token_slots(self, e.reader, NULL) == 0 &&
-		    (b->fd = connect_vpcd(e.host, e.port)) >= 0)
+		    (b->fd = connect_vpcd(e.host, e.port)) >= 0) {
+			snprintf(b->where, sizeof(b->where), "%s:%s", e.host,
+				 e.port);
 			return CKR_OK;
+		}
 		pthread_mutex_lock(&lock);
 		unlink_bridge(b);
 		pthread_mutex_unlock(&lock);
@@ -456,10 +468,17 @@ CK_RV p11o_extreader_add_slot(p11o_layer *self, CK_ADD_SLOT_PTR pAddSlot,
 	b->owner = self;
 	b->cb = *a;
 	b->fd = -1;
+	snprintf(b->name, sizeof(b->name), "%s",
+		 a->pReaderName ? (const char *)a->pReaderName : "");
 	rv = card_connect(b);
 	if (rv == CKR_OK)
 		rv = take_reader(self, b);
 	if (rv != CKR_OK) {
+		NOTE(self, "C_AddSlot \"%s\": %s", b->name,
+		     rv == CKR_DEVICE_ERROR ? "no free vpcd reader"
+		     : rv == CKR_GENERAL_ERROR
+			 ? "bad [readers] vpcd entry"
+			 : "the reader's Connect/GetAtr failed");
 		card_disconnect(b);
 		free(b);
 		return rv;
@@ -477,6 +496,9 @@ CK_RV p11o_extreader_add_slot(p11o_layer *self, CK_ADD_SLOT_PTR pAddSlot,
 		/* vpcd took the card but no token came: not recognised. */
 		rv = atomic_load(&b->seen) ? CKR_TOKEN_NOT_RECOGNIZED
 					   : CKR_DEVICE_ERROR;
+		NOTE(self, "C_AddSlot \"%s\": %s %s (%s)", b->name,
+		     rv == CKR_DEVICE_ERROR ? "no answer from" : "no token in",
+		     b->reader, b->where);
 		bridge_stop(b);
 		free_bridge(b);
 		return rv;
@@ -487,6 +509,8 @@ CK_RV p11o_extreader_add_slot(p11o_layer *self, CK_ADD_SLOT_PTR pAddSlot,
 	b->ready = true;
 	rv = slot_list(b, pSlotList, pulCount);
 	pthread_mutex_unlock(&lock);
+	NOTE(self, "C_AddSlot \"%s\": card in %s (%s), %lu slot(s)", b->name,
+	     b->reader, b->where, n);
 	return rv;
 }
 
@@ -511,6 +535,8 @@ CK_RV p11o_extreader_remove_slot(p11o_layer *self, CK_SLOT_ID slotID)
 	if (!b)
 		return rv;
 	bridge_stop(b);
+	NOTE(self, "C_RemoveSlot \"%s\": card out of %s (%s)", b->name,
+	     b->reader, b->where);
 	long deadline =
 	    now_ms() + (long)self->stack->config.readers_timeout * 1000;
 	while (token_slots(self, b->reader, NULL) && now_ms() < deadline)

@@ -194,8 +194,10 @@ static void relay_stop(void)
 static void init_with(const char *readers)
 {
 	char extra[1024];
-	snprintf(extra, sizeof(extra), "[readers]\n%s\ntimeout = 20\n",
-		 readers ? readers : "");
+	snprintf(extra, sizeof(extra),
+		 "[readers]\n%s\ntimeout = 20\n"
+		 "[trace]\npath = %s/trace.txt\nlevel = calls\n",
+		 readers ? readers : "", rig_dir);
 	p11test_write_config(getenv("RIG_OPENSC_MODULE"), extra);
 	assert_int_equal(fl->C_Initialize(NULL), CKR_OK);
 }
@@ -252,6 +254,20 @@ static void drain_events(CK_ULONG *last)
 		;
 	while (HasNewEvent(last) == CKR_OK)
 		;
+}
+
+/* The trace notes what the bridge did. */
+static bool traced(const char *what)
+{
+	char path[512], line[1024];
+	bool found = false;
+	snprintf(path, sizeof(path), "%s/trace.txt", rig_dir);
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	while (!found && fgets(line, sizeof(line), f))
+		found = strstr(line, what) != NULL;
+	fclose(f);
+	return found;
 }
 
 static void sleep_ms(long ms)
@@ -386,6 +402,10 @@ static void test_add_use_remove(void **state)
 	assert_int_equal(AddSlot(&reader, ids, &n), CKR_OK);
 	assert_int_equal(n, 2);
 	assert_int_equal(counter(&relay.connects), connects);
+	char note[128];
+	snprintf(note, sizeof(note), "C_AddSlot \"test reader\": card in %s (",
+		 getenv("RIG_READER1"));
+	assert_true(traced(note));
 
 	/* Both PIN tokens of the card, in reader 1, listed with the rig's. */
 	assert_int_equal(tokens_in(r1, again), 2);
@@ -431,6 +451,7 @@ static void test_add_use_remove(void **state)
 	assert_true(has_new);
 	assert_true(waited);
 	assert_int_equal(RemoveSlot(ids[0]), CKR_SLOT_ID_INVALID);
+	assert_true(traced("C_RemoveSlot \"test reader\": card out of"));
 
 	/* Added again: the same (stable) slot IDs.  C_Finalize removes it. */
 	n = 8;

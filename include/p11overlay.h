@@ -42,10 +42,25 @@ typedef CK_RV (*CK_C_GetInterface)(CK_UTF8CHAR_PTR pInterfaceName,
 
 /* C_HasNewEvent answers the standard CKR_NO_EVENT when nothing happened. */
 
-/* External reader (C_AddSlot): the application moves the APDUs. */
+/* External reader (C_AddSlot): the application moves the APDUs.  The
+ * proxy bridges the reader to a vsmartcard vpcd reader of pcscd
+ * (p11overlay.conf [readers] vpcd); the card's tokens then appear in
+ * slots described by that vpcd reader's PC/SC name.
+ *   Connect     power the card / connect to it: in C_AddSlot, and when
+ *               pcscd powers the card on or resets it; GetAtr follows.
+ *   Transmit    one APDU (short or extended); *pulResponseLen is the
+ *               buffer size in (65535), the response length with the
+ *               status word out.  An error makes the card answer 6F00.
+ *   GetAtr      the ATR (at most 33 bytes; the buffer holds 64).
+ *   Disconnect  when pcscd powers the card off or resets it, and at
+ *               C_RemoveSlot, C_Finalize or a failed C_AddSlot.
+ * Callbacks run in a proxy thread (Connect and GetAtr first in the
+ * C_AddSlot caller's), one at a time per reader, possibly while an
+ * application thread is inside a PKCS#11 call on that card: they must not
+ * call p11overlay functions on its tokens. */
 typedef struct CK_ADD_SLOT {
 	CK_VOID_PTR pContext;        /* passed back to every callback */
-	CK_UTF8CHAR_PTR pReaderName; /* NUL-terminated */
+	CK_UTF8CHAR_PTR pReaderName; /* NUL-terminated; named in the trace */
 	CK_RV (*Connect)(CK_VOID_PTR pContext);
 	CK_RV(*Transmit)
 	(CK_VOID_PTR pContext, CK_BYTE_PTR pApdu, CK_ULONG ulApduLen,
@@ -138,7 +153,13 @@ typedef struct CK_ENGINE {
 } CK_ENGINE;
 typedef CK_ENGINE *CK_ENGINE_PTR;
 
-/* Trace records also go to the application: one complete record each. */
+/* Trace records also go to the application: one complete record per call
+ * (with its newline), in the calling thread, concurrently from several
+ * threads; pRecord is valid during the call only.  The callback may call
+ * p11overlay functions (e.g. C_GetInfo, C_HasNewEvent): those calls are
+ * not traced, neither to the callback nor to the trace file.  It must not
+ * call C_Initialize, C_Finalize or C_SetTraceCallback (their records are
+ * delivered while the module's initialisation lock is held). */
 typedef void (*CK_TRACE_CALLBACK)(const char *pRecord, CK_ULONG ulRecordLen);
 
 /* ---- extension functions (design.md §6) -------------------------------- */

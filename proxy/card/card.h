@@ -256,10 +256,19 @@ void p11o_card_end(p11o_card *card);
  * at the deadline (the unlock addon must not lock when the application
  * said CKF_LIBRARY_CANT_CREATE_OS_THREADS: pass timer = false, then the
  * deadline is only checked on each call on this handle).  timeout 0 =
- * p11o_card_unlock().  Locking again extends the deadline. */
+ * p11o_card_unlock().  Locking again extends the deadline.
+ * Other processes wait in SCardBeginTransaction.
+ * After p11o_card_hold_fails_others(card), the holds of that handle also
+ * make the other handles of this process on the same reader fail at once
+ * instead of waiting (the holder's thread may be waiting for them, and
+ * nothing but the deadline would end that): until the hold ends or its
+ * deadline passes, their begin (every operation, p11o_card_atr,
+ * p11o_card_lock) returns CKR_FUNCTION_FAILED.  The unlock addon's holds
+ * do this, so the card cache (slots, objects) never waits for them. */
 CK_RV p11o_card_lock(p11o_card *card, unsigned long timeout_seconds,
 		     bool timer);
 void p11o_card_unlock(p11o_card *card);
+void p11o_card_hold_fails_others(p11o_card *card);
 bool p11o_card_is_locked(p11o_card *card);
 
 /* ---- profiles ---- */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <winscard.h>
 
@@ -25,7 +26,70 @@ struct p11o_card {
 	pthread_t watcher_thread;
 	bool closing;
 	bool stop_watcher;
+	bool others_fail; /* p11o_card_hold_fails_others() */
 };
+
+/* Exclusive holds of this process, by reader: other handles of this
+ * process on a held reader fail at once instead of waiting in
+ * SCardBeginTransaction (card.h).  held_mu is taken inside c->mu, never
+ * the other way round. */
+#define MAX_HELD 8
+static pthread_mutex_t held_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct held {
+	const p11o_card *card; /* NULL = free */
+	pid_t pid;             /* a forked child does not hold the card */
+	char reader[P11O_CARD_MAX_READER];
+	struct timespec deadline;
+} held[MAX_HELD];
+
+static bool before(const struct timespec *now, const struct timespec *t)
+{
+	return now->tv_sec < t->tv_sec ||
+	       (now->tv_sec == t->tv_sec && now->tv_nsec < t->tv_nsec);
+}
+
+static void held_put(const p11o_card *c)
+{
+	if (!c->others_fail)
+		return;
+	pthread_mutex_lock(&held_mu);
+	struct held *e = NULL;
+	for (size_t i = 0; i < MAX_HELD; i++)
+		if (held[i].card == c || (!e && !held[i].card))
+			e = &held[i];
+	if (e) {
+		e->card = c;
+		e->pid = getpid();
+		strcpy(e->reader, c->reader);
+		e->deadline = c->deadline;
+	}
+	pthread_mutex_unlock(&held_mu);
+}
+
+static void held_drop(const p11o_card *c)
+{
+	pthread_mutex_lock(&held_mu);
+	for (size_t i = 0; i < MAX_HELD; i++)
+		if (held[i].card == c)
+			held[i].card = NULL;
+	pthread_mutex_unlock(&held_mu);
+}
+
+/* Another handle of this process holds c's reader (until its deadline). */
+static bool held_by_other(const p11o_card *c)
+{
+	struct timespec now;
+	bool busy = false;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	pthread_mutex_lock(&held_mu);
+	for (size_t i = 0; i < MAX_HELD && !busy; i++)
+		busy = held[i].card && held[i].card != c &&
+		       held[i].pid == getpid() &&
+		       strcmp(held[i].reader, c->reader) == 0 &&
+		       before(&now, &held[i].deadline);
+	pthread_mutex_unlock(&held_mu);
+	return busy;
+}
 
 static CK_RV map_pcsc(LONG r)
 {
@@ -126,6 +190,7 @@ const char *p11o_card_reader_name(const p11o_card *card)
 /* With c->mu held. */
 static void disconnect(p11o_card *c)
 {
+	held_drop(c);
 	if (!c->connected)
 		return;
 	SCardEndTransaction(c->h, SCARD_LEAVE_CARD);
@@ -179,7 +244,7 @@ CK_RV p11o_card_begin(p11o_card *c)
 		disconnect(c);
 	if (c->locked)
 		return CKR_OK;
-	rv = connect_card(c);
+	rv = held_by_other(c) ? CKR_FUNCTION_FAILED : connect_card(c);
 	if (rv != CKR_OK)
 		pthread_mutex_unlock(&c->mu);
 	return rv;
@@ -210,6 +275,7 @@ static CK_RV raw_transmit(p11o_card *c, const uint8_t *apdu, size_t len,
 			SCardDisconnect(c->h, SCARD_LEAVE_CARD);
 			c->connected = false;
 			c->locked = false;
+			held_drop(c);
 		}
 		return rv;
 	}
@@ -294,6 +360,7 @@ CK_RV p11o_card_atr(p11o_card *c, unsigned char *atr, size_t *atr_len)
 	if (p11o_card_rv_removed(rv)) {
 		SCardDisconnect(c->h, SCARD_LEAVE_CARD);
 		c->connected = c->locked = false;
+		held_drop(c);
 	}
 	p11o_card_end(c);
 	return rv;
@@ -330,6 +397,13 @@ static void join_watcher(p11o_card *c)
 		pthread_join(t, NULL);
 }
 
+void p11o_card_hold_fails_others(p11o_card *c)
+{
+	pthread_mutex_lock(&c->mu);
+	c->others_fail = true;
+	pthread_mutex_unlock(&c->mu);
+}
+
 CK_RV p11o_card_lock(p11o_card *c, unsigned long timeout_seconds, bool timer)
 {
 	CK_RV rv = CKR_OK;
@@ -343,7 +417,7 @@ CK_RV p11o_card_lock(p11o_card *c, unsigned long timeout_seconds, bool timer)
 	if (c->locked && deadline_passed(c))
 		disconnect(c);
 	if (!c->locked) {
-		rv = connect_card(c);
+		rv = held_by_other(c) ? CKR_FUNCTION_FAILED : connect_card(c);
 		c->locked = rv == CKR_OK;
 	}
 	if (rv == CKR_OK) {
@@ -351,6 +425,7 @@ CK_RV p11o_card_lock(p11o_card *c, unsigned long timeout_seconds, bool timer)
 		if (timeout_seconds > 86400)
 			timeout_seconds = 86400;
 		c->deadline.tv_sec += (time_t)timeout_seconds;
+		held_put(c);
 		c->stop_watcher = false;
 		if (timer &&
 		    pthread_create(&c->watcher_thread, NULL, watch, c) == 0)

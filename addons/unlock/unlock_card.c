@@ -13,6 +13,7 @@
  * counters again (slots layer). */
 #include <string.h>
 
+#include "cardcache.h"
 #include "labels.h"
 #include "unlock_internal.h"
 
@@ -65,6 +66,19 @@ const p11o_card_pin *ul_pick_pin(const p11o_card_info *info,
 	if (index < info->pin_count)
 		return &info->pins[index];
 	return &info->pins[0];
+}
+
+void ul_forget_pin_states(unlock_layer *l, CK_SLOT_ID slot)
+{
+	CK_SLOT_INFO si;
+	if (P11O_DOWN(&l->base, C_GetSlotInfo, slot, &si) != CKR_OK)
+		return;
+	p11o_card_entry *e =
+	    p11o_card_cache_get(l->base.stack->cards, si.slotDescription, NULL);
+	if (e) {
+		p11o_card_entry_forget_pins(e);
+		p11o_card_cache_put(e);
+	}
 }
 
 bool ul_len_ok(const p11o_card_pin *pin, CK_ULONG len)
@@ -134,9 +148,11 @@ CK_RV ul_C_UnlockPIN(p11o_layer *self, CK_SESSION_HANDLE hSession,
 	const char *method = self->stack->config.unlock_method;
 	if (strcmp(method, "provider") == 0) {
 		rv = ul_guard_slot(l, slot);
-		return rv != CKR_OK ? rv
-				    : by_provider(l, hSession, pPuk, ulPukLen,
-						  pNewPin, ulNewPinLen);
+		if (rv == CKR_OK)
+			rv = by_provider(l, hSession, pPuk, ulPukLen, pNewPin,
+					 ulNewPinLen);
+		ul_forget_pin_states(l, slot);
+		return rv;
 	}
 	if (!pPuk || !pNewPin)
 		return CKR_PIN_LEN_RANGE;
@@ -184,5 +200,7 @@ CK_RV ul_C_UnlockPIN(p11o_layer *self, CK_SESSION_HANDLE hSession,
 out:
 	p11o_card_close(own);
 	p11o_mutex_unlock(&l->op_mu);
+	if (rv == CKR_OK || rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED)
+		ul_forget_pin_states(l, slot);
 	return rv;
 }

@@ -172,6 +172,7 @@ static CK_RV new_hold(unlock_layer *l, const char *reader,
 	CK_RV rv = p11o_card_open(reader, &card);
 	if (rv != CKR_OK)
 		return rv;
+	p11o_card_hold_fails_others(card);
 	rv = p11o_card_lock(card, timeout, l->timer);
 	if (rv != CKR_OK) {
 		p11o_card_close(card);
@@ -354,5 +355,7 @@ CK_RV ul_C_UnlockPINWithResponse(p11o_layer *self, CK_SESSION_HANDLE hSession,
 		}
 	}
 	p11o_mutex_unlock(&l->op_mu);
+	if (rv == CKR_OK)
+		ul_forget_pin_states(l, slot);
 	return rv;
 }

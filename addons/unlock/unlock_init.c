@@ -193,6 +193,7 @@ CK_RV ul_C_InitToken(p11o_layer *self, CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin,
 		p11o_mutex_lock(&l->op_mu);
 		rv = card_init(l, slotID, reader, pPin, ulPinLen, v);
 		p11o_mutex_unlock(&l->op_mu);
+		ul_forget_pin_states(l, slotID);
 	} else if (v->have_puk) {
 		rv = CKR_FUNCTION_NOT_SUPPORTED;
 	} else {

@@ -100,6 +100,9 @@ const p11o_card_pin *ul_pick_pin(const p11o_card_info *info,
 /* Label and position of a provider slot among its card's slots. */
 void ul_token_identity(unlock_layer *l, CK_SLOT_ID slot, const char *reader,
 		       CK_UTF8CHAR label[32], size_t *index);
+/* The card's PIN states are read again (shared card cache, the slots
+ * layer's token flags) after an unblock. */
+void ul_forget_pin_states(unlock_layer *l, CK_SLOT_ID slot);
 /* Length check against what the card says (0 = unknown). */
 bool ul_len_ok(const p11o_card_pin *pin, CK_ULONG len);
 

@@ -112,8 +112,12 @@ static void test_puk_unlock(void **state)
 {
 	(void)state;
 	init();
-	CK_SESSION_HANDLE s = open_on(slot_of("Identification"));
+	CK_SLOT_ID slot = slot_of("Identification");
+	CK_SESSION_HANDLE s = open_on(slot);
 	block_pin(s);
+	CK_TOKEN_INFO ti;
+	assert_int_equal(fl->C_GetTokenInfo(slot, &ti), CKR_OK);
+	assert_true(ti.flags & CKF_USER_PIN_LOCKED);
 	/* A wrong PUK counts down, the PIN stays blocked. */
 	assert_int_equal(x->C_UnlockPIN(s, U("87654321"), U("4321")),
 			 CKR_PIN_INCORRECT);
@@ -122,6 +126,9 @@ static void test_puk_unlock(void **state)
 	assert_int_equal(x->C_UnlockPIN(s, U("12345678"), U("12")),
 			 CKR_PIN_LEN_RANGE);
 	assert_int_equal(x->C_UnlockPIN(s, U("12345678"), U("4321")), CKR_OK);
+	/* The token flags show the card's state again at once. */
+	assert_int_equal(fl->C_GetTokenInfo(slot, &ti), CKR_OK);
+	assert_false(ti.flags & CKF_USER_PIN_LOCKED);
 	login_ok(s, "4321");
 	assert_int_equal(x->C_UnlockPIN(s, U("12345678"), U("1234")), CKR_OK);
 	login_ok(s, "1234");
@@ -162,7 +169,11 @@ static void test_challenge_response(void **state)
 	assert_int_equal(fl->C_Login(s, CKU_USER, U("1234")),
 			 CKR_FUNCTION_FAILED);
 	CK_TOKEN_INFO ti;
+	usleep(1200000); /* past the card cache's PIN state lifetime */
+	double t0 = now();
 	assert_int_equal(fl->C_GetTokenInfo(slot, &ti), CKR_OK);
+	assert_int_equal(fl->C_GetTokenInfo(slot_of("Signing"), &ti), CKR_OK);
+	assert_true(now() - t0 < 1.0); /* never waits for the hold */
 	assert_int_equal(fl->C_GetMechanismList(slot, NULL, &cnt), CKR_OK);
 	uint8_t ch[8], r[8];
 	get_challenge(s, ch);
@@ -195,17 +206,23 @@ static void test_challenge_response(void **state)
 }
 
 /* A child process that initialises on its own and takes the card; it
- * writes one byte once it has it. */
-static pid_t child_lock(CK_SLOT_ID slot, unsigned long hold, int fd)
+ * writes one byte once it has it.  *fd: the read end. */
+static pid_t child_lock(CK_SLOT_ID slot, unsigned long hold, int *fd)
 {
+	int p[2];
+	assert_int_equal(pipe(p), 0);
 	pid_t pid = fork();
-	if (pid)
+	if (pid) {
+		close(p[1]);
+		*fd = p[0];
 		return pid;
+	}
+	close(p[0]);
 	if (fl->C_Initialize(NULL) != CKR_OK)
 		_exit(10);
 	if (x->C_LockToken(slot, hold) != CKR_OK)
 		_exit(11);
-	if (write(fd, "L", 1) != 1)
+	if (write(p[1], "L", 1) != 1)
 		_exit(12);
 	if (hold > 10)
 		pause(); /* killed by the parent */
@@ -218,12 +235,14 @@ static pid_t child_lock(CK_SLOT_ID slot, unsigned long hold, int fd)
 static double wait_child(pid_t pid, int fd, double t0)
 {
 	char c;
-	assert_int_equal(read(fd, &c, 1), 1);
+	ssize_t got = read(fd, &c, 1);
 	double dt = now() - t0;
+	close(fd);
 	int st;
 	waitpid(pid, &st, 0);
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_int_equal(got, 1);
 	return dt;
 }
 
@@ -232,41 +251,40 @@ static void test_lock_release(void **state)
 	(void)state;
 	init();
 	CK_SLOT_ID slot = slot_of("Identification");
-	int p[2];
-	assert_int_equal(pipe(p), 0);
+	int fd;
 	/* Timeout: a second process gets the card once it passed. */
 	double t0 = now();
 	assert_int_equal(x->C_LockToken(slot, 2), CKR_OK);
-	double dt = wait_child(child_lock(slot, 1, p[1]), p[0], t0);
+	pid_t pid = child_lock(slot, 1, &fd);
+	double dt = wait_child(pid, fd, t0);
 	assert_true(dt > 1.5 && dt < 8.0);
 	/* Session close releases the hold of its challenge. */
 	CK_SESSION_HANDLE s = open_on(slot);
 	uint8_t ch[8];
 	get_challenge(s, ch);
-	pid_t pid = child_lock(slot, 1, p[1]);
+	pid = child_lock(slot, 1, &fd);
 	usleep(500000);
 	t0 = now();
 	assert_int_equal(fl->C_CloseSession(s), CKR_OK);
-	assert_true(wait_child(pid, p[0], t0) < 5.0);
+	assert_true(wait_child(pid, fd, t0) < 5.0);
 	/* C_LockToken(slot, 0) releases. */
 	assert_int_equal(x->C_LockToken(slot, 30), CKR_OK);
-	pid = child_lock(slot, 1, p[1]);
+	pid = child_lock(slot, 1, &fd);
 	usleep(500000);
 	t0 = now();
 	assert_int_equal(x->C_LockToken(slot, 0), CKR_OK);
-	assert_true(wait_child(pid, p[0], t0) < 5.0);
+	assert_true(wait_child(pid, fd, t0) < 5.0);
 	/* A killed holder: PC/SC ends its transaction. */
-	pid = child_lock(slot, 60, p[1]);
+	pid = child_lock(slot, 60, &fd);
 	char c;
-	assert_int_equal(read(p[0], &c, 1), 1);
+	assert_int_equal(read(fd, &c, 1), 1);
+	close(fd);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	t0 = now();
 	assert_int_equal(x->C_LockToken(slot, 5), CKR_OK);
 	assert_true(now() - t0 < 5.0);
 	assert_int_equal(x->C_LockToken(slot, 0), CKR_OK);
-	close(p[0]);
-	close(p[1]);
 }
 
 static void test_bad_arguments(void **state)

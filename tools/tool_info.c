@@ -1,0 +1,157 @@
+/* p11overlay-tool: variables, selfcheck, config check. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "tool.h"
+
+static const char *const readable[] = {
+    "system-info", "soft-token-type", "version",       "config-path",
+    "provider",    "unlock-timeout",  "unlock-method", "init-pin-names"};
+
+static int get_one(tool *t, const char *name, bool bare)
+{
+	char v[1024];
+	CK_RV rv = t->x->C_GetVariable(name, v, sizeof(v));
+	if (rv != CKR_OK)
+		return tool_fail(name, rv);
+	if (bare)
+		printf("%s\n", v);
+	else
+		printf("%s = %s\n", name, v);
+	return EXIT_OK;
+}
+
+static int set_one(tool *t, const char *name, const char *value)
+{
+	CK_RV rv = t->x->C_SetVariable(name, value);
+	return rv == CKR_OK ? EXIT_OK : tool_fail(name, rv);
+}
+
+/* C_GetVariable works before C_Initialize: reads need no token.  A set
+ * lasts as long as this process (it is for scripts of one run). */
+int cmd_variables(tool *t, int argc, char **argv)
+{
+	if (argc >= 1 && strcmp(argv[0], "set") == 0) {
+		if (argc != 3) {
+			fprintf(stderr, "p11overlay-tool: variables set NAME "
+					"VALUE\n");
+			return EXIT_USAGE;
+		}
+		return set_one(t, argv[1], argv[2]);
+	}
+	int rc = EXIT_OK;
+	if (argc == 0) {
+		for (size_t i = 0; i < sizeof(readable) / sizeof(*readable);
+		     i++)
+			if (get_one(t, readable[i], false) != EXIT_OK)
+				rc = EXIT_FAILED;
+		return rc;
+	}
+	if (strcmp(argv[0], "get") == 0)
+		argc--, argv++;
+	for (int i = 0; i < argc; i++) {
+		char *eq = strchr(argv[i], '=');
+		int r;
+		if (eq) {
+			*eq = '\0';
+			r = set_one(t, argv[i], eq + 1);
+		} else {
+			r = get_one(t, argv[i], argc == 1);
+		}
+		if (r != EXIT_OK)
+			rc = r;
+	}
+	return rc;
+}
+
+/* The first interop check with a new application: the same ABI. */
+int cmd_selfcheck(tool *t)
+{
+	char v[512], mine[128];
+	const unsigned one = 1;
+	snprintf(mine, sizeof(mine),
+		 "PKCS11 - %s endian build (%zu-bits CK_ULONG)",
+		 *(const char *)&one ? "Little" : "Big", sizeof(CK_ULONG) * 8);
+	CK_RV rv = t->x->C_GetVariable("system-info", v, sizeof(v));
+	if (rv != CKR_OK)
+		return tool_fail("C_GetVariable(system-info)", rv);
+	const char *theirs = strstr(v, "PKCS11 - ");
+	char module[128] = "?";
+	if (theirs) {
+		size_t k = strcspn(theirs, ";");
+		snprintf(module, sizeof(module), "%.*s", (int)k, theirs);
+	}
+	printf("module: %s\n  %s\n", t->module_path, v);
+	printf("tool:   %s\n", mine);
+	if (strcmp(module, mine) != 0) {
+		printf("MISMATCH: the module was built for another ABI\n");
+		return EXIT_MISMATCH;
+	}
+	printf("OK: same byte order and CK_ULONG size\n");
+	return EXIT_OK;
+}
+
+static char *read_all(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return NULL;
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap);
+	for (size_t r; buf && (r = fread(buf + n, 1, cap - n, f)) > 0;) {
+		n += r;
+		if (n == cap) {
+			char *b = realloc(buf, cap *= 2);
+			if (!b)
+				free(buf);
+			buf = b;
+		}
+	}
+	bool err = ferror(f);
+	fclose(f);
+	if (err) {
+		free(buf);
+		return NULL;
+	}
+	*len = n;
+	return buf;
+}
+
+int cmd_config_check(int argc, char **argv)
+{
+	const char *path = argc > 0 ? argv[0] : getenv("P11OVERLAY_CONF");
+	if (!path || !*path)
+		path = P11O_CONF_DEFAULT_PATH;
+	size_t len = 0;
+	char *text = read_all(path, &len);
+	if (!text) {
+		fprintf(stderr, "p11overlay-tool: cannot read %s: %s\n", path,
+			strerror(errno));
+		return EXIT_FAILED;
+	}
+	p11o_config *cfg = calloc(1, sizeof(*cfg));
+	if (!cfg) {
+		free(text);
+		return EXIT_FAILED;
+	}
+	p11o_config_defaults(cfg);
+	size_t errors = p11o_config_parse(cfg, text, len, path);
+	free(text);
+	for (size_t i = 0; i < cfg->diag_count; i++)
+		printf("%s\n", cfg->diags[i]);
+	size_t total = cfg->diag_count + cfg->diag_dropped;
+	printf("%s: %zu error(s), %zu warning(s)\n", path, errors,
+	       total - errors);
+	printf("  provider module: %s\n", cfg->module);
+	printf("  unlock: timeout %lu s, method %s\n", cfg->unlock_timeout,
+	       cfg->unlock_method);
+	printf("  trace: %s (%s)\n",
+	       cfg->trace_path[0] ? cfg->trace_path : "off",
+	       p11o_config_level_name(cfg->trace_level));
+	printf("  card profiles: %zu\n", cfg->card_count);
+	free(cfg);
+	return errors ? EXIT_FAILED : EXIT_OK;
+}

@@ -346,6 +346,45 @@ static void test_bad_arguments(void **state)
 	}
 }
 
+/* C_InitToken on the card: the SO PIN argument is the PUK; the new PIN
+ * of the token's own PIN or of the named ones; a new PUK. */
+static void test_card_init(void **state)
+{
+	(void)state;
+	init();
+	CK_SLOT_ID slot = slot_of("Identification");
+	CK_UTF8CHAR label[32];
+	memset(label, ' ', 32);
+	assert_int_equal(x->C_SetVariable("init-user-pin", "2468"), CKR_OK);
+	assert_int_equal(x->C_SetVariable("init-pin-names", "all"), CKR_OK);
+	assert_int_equal(fl->C_InitToken(slot, U("87654321"), label),
+			 CKR_PIN_INCORRECT);
+	/* The inputs were taken by that call. */
+	assert_int_equal(fl->C_InitToken(slot, U("12345678"), label),
+			 CKR_FUNCTION_NOT_SUPPORTED); /* OpenSC's answer */
+	assert_int_equal(x->C_SetVariable("init-user-pin", "2468"), CKR_OK);
+	assert_int_equal(x->C_SetVariable("init-pin-names", "Nosuch"), CKR_OK);
+	assert_int_equal(fl->C_InitToken(slot, U("12345678"), label),
+			 CKR_ARGUMENTS_BAD);
+	assert_int_equal(x->C_SetVariable("init-user-pin", "2468"), CKR_OK);
+	assert_int_equal(x->C_SetVariable("init-pin-names", "all"), CKR_OK);
+	assert_int_equal(x->C_SetVariable("init-puk", "11112222"), CKR_OK);
+	assert_int_equal(fl->C_InitToken(slot, U("12345678"), label), CKR_OK);
+	CK_SESSION_HANDLE s = open_on(slot);
+	CK_SESSION_HANDLE s2 = open_on(slot_of("Signing"));
+	login_ok(s, "2468");
+	login_ok(s2, "2468");
+	/* Back to the defaults: each token's own PIN, the old PUK. */
+	assert_int_equal(x->C_SetVariable("init-user-pin", "1234"), CKR_OK);
+	assert_int_equal(x->C_SetVariable("init-puk", "12345678"), CKR_OK);
+	assert_int_equal(fl->C_InitToken(slot, U("11112222"), label), CKR_OK);
+	assert_int_equal(x->C_SetVariable("init-user-pin", "123456"), CKR_OK);
+	assert_int_equal(
+	    fl->C_InitToken(slot_of("Signing"), U("12345678"), label), CKR_OK);
+	login_ok(s, "1234");
+	login_ok(s2, "123456");
+}
+
 /* Last: the PUK stays blocked on this rig's card. */
 static void test_puk_blocked(void **state)
 {
@@ -380,6 +419,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_teardown(test_puk_unlock, finalize),
 	    cmocka_unit_test_teardown(test_challenge_response, finalize),
 	    cmocka_unit_test_teardown(test_lock_release, finalize),
+	    cmocka_unit_test_teardown(test_card_init, finalize),
 	    cmocka_unit_test_teardown(test_puk_blocked, finalize),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -136,6 +136,17 @@ p11o_card_entry *p11o_card_cache_get(p11o_card_cache *c,
 	return e;
 }
 
+bool p11o_card_cache_no_reader(p11o_card_cache *c, const unsigned char desc[64])
+{
+	p11o_card_entry *e = c ? find(c, desc) : NULL;
+	if (!e)
+		return false;
+	pthread_mutex_lock(&e->lock);
+	bool no = e->no_reader;
+	pthread_mutex_unlock(&e->lock);
+	return no;
+}
+
 void p11o_card_cache_put(p11o_card_entry *e)
 {
 	pthread_mutex_unlock(&e->lock);

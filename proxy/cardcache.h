@@ -32,6 +32,11 @@ p11o_card_entry *p11o_card_cache_get(p11o_card_cache *cache,
 				     const unsigned char *serial);
 void p11o_card_cache_put(p11o_card_entry *e);
 
+/* After a NULL from p11o_card_cache_get(): true when the slot is not a
+ * PC/SC reader at all (a soft token), so asking again is pointless. */
+bool p11o_card_cache_no_reader(p11o_card_cache *cache,
+			       const unsigned char desc[64]);
+
 const p11o_card_info *p11o_card_entry_info(const p11o_card_entry *e);
 /* The card handle, for APDU operations while the entry is held. */
 p11o_card *p11o_card_entry_card(p11o_card_entry *e);

@@ -147,11 +147,11 @@ static p11o_handle_entry *take_entry(p11o_handle_table *t, uint32_t *index)
 	return entry_at(t, *index);
 }
 
-CK_ULONG p11o_handles_add(p11o_handle_table *t, CK_ULONG value, CK_ULONG aux)
+/* Under the lock. */
+static CK_ULONG add_locked(p11o_handle_table *t, CK_ULONG value, CK_ULONG aux)
 {
 	CK_ULONG handle = 0;
 	size_t rev_i = 0;
-	p11o_mutex_lock(&t->lock);
 	if (t->reverse) {
 		/* Keep the load under 1/2, counting tombstones as used. */
 		if ((t->rev_used + 1) * 2 > t->rev_cap && !rev_grow(t))
@@ -183,8 +183,30 @@ CK_ULONG p11o_handles_add(p11o_handle_table *t, CK_ULONG value, CK_ULONG aux)
 		t->rev_handles[rev_i] = handle;
 	}
 out:
+	return handle;
+}
+
+CK_ULONG p11o_handles_add(p11o_handle_table *t, CK_ULONG value, CK_ULONG aux)
+{
+	p11o_mutex_lock(&t->lock);
+	CK_ULONG handle = add_locked(t, value, aux);
 	p11o_mutex_unlock(&t->lock);
 	return handle;
+}
+
+size_t p11o_handles_add_many(p11o_handle_table *t, CK_ULONG *values, size_t n,
+			     CK_ULONG aux)
+{
+	size_t done = 0;
+	p11o_mutex_lock(&t->lock);
+	for (; done < n; done++) {
+		CK_ULONG h = add_locked(t, values[done], aux);
+		if (!h)
+			break;
+		values[done] = h;
+	}
+	p11o_mutex_unlock(&t->lock);
+	return done;
 }
 
 bool p11o_handles_get(const p11o_handle_table *t, CK_ULONG handle,

@@ -55,6 +55,11 @@ void p11o_handles_destroy(p11o_handle_table *t);
  * `aux`) is already mapped).  0 when out of memory or full. */
 CK_ULONG p11o_handles_add(p11o_handle_table *t, CK_ULONG value, CK_ULONG aux);
 
+/* Replace each of values[0..n) by its handle, under one lock; returns how
+ * many were converted (n unless out of memory). */
+size_t p11o_handles_add_many(p11o_handle_table *t, CK_ULONG *values, size_t n,
+			     CK_ULONG aux);
+
 /* Lock-free. */
 bool p11o_handles_get(const p11o_handle_table *t, CK_ULONG handle,
 		      p11o_handle_info *out);

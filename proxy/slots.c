@@ -20,6 +20,7 @@ typedef struct vslot {
 	uint32_t hash;       /* of the description */
 	unsigned index;      /* among provider slots with that description */
 	unsigned char description[64];
+	atomic_bool no_reader; /* not a PC/SC reader: no card to ask */
 } vslot;
 
 typedef struct slots_layer {
@@ -130,17 +131,25 @@ static CK_ULONG index_of_id(const slots_layer *l, CK_SLOT_ID id)
 	return NO_SLOT;
 }
 
-static CK_ULONG index_of_provider(slots_layer *l, CK_SLOT_ID pid)
+/* A slot not seen before (hot-plugged): learn all, in the provider's
+ * order.  Out of line so the lookup below stays small. */
+__attribute__((noinline)) static CK_ULONG learn_new(slots_layer *l,
+						    CK_SLOT_ID pid)
+{
+	refresh(l);
+	p11o_mutex_lock(&l->lock);
+	CK_ULONG i = learn(l, pid);
+	p11o_mutex_unlock(&l->lock);
+	return i;
+}
+
+static inline CK_ULONG index_of_provider(slots_layer *l, CK_SLOT_ID pid)
 {
 	size_t n = slot_count(l);
 	for (size_t i = 0; i < n; i++)
 		if (l->slots[i].provider == pid)
 			return i;
-	refresh(l); /* a hot-plugged slot: keep the provider's order */
-	p11o_mutex_lock(&l->lock);
-	CK_ULONG i = learn(l, pid);
-	p11o_mutex_unlock(&l->lock);
-	return i;
+	return learn_new(l, pid);
 }
 
 /* Virtual -> provider; unknown IDs may be slots not seen yet in this
@@ -373,10 +382,17 @@ static CK_RV sl_C_GetSlotList(p11o_layer *self, CK_BBOOL tokenPresent,
  * state, whatever the provider made of them. */
 static void decorate_token(slots_layer *l, CK_ULONG slot, CK_TOKEN_INFO *ti)
 {
-	p11o_card_entry *e = p11o_card_cache_get(
-	    l->base.stack->cards, l->slots[slot].description, ti->serialNumber);
-	if (!e)
+	vslot *v = &l->slots[slot];
+	if (atomic_load_explicit(&v->no_reader, memory_order_relaxed))
+		return; /* soft tokens pay nothing */
+	p11o_card_cache *cards = l->base.stack->cards;
+	p11o_card_entry *e =
+	    p11o_card_cache_get(cards, v->description, ti->serialNumber);
+	if (!e) {
+		if (p11o_card_cache_no_reader(cards, v->description))
+			atomic_store(&v->no_reader, true);
 		return;
+	}
 	const p11o_card_info *info = p11o_card_entry_info(e);
 	char name[40], pin[40];
 	p11o_label_split(ti->label, name, sizeof(name), pin, sizeof(pin));
@@ -468,11 +484,11 @@ static CK_RV sl_C_FindObjects(p11o_layer *self, CK_SESSION_HANDLE hSession,
 		      phObject, ulMaxObjectCount, pulObjectCount);
 	if (rv != CKR_OK || !phObject || !pulObjectCount)
 		return rv;
-	for (CK_ULONG i = 0; i < *pulObjectCount && i < ulMaxObjectCount; i++) {
-		phObject[i] = object_up(l, &ctx, phObject[i]);
-		if (!phObject[i])
-			return CKR_HOST_MEMORY;
-	}
+	CK_ULONG n = *pulObjectCount < ulMaxObjectCount ? *pulObjectCount
+							: ulMaxObjectCount;
+	/* One lock for the whole batch. */
+	if (p11o_handles_add_many(&l->objects, phObject, n, ctx.slot) != n)
+		return CKR_HOST_MEMORY;
 	return rv;
 }
 

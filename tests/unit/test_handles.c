@@ -105,6 +105,23 @@ static void test_many_and_remove_aux(void **state)
 	p11o_handles_destroy(&t);
 }
 
+static void test_add_many(void **state)
+{
+	(void)state;
+	p11o_handle_table t;
+	assert_int_equal(p11o_handles_init(&t, true), CKR_OK);
+	CK_ULONG single = p11o_handles_add(&t, 7, 3);
+	CK_ULONG v[4] = {5, 7, 5, 9};
+	assert_int_equal(p11o_handles_add_many(&t, v, 4, 3), 4);
+	assert_int_equal(v[1], single); /* already known */
+	assert_int_equal(v[0], v[2]);   /* same object twice */
+	p11o_handle_info info;
+	assert_true(p11o_handles_get(&t, v[3], &info));
+	assert_int_equal(info.value, 9);
+	assert_int_equal(info.aux, 3);
+	p11o_handles_destroy(&t);
+}
+
 static p11o_handle_table shared;
 static CK_ULONG stable;
 
@@ -146,6 +163,7 @@ int main(void)
 	    cmocka_unit_test(test_invalid_handles),
 	    cmocka_unit_test(test_reverse_same_handle),
 	    cmocka_unit_test(test_many_and_remove_aux),
+	    cmocka_unit_test(test_add_many),
 	    cmocka_unit_test(test_concurrent),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,6 +1,7 @@
 /* Name tables for the trace, expanded from trace_names.def: sorted once by
  * value, looked up by binary search. */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "trace_int.h"
@@ -77,6 +78,8 @@ static int cmp_fent(const void *a, const void *b)
 }
 
 static pthread_once_t sorted = PTHREAD_ONCE_INIT;
+/* Checked on every lookup: one load instead of a pthread_once call. */
+static atomic_bool ready;
 
 static void sort_all(void)
 {
@@ -100,11 +103,13 @@ static void sort_all(void)
 void p11o_trace_names_init(void)
 {
 	pthread_once(&sorted, sort_all);
+	atomic_store_explicit(&ready, true, memory_order_release);
 }
 
 static const p11o_nent *find(enum p11o_ntab t, unsigned long v)
 {
-	p11o_trace_names_init();
+	if (!atomic_load_explicit(&ready, memory_order_acquire))
+		p11o_trace_names_init();
 	if (v < P11O_SMALL)
 		return small[t][v] ? &names[small[t][v] - 1] : NULL;
 	const p11o_nent *e = names;

@@ -89,10 +89,17 @@ static CK_RV init(p11o_layer *self, enum mk_opk k, CK_SESSION_HANDLE hs,
 		  CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key, bool *done)
 {
 	mk_layer *l = MK(self);
-	mk_session *s = mk_sessions_get(&l->sessions, hs);
+	mk_session *s;
 	const mk_def *def;
 	mk_base base;
 
+	*done = false;
+	/* A mechanism this layer never completes costs no lookup. */
+	if (mech && !mk_def_find(mech->mechanism) &&
+	    !mk_listed(&l->cfg->mechanisms_hide, mech->mechanism) &&
+	    atomic_load_explicit(&l->live_ops, memory_order_acquire) == 0)
+		return CKR_OK;
+	s = mk_sessions_get(&l->sessions, hs);
 	*done = true;
 	if (s && s->op[k] && s->op[k]->active) {
 		if (mech)

@@ -215,17 +215,16 @@ static enum mk_route route(nat_cache *c, CK_MECHANISM_TYPE m, CK_FLAGS fn,
 	mk_base t = {.mech = m};
 
 	*def = mk_def_find(m);
-	if (mk_listed(&cfg->mechanisms_disable, m))
+	/* nothing to complete: the token answers, nothing asked of it */
+	if (!*def || mk_listed(&cfg->mechanisms_disable, m))
 		return hidden ? RT_INVALID : RT_PASS;
-	if (cfg->mechanisms_prefer_engine && *def &&
+	if (cfg->mechanisms_prefer_engine &&
 	    (t.engine = mk_engine_get(c->l, m, fn, &t.eng)))
 		goto emu;
 	if (native(c, m, NULL) & fn)
 		return RT_PASS;
-	if (*def && (t.engine = mk_engine_get(c->l, m, fn, &t.eng)))
+	if ((t.engine = mk_engine_get(c->l, m, fn, &t.eng)))
 		goto emu;
-	if (!*def)
-		return hidden ? RT_INVALID : RT_PASS;
 	for (size_t i = 0, n = bases(*def, fn, b); i < n; i++)
 		if (pick(c, b[i], fn, &t))
 			goto emu;

@@ -83,6 +83,7 @@ static p11o_card_entry *find(p11o_card_cache *c, const unsigned char desc[64])
 
 static void forget(p11o_card_entry *e)
 {
+	e->no_reader = false;
 	e->info_valid = false;
 	e->unrecognised = false;
 	memset(e->pins, 0, sizeof(e->pins));
@@ -105,8 +106,10 @@ static bool refresh(p11o_card_entry *e, const unsigned char *serial)
 		char reader[P11O_CARD_MAX_READER];
 		CK_RV rv = p11o_card_reader_for_slot(e->desc, 64, reader,
 						     sizeof(reader));
-		if (rv == CKR_SLOT_ID_INVALID)
-			e->no_reader = true; /* a soft token */
+		/* No such reader, or no PC/SC at all: a soft token.  An
+		 * event (invalidate) makes it ask again. */
+		if (rv != CKR_OK)
+			e->no_reader = true;
 		if (rv != CKR_OK || p11o_card_open(reader, &e->card) != CKR_OK)
 			return false;
 	}

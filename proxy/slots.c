@@ -514,6 +514,7 @@ static void on_provider_event(void *ctx, CK_SLOT_ID pid)
 	for (size_t k = 0; k < n; k++) {
 		if (l->slots[k].hash != l->slots[i].hash)
 			continue;
+		atomic_store(&l->slots[k].no_reader, false); /* ask again */
 		p11o_events_post(&l->events, l->slots[k].id);
 	}
 }

@@ -535,8 +535,8 @@ static void *thread_main(void *arg)
 {
 	worker *w = arg;
 	CK_FUNCTION_LIST_PTR f = w->b->fl;
-	w->rv = f->C_OpenSession(w->b->slot, CKF_SERIAL_SESSION, NULL, NULL,
-				 &w->s);
+	w->rv =
+	    f->C_OpenSession(w->b->slot, CKF_SERIAL_SESSION, NULL, NULL, &w->s);
 	if (w->rv != CKR_OK) {
 		pthread_barrier_wait(w->start);
 		return NULL;
@@ -556,7 +556,8 @@ static void run_op(bench *b, int op, long iters, int threads, FILE *out)
 		rv = make_keys(b, d->needs);
 	if (rv != CKR_OK || (d->needs == 1 && !b->attr_obj) ||
 	    (d->needs >= 2 && !(d->needs == 2 ? b->rsa : b->ec))) {
-		fprintf(out, "0x%lx 0 0 0\n", rv != CKR_OK ? rv : CKR_GENERAL_ERROR);
+		fprintf(out, "0x%lx 0 0 0\n",
+			rv != CKR_OK ? rv : CKR_GENERAL_ERROR);
 		fflush(out);
 		return;
 	}
@@ -577,8 +578,8 @@ static void run_op(bench *b, int op, long iters, int threads, FILE *out)
 		worker *ws = calloc((size_t)threads, sizeof(*ws));
 		pthread_t *tids = calloc((size_t)threads, sizeof(*tids));
 		for (int i = 0; i < threads; i++) {
-			ws[i] = (worker){.b = b, .iters = iters, .op = op,
-					 .start = &start};
+			ws[i] = (worker){
+			    .b = b, .iters = iters, .op = op, .start = &start};
 			pthread_create(&tids[i], NULL, thread_main, &ws[i]);
 		}
 		pthread_barrier_wait(&start);
@@ -596,8 +597,8 @@ static void run_op(bench *b, int op, long iters, int threads, FILE *out)
 		free(ws);
 		free(tids);
 	}
-	fprintf(out, "0x%lx %" PRIu64 " %" PRIu64 " %lu\n", rv, t1 - t0,
-		allocs, found);
+	fprintf(out, "0x%lx %" PRIu64 " %" PRIu64 " %lu\n", rv, t1 - t0, allocs,
+		found);
 	fflush(out);
 }
 
@@ -699,8 +700,7 @@ static int start_child(child *c)
 		if (!opt.callgrind)
 			_exit(serve(c->path, down[0], up[1]));
 		char fds[64], outf[600];
-		snprintf(fds, sizeof(fds), "--serve-fds=%d,%d", down[0],
-			 up[1]);
+		snprintf(fds, sizeof(fds), "--serve-fds=%d,%d", down[0], up[1]);
 		snprintf(outf, sizeof(outf), "--callgrind-out-file=%s",
 			 c->cg_prefix);
 		char *argv[32];
@@ -742,8 +742,7 @@ static int start_child(child *c)
 		return -1;
 	}
 	if (sscanf(line, "ready %d", &c->nobjs) != 1) {
-		fprintf(stderr, "p11bench: %s (%s): %s", c->tag, c->path,
-			line);
+		fprintf(stderr, "p11bench: %s (%s): %s", c->tag, c->path, line);
 		return -1;
 	}
 	c->setup_apdus = count_apdus() - a0;
@@ -821,8 +820,7 @@ static int split(const char *list, int *ops, int max)
 	     t = strtok_r(NULL, ",", &save)) {
 		int i = op_index(t);
 		if (i < 0) {
-			fprintf(stderr, "p11bench: unknown operation %s\n",
-				t);
+			fprintf(stderr, "p11bench: unknown operation %s\n", t);
 			exit(2);
 		}
 		ops[n++] = i;
@@ -846,9 +844,9 @@ static int parent(void)
 		nthr = 0; /* callgrind serialises threads */
 
 	bool with_direct = strcmp(opt.direct, "none") != 0;
-	child cs[2] = {{.path = opt.direct, .tag = "direct"},
-		       {.path = opt.module, .tag = "module",
-			.label = opt.module_label}};
+	child cs[2] = {
+	    {.path = opt.direct, .tag = "direct"},
+	    {.path = opt.module, .tag = "module", .label = opt.module_label}};
 	child *first = with_direct ? &cs[0] : &cs[1];
 	char tmpdir[] = "/tmp/p11bench-cg.XXXXXX";
 	const char *cgdir = opt.cg_dir;
@@ -887,8 +885,8 @@ static int parent(void)
 			     "module_found\tdirect_apdus\tmodule_apdus\n");
 	}
 	if (!opt.quiet) {
-		printf("# direct: %s\n# module: %s\n", with_direct ? opt.direct : "-",
-		       opt.module);
+		printf("# direct: %s\n# module: %s\n",
+		       with_direct ? opt.direct : "-", opt.module);
 		if (!opt.callgrind)
 			printf("%-12s %3s %8s %12s %12s %7s  %-13s%s\n", "op",
 			       "thr", "iters", "direct ns/op", "module ns/op",
@@ -901,7 +899,8 @@ static int parent(void)
 			       "1", "(load, C_Initialize, find token, login)",
 			       cs[0].setup_apdus, cs[1].setup_apdus);
 		if (tsv)
-			fprintf(tsv, "setup\t0\t1\t0\t0\t0\t0\t0\t0\t0\t%ld\t%ld\n",
+			fprintf(tsv,
+				"setup\t0\t1\t0\t0\t0\t0\t0\t0\t0\t%ld\t%ld\n",
 				cs[0].setup_apdus, cs[1].setup_apdus);
 	}
 	/* Plan: single-thread ops (threads 0), then mt ops per count. */
@@ -935,8 +934,7 @@ static int parent(void)
 				goto done;
 			}
 			if (r[c].rv != CKR_OK) {
-				fprintf(stderr,
-					"p11bench: %s %s: rv 0x%lx\n",
+				fprintf(stderr, "p11bench: %s %s: rv 0x%lx\n",
 					cs[c].tag, opdefs[op].name, r[c].rv);
 				status = 1;
 			}
@@ -961,17 +959,19 @@ static int parent(void)
 			printf("  %6.2f/%-6.2f", da, ma);
 			if (opt.apdu_log)
 				printf("  %6.2f/%-6.2f", dap, map);
-			if (opdefs[op].fn == op_find || opdefs[op].fn == op_findall)
-				printf("  found %lu/%lu", r[0].found, r[1].found);
+			if (opdefs[op].fn == op_find ||
+			    opdefs[op].fn == op_findall)
+				printf("  found %lu/%lu", r[0].found,
+				       r[1].found);
 			printf("\n");
 		}
 		if (tsv)
-			fprintf(tsv,
-				"%s\t%d\t%ld\t%.2f\t%.2f\t%.4f\t%.3f\t%.3f\t%lu\t%"
-				"lu\t%.2f\t%.2f\n",
-				opdefs[op].name, threads, iters, dn,
-				mn, ratio, da, ma, r[0].found, r[1].found, dap,
-				map);
+			fprintf(
+			    tsv,
+			    "%s\t%d\t%ld\t%.2f\t%.2f\t%.4f\t%.3f\t%.3f\t%lu\t%"
+			    "lu\t%.2f\t%.2f\n",
+			    opdefs[op].name, threads, iters, dn, mn, ratio, da,
+			    ma, r[0].found, r[1].found, dap, map);
 		fflush(stdout);
 	}
 done:
@@ -987,10 +987,10 @@ done:
 			       "added Ir/call");
 		for (int p = 0; p < np; p++) {
 			int op = plan[p].op;
-			long long d = with_direct
-					  ? callgrind_ir(cs[0].cg_prefix,
-							 opdefs[op].name)
-					  : 0;
+			long long d =
+			    with_direct
+				? callgrind_ir(cs[0].cg_prefix, opdefs[op].name)
+				: 0;
 			long long m =
 			    callgrind_ir(cs[1].cg_prefix, opdefs[op].name);
 			double dn = (double)d / iters_used[p],
@@ -1084,7 +1084,8 @@ int main(int argc, char **argv)
 		return serve(serve_path, in_fd, out_fd);
 	if (!opt.module)
 		usage();
-	ssize_t n = readlink("/proc/self/exe", self_path, sizeof(self_path) - 1);
+	ssize_t n =
+	    readlink("/proc/self/exe", self_path, sizeof(self_path) - 1);
 	if (n <= 0)
 		return 1;
 	self_path[n] = 0;

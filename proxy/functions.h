@@ -143,10 +143,11 @@ X(C_SetTraceCallback, (POINTER, CK_TRACE_CALLBACK, callback))
 	K(ULONG)                                                               \
 	K(BOOL)                                                                \
 	K(SLOT)                                                                \
-	K(SESSION) K(OBJECT) K(FLAGS) K(SESSION_FLAGS) K(WAIT_FLAGS) K(USER)   \
-	    K(MECH_TYPE) K(POINTER) K(RESERVED) K(INIT_ARGS) K(MECHANISM)      \
-		K(TEMPLATE) K(COUNT) K(IN_BYTES) K(LEN) K(PIN) K(IN_TEXT)      \
-		    K(LABEL32) K(STRING) K(VAR_NAME) K(VAR_VALUE) K(OUT_INFO)  \
+	K(SESSION)                                                             \
+	K(OBJECT) K(FLAGS) K(SESSION_FLAGS) K(WAIT_FLAGS) K(USER) K(MECH_TYPE) \
+	    K(POINTER) K(RESERVED) K(INIT_ARGS) K(MECHANISM) K(TEMPLATE)       \
+		K(COUNT) K(IN_BYTES) K(LEN) K(PIN) K(IN_TEXT) K(LABEL32)       \
+		    K(STRING) K(VAR_NAME) K(VAR_VALUE) K(OUT_INFO)             \
 			K(OUT_SLOT_LIST) K(OUT_COUNT) K(OUT_SLOT_INFO) K(      \
 			    OUT_TOKEN_INFO) K(OUT_MECH_LIST) K(OUT_MECH_INFO)  \
 			    K(OUT_SESSION) K(OUT_SESSION_INFO) K(OUT_BYTES)    \

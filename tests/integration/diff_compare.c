@@ -79,8 +79,7 @@ static void split(const char *s, char *fn, char *rv, size_t len)
 		snprintf(rv, len, "%.*s", (int)strcspn(r + 4, " "), r + 4);
 }
 
-static void report(const char *a, const char *b, const char *an,
-		   const char *bn)
+static void report(const char *a, const char *b, const char *an, const char *bn)
 {
 	const char *l = a ? a : b;
 	char fn[128], rva[128] = "-", rvb[128] = "-";
@@ -126,12 +125,14 @@ static int check_known(const char *a, const char *b, int differs)
 	char fn[128], rv[128];
 	split(b, fn, rv, sizeof(rv));
 	if (differs && strcmp(rv, k->proxy_rv) == 0) {
-		printf("KNOWN DIFF step %s (%s): %s\n  direct: %s\n  proxy : %s\n",
-		       k->key, k->why, fn, a, b);
+		printf(
+		    "KNOWN DIFF step %s (%s): %s\n  direct: %s\n  proxy : %s\n",
+		    k->key, k->why, fn, a, b);
 		return 1;
 	}
 	printf("KNOWN DIFF step %s (%s) %s: expected proxy %s\n", k->key,
-	       k->why, differs ? "changed" : "no longer differs: update the list",
+	       k->why,
+	       differs ? "changed" : "no longer differs: update the list",
 	       k->proxy_rv);
 	return -1;
 }

@@ -73,8 +73,7 @@ void rec_end(void);
 #define CALL(fn, ...) rec_call(#fn, D.f->fn(__VA_ARGS__))
 
 /* Helpers shared by the sequences (diff_seq_objects.c). */
-CK_OBJECT_HANDLE diff_create(CK_SESSION_HANDLE s, CK_ATTRIBUTE *t,
-			     CK_ULONG n);
+CK_OBJECT_HANDLE diff_create(CK_SESSION_HANDLE s, CK_ATTRIBUTE *t, CK_ULONG n);
 /* Size query, then the value (recorded). */
 void diff_get_attr(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
 		   CK_ATTRIBUTE_TYPE type);
@@ -82,9 +81,18 @@ void diff_get_attr(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
 void diff_get_len(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
 		  CK_ATTRIBUTE_TYPE type);
 
-#define ATTR(t, v) {t, (void *)(v), sizeof(*(v))}
-#define ATTR_S(t, s) {t, (void *)(s), (CK_ULONG)strlen(s)}
-#define ATTR_A(t, a) {t, (void *)(a), sizeof(a)}
+#define ATTR(t, v)                                                             \
+	{                                                                      \
+		t, (void *)(v), sizeof(*(v))                                   \
+	}
+#define ATTR_S(t, s)                                                           \
+	{                                                                      \
+		t, (void *)(s), (CK_ULONG)strlen(s)                            \
+	}
+#define ATTR_A(t, a)                                                           \
+	{                                                                      \
+		t, (void *)(a), sizeof(a)                                      \
+	}
 
 /* Sequences (diff_seq_*.c). */
 void seq_before_init(void);

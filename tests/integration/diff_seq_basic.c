@@ -8,7 +8,7 @@
 
 #define PIN(p) (CK_UTF8CHAR *)(p), (CK_ULONG)strlen(p)
 #define BAD_SLOT ((CK_SLOT_ID)0xFFFFFFF0UL)
-#define BAD_SLOT2 ((CK_SLOT_ID)~(CK_SLOT_ID)1)
+#define BAD_SLOT2 ((CK_SLOT_ID) ~(CK_SLOT_ID)1)
 
 /* Every function before C_Initialize, with plausible arguments. */
 void seq_before_init(void)
@@ -188,8 +188,10 @@ static void rec_token_info(const CK_TOKEN_INFO *t)
 	rec_len("freePub", t->ulFreePublicMemory);
 	rec_len("totPriv", t->ulTotalPrivateMemory);
 	rec_len("freePriv", t->ulFreePrivateMemory);
-	rec_ul("hw", t->hardwareVersion.major * 256u + t->hardwareVersion.minor);
-	rec_ul("fw", t->firmwareVersion.major * 256u + t->firmwareVersion.minor);
+	rec_ul("hw",
+	       t->hardwareVersion.major * 256u + t->hardwareVersion.minor);
+	rec_ul("fw",
+	       t->firmwareVersion.major * 256u + t->firmwareVersion.minor);
 	/* The token's clock: only its format is compared. */
 	int digits = 0;
 	for (int i = 0; i < 16; i++)
@@ -339,7 +341,8 @@ static void slots_tokens_mechs(void)
 	for (CK_ULONG i = 0; i < n && i < 256; i++) {
 		CK_MECHANISM_INFO mi;
 		memset(&mi, 0, sizeof(mi));
-		if (CALL(C_GetMechanismInfo, D.slot_a, mechs[i], &mi) == CKR_OK) {
+		if (CALL(C_GetMechanismInfo, D.slot_a, mechs[i], &mi) ==
+		    CKR_OK) {
 			rec_ul("mech", mechs[i]);
 			rec_ul("min", mi.ulMinKeySize);
 			rec_ul("max", mi.ulMaxKeySize);

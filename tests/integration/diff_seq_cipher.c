@@ -57,8 +57,8 @@ static void crypt1(CK_SESSION_HANDLE s, CK_MECHANISM *m, CK_OBJECT_HANDLE ek,
 static void crypt_multi(CK_SESSION_HANDLE s, CK_MECHANISM *m,
 			CK_OBJECT_HANDLE k, int det)
 {
-	static const CK_BYTE p1[17] = "seventeen bytes!", p2[20] =
-							      "twenty bytes here!";
+	static const CK_BYTE p1[17] = "seventeen bytes!",
+			     p2[20] = "twenty bytes here!";
 	CK_BYTE ct[256], pt[256];
 	CK_ULONG len, total = 0, ptotal = 0;
 	memset(ct, 0, sizeof(ct));
@@ -121,17 +121,17 @@ static void digest(CK_SESSION_HANDLE s, CK_MECHANISM_TYPE mt)
 	memset(out, 0, sizeof(out));
 	CALL(C_DigestInit, s, &m);
 	CALL(C_DigestInit, s, &m);
-	CALL(C_Digest, s, (CK_BYTE_PTR)"abc", 3, NULL, &len);
+	CALL(C_Digest, s, (CK_BYTE_PTR) "abc", 3, NULL, &len);
 	rec_ul("len", len);
 	len = len ? len - 1 : 0;
-	CALL(C_Digest, s, (CK_BYTE_PTR)"abc", 3, out, &len);
+	CALL(C_Digest, s, (CK_BYTE_PTR) "abc", 3, out, &len);
 	rec_ul("len", len);
 	len = sizeof(out);
-	if (CALL(C_Digest, s, (CK_BYTE_PTR)"abc", 3, out, &len) == CKR_OK)
+	if (CALL(C_Digest, s, (CK_BYTE_PTR) "abc", 3, out, &len) == CKR_OK)
 		rec_hex("md", out, len);
 	CALL(C_DigestInit, s, &m);
-	CALL(C_DigestUpdate, s, (CK_BYTE_PTR)"a", 1);
-	CALL(C_DigestUpdate, s, (CK_BYTE_PTR)"bc", 2);
+	CALL(C_DigestUpdate, s, (CK_BYTE_PTR) "a", 1);
+	CALL(C_DigestUpdate, s, (CK_BYTE_PTR) "bc", 2);
 	CALL(C_DigestKey, s, D.aes);
 	len = 0;
 	CALL(C_DigestFinal, s, NULL, &len);
@@ -223,8 +223,8 @@ void seq_encrypt_digest(void)
 	CK_MECHANISM sha = {CKM_SHA256, NULL, 0};
 	CK_BYTE md[64];
 	len = sizeof(md);
-	CALL(C_Digest, s, (CK_BYTE_PTR)"abc", 3, md, &len);
-	CALL(C_DigestUpdate, s, (CK_BYTE_PTR)"abc", 3);
+	CALL(C_Digest, s, (CK_BYTE_PTR) "abc", 3, md, &len);
+	CALL(C_DigestUpdate, s, (CK_BYTE_PTR) "abc", 3);
 	CALL(C_DigestFinal, s, md, &len);
 	CALL(C_DigestInit, s, NULL);
 	CK_MECHANISM badm = {0x8000abcdUL, NULL, 0};
@@ -233,7 +233,7 @@ void seq_encrypt_digest(void)
 	CALL(C_DigestInit, s, &sha);
 	CALL(C_DigestKey, s, 12345);
 	CALL(C_DigestKey, s, D.rsa_priv);
-	CALL(C_Digest, s, (CK_BYTE_PTR)"abc", 3, md, NULL);
+	CALL(C_Digest, s, (CK_BYTE_PTR) "abc", 3, md, NULL);
 	len = sizeof(md);
 	CALL(C_DigestFinal, s, md, &len);
 
@@ -250,7 +250,7 @@ void seq_encrypt_digest(void)
 	CALL(C_GenerateRandom, s, r, 0);
 	CALL(C_GenerateRandom, 0, r, 32);
 	CALL(C_GenerateRandom, 12345, r, 32);
-	CALL(C_SeedRandom, s, (CK_BYTE_PTR)"seed seed seed!!", 16);
+	CALL(C_SeedRandom, s, (CK_BYTE_PTR) "seed seed seed!!", 16);
 	CALL(C_SeedRandom, s, NULL, 16);
 	CALL(C_SeedRandom, s, r, 0);
 	CALL(C_SeedRandom, 0, r, 16);

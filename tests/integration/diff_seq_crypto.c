@@ -20,61 +20,74 @@ const unsigned char aes2_value[16] = {0x00, 0x11, 0x22, 0x33, 0x44, 0x55,
 static void import_keys(CK_SESSION_HANDLE s)
 {
 	rec_step("import");
-	CK_ATTRIBUTE rpriv[] = {
-	    ATTR(CKA_CLASS, &c_priv),	ATTR(CKA_KEY_TYPE, &k_rsa),
-	    ATTR(CKA_TOKEN, &no),	ATTR(CKA_PRIVATE, &yes),
-	    ATTR(CKA_SENSITIVE, &yes),	ATTR(CKA_SIGN, &yes),
-	    ATTR(CKA_DECRYPT, &yes),	ATTR(CKA_UNWRAP, &yes),
-	    ATTR_S(CKA_LABEL, "rsa"),	ATTR_S(CKA_ID, "\x01"),
-	    ATTR_A(CKA_MODULUS, rsa_n), ATTR_A(CKA_PUBLIC_EXPONENT, rsa_e),
-	    ATTR_A(CKA_PRIVATE_EXPONENT, rsa_d),
-	    ATTR_A(CKA_PRIME_1, rsa_p), ATTR_A(CKA_PRIME_2, rsa_q),
-	    ATTR_A(CKA_EXPONENT_1, rsa_dp), ATTR_A(CKA_EXPONENT_2, rsa_dq),
-	    ATTR_A(CKA_COEFFICIENT, rsa_qinv)};
+	CK_ATTRIBUTE rpriv[] = {ATTR(CKA_CLASS, &c_priv),
+				ATTR(CKA_KEY_TYPE, &k_rsa),
+				ATTR(CKA_TOKEN, &no),
+				ATTR(CKA_PRIVATE, &yes),
+				ATTR(CKA_SENSITIVE, &yes),
+				ATTR(CKA_SIGN, &yes),
+				ATTR(CKA_DECRYPT, &yes),
+				ATTR(CKA_UNWRAP, &yes),
+				ATTR_S(CKA_LABEL, "rsa"),
+				ATTR_S(CKA_ID, "\x01"),
+				ATTR_A(CKA_MODULUS, rsa_n),
+				ATTR_A(CKA_PUBLIC_EXPONENT, rsa_e),
+				ATTR_A(CKA_PRIVATE_EXPONENT, rsa_d),
+				ATTR_A(CKA_PRIME_1, rsa_p),
+				ATTR_A(CKA_PRIME_2, rsa_q),
+				ATTR_A(CKA_EXPONENT_1, rsa_dp),
+				ATTR_A(CKA_EXPONENT_2, rsa_dq),
+				ATTR_A(CKA_COEFFICIENT, rsa_qinv)};
 	D.rsa_priv = diff_create(s, rpriv, sizeof(rpriv) / sizeof(rpriv[0]));
 	CK_ATTRIBUTE rpub[] = {
-	    ATTR(CKA_CLASS, &c_pub),	ATTR(CKA_KEY_TYPE, &k_rsa),
-	    ATTR(CKA_TOKEN, &no),	ATTR(CKA_VERIFY, &yes),
-	    ATTR(CKA_ENCRYPT, &yes),	ATTR(CKA_WRAP, &yes),
-	    ATTR_S(CKA_LABEL, "rsa"),	ATTR_S(CKA_ID, "\x01"),
+	    ATTR(CKA_CLASS, &c_pub),    ATTR(CKA_KEY_TYPE, &k_rsa),
+	    ATTR(CKA_TOKEN, &no),       ATTR(CKA_VERIFY, &yes),
+	    ATTR(CKA_ENCRYPT, &yes),    ATTR(CKA_WRAP, &yes),
+	    ATTR_S(CKA_LABEL, "rsa"),   ATTR_S(CKA_ID, "\x01"),
 	    ATTR_A(CKA_MODULUS, rsa_n), ATTR_A(CKA_PUBLIC_EXPONENT, rsa_e)};
 	D.rsa_pub = diff_create(s, rpub, sizeof(rpub) / sizeof(rpub[0]));
-	CK_ATTRIBUTE epriv[] = {
-	    ATTR(CKA_CLASS, &c_priv),	  ATTR(CKA_KEY_TYPE, &k_ec),
-	    ATTR(CKA_TOKEN, &no),	  ATTR(CKA_PRIVATE, &yes),
-	    ATTR(CKA_SENSITIVE, &yes),	  ATTR(CKA_SIGN, &yes),
-	    ATTR(CKA_DERIVE, &yes),	  ATTR_S(CKA_LABEL, "ec"),
-	    ATTR_A(CKA_EC_PARAMS, ec_params), ATTR_A(CKA_VALUE, ec_d)};
+	CK_ATTRIBUTE epriv[] = {ATTR(CKA_CLASS, &c_priv),
+				ATTR(CKA_KEY_TYPE, &k_ec),
+				ATTR(CKA_TOKEN, &no),
+				ATTR(CKA_PRIVATE, &yes),
+				ATTR(CKA_SENSITIVE, &yes),
+				ATTR(CKA_SIGN, &yes),
+				ATTR(CKA_DERIVE, &yes),
+				ATTR_S(CKA_LABEL, "ec"),
+				ATTR_A(CKA_EC_PARAMS, ec_params),
+				ATTR_A(CKA_VALUE, ec_d)};
 	D.ec_priv = diff_create(s, epriv, sizeof(epriv) / sizeof(epriv[0]));
 	CK_ATTRIBUTE epub[] = {
-	    ATTR(CKA_CLASS, &c_pub),	      ATTR(CKA_KEY_TYPE, &k_ec),
-	    ATTR(CKA_TOKEN, &no),	      ATTR(CKA_VERIFY, &yes),
-	    ATTR_S(CKA_LABEL, "ec"),	      ATTR_A(CKA_EC_PARAMS, ec_params),
+	    ATTR(CKA_CLASS, &c_pub),       ATTR(CKA_KEY_TYPE, &k_ec),
+	    ATTR(CKA_TOKEN, &no),          ATTR(CKA_VERIFY, &yes),
+	    ATTR_S(CKA_LABEL, "ec"),       ATTR_A(CKA_EC_PARAMS, ec_params),
 	    ATTR_A(CKA_EC_POINT, ec_point)};
 	D.ec_pub = diff_create(s, epub, sizeof(epub) / sizeof(epub[0]));
 	CK_ATTRIBUTE aes[] = {
-	    ATTR(CKA_CLASS, &c_secret), ATTR(CKA_KEY_TYPE, &k_aes),
-	    ATTR(CKA_TOKEN, &no),	ATTR(CKA_SENSITIVE, &no),
+	    ATTR(CKA_CLASS, &c_secret),  ATTR(CKA_KEY_TYPE, &k_aes),
+	    ATTR(CKA_TOKEN, &no),        ATTR(CKA_SENSITIVE, &no),
 	    ATTR(CKA_EXTRACTABLE, &yes), ATTR(CKA_ENCRYPT, &yes),
-	    ATTR(CKA_DECRYPT, &yes),	ATTR(CKA_WRAP, &yes),
-	    ATTR(CKA_UNWRAP, &yes),	ATTR(CKA_SIGN, &yes),
-	    ATTR(CKA_VERIFY, &yes),	ATTR_S(CKA_LABEL, "aes"),
+	    ATTR(CKA_DECRYPT, &yes),     ATTR(CKA_WRAP, &yes),
+	    ATTR(CKA_UNWRAP, &yes),      ATTR(CKA_SIGN, &yes),
+	    ATTR(CKA_VERIFY, &yes),      ATTR_S(CKA_LABEL, "aes"),
 	    ATTR_A(CKA_VALUE, aes_value)};
 	D.aes = diff_create(s, aes, sizeof(aes) / sizeof(aes[0]));
 	CK_ATTRIBUTE aes2[] = {
-	    ATTR(CKA_CLASS, &c_secret), ATTR(CKA_KEY_TYPE, &k_aes),
-	    ATTR(CKA_TOKEN, &no),	ATTR(CKA_SENSITIVE, &no),
-	    ATTR(CKA_EXTRACTABLE, &yes), ATTR(CKA_ENCRYPT, &yes),
-	    ATTR(CKA_DECRYPT, &yes),	ATTR_S(CKA_LABEL, "aes2"),
+	    ATTR(CKA_CLASS, &c_secret),   ATTR(CKA_KEY_TYPE, &k_aes),
+	    ATTR(CKA_TOKEN, &no),         ATTR(CKA_SENSITIVE, &no),
+	    ATTR(CKA_EXTRACTABLE, &yes),  ATTR(CKA_ENCRYPT, &yes),
+	    ATTR(CKA_DECRYPT, &yes),      ATTR_S(CKA_LABEL, "aes2"),
 	    ATTR_A(CKA_VALUE, aes2_value)};
 	D.aes2 = diff_create(s, aes2, sizeof(aes2) / sizeof(aes2[0]));
 
 	rec_step("key-attrs");
 	CK_ATTRIBUTE_TYPE rsa_attrs[] = {
-	    CKA_KEY_TYPE,	  CKA_MODULUS,	       CKA_PUBLIC_EXPONENT,
-	    CKA_PRIVATE_EXPONENT, CKA_PRIME_1,	       CKA_LOCAL,
-	    CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE, CKA_KEY_GEN_MECHANISM,
-	    CKA_ID,		  CKA_MODULUS_BITS};
+	    CKA_KEY_TYPE,          CKA_MODULUS,
+	    CKA_PUBLIC_EXPONENT,   CKA_PRIVATE_EXPONENT,
+	    CKA_PRIME_1,           CKA_LOCAL,
+	    CKA_ALWAYS_SENSITIVE,  CKA_NEVER_EXTRACTABLE,
+	    CKA_KEY_GEN_MECHANISM, CKA_ID,
+	    CKA_MODULUS_BITS};
 	for (size_t i = 0; i < sizeof(rsa_attrs) / sizeof(rsa_attrs[0]); i++) {
 		diff_get_attr(s, D.rsa_priv, rsa_attrs[i]);
 		diff_get_attr(s, D.rsa_pub, rsa_attrs[i]);
@@ -194,8 +207,8 @@ static void sign1(CK_SESSION_HANDLE s, CK_MECHANISM *m, CK_OBJECT_HANDLE k,
 	CALL(C_Verify, s, (CK_BYTE_PTR)data, n, sig, len);
 }
 
-static void sign_multi(CK_SESSION_HANDLE s, CK_MECHANISM *m,
-		       CK_OBJECT_HANDLE k, CK_OBJECT_HANDLE pub, int det)
+static void sign_multi(CK_SESSION_HANDLE s, CK_MECHANISM *m, CK_OBJECT_HANDLE k,
+		       CK_OBJECT_HANDLE pub, int det)
 {
 	static const char *parts[] = {"first part ", "", "and the third"};
 	CK_BYTE sig[1024];
@@ -218,14 +231,14 @@ static void sign_multi(CK_SESSION_HANDLE s, CK_MECHANISM *m,
 		else
 			rec_ul("len", len);
 	}
-	CALL(C_SignUpdate, s, (CK_BYTE_PTR)"x", 1);
+	CALL(C_SignUpdate, s, (CK_BYTE_PTR) "x", 1);
 	CALL(C_VerifyInit, s, m, pub);
 	for (int i = 0; i < 3; i++)
 		CALL(C_VerifyUpdate, s, (CK_BYTE_PTR)parts[i],
 		     strlen(parts[i]));
 	CALL(C_VerifyFinal, s, sig, len);
 	CALL(C_VerifyInit, s, m, pub);
-	CALL(C_VerifyUpdate, s, (CK_BYTE_PTR)"other", 5);
+	CALL(C_VerifyUpdate, s, (CK_BYTE_PTR) "other", 5);
 	CALL(C_VerifyFinal, s, sig, len);
 }
 
@@ -265,8 +278,7 @@ void seq_keys_sign(void)
 	sign1(s, &ecdsa, gen_ec, gen_ec_pub, hash, 32, 0);
 	CK_MECHANISM ecdsa256 = {CKM_ECDSA_SHA256, NULL, 0};
 	CK_MECHANISM_INFO mi;
-	if (CALL(C_GetMechanismInfo, D.slot_a, CKM_ECDSA_SHA256, &mi) ==
-	    CKR_OK)
+	if (CALL(C_GetMechanismInfo, D.slot_a, CKM_ECDSA_SHA256, &mi) == CKR_OK)
 		sign_multi(s, &ecdsa256, D.ec_priv, D.ec_pub, 0);
 
 	rec_step("sign-mac");

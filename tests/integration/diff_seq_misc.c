@@ -31,12 +31,10 @@ static void wrap_unwrap(CK_SESSION_HANDLE s, CK_MECHANISM *m,
 		else
 			rec_ul("len", len);
 	}
-	CK_ATTRIBUTE t[] = {ATTR(CKA_CLASS, &c_secret),
-			    ATTR(CKA_KEY_TYPE, &k_aes),
-			    ATTR(CKA_TOKEN, &no),
-			    ATTR(CKA_SENSITIVE, &no),
-			    ATTR(CKA_EXTRACTABLE, &yes),
-			    ATTR(CKA_ENCRYPT, &yes)};
+	CK_ATTRIBUTE t[] = {
+	    ATTR(CKA_CLASS, &c_secret),  ATTR(CKA_KEY_TYPE, &k_aes),
+	    ATTR(CKA_TOKEN, &no),        ATTR(CKA_SENSITIVE, &no),
+	    ATTR(CKA_EXTRACTABLE, &yes), ATTR(CKA_ENCRYPT, &yes)};
 	CK_OBJECT_HANDLE h = 0;
 	if (CALL(C_UnwrapKey, s, m, uk, w, len, t, 6, &h) == CKR_OK)
 		rec_obj("h", h);
@@ -56,8 +54,7 @@ static void wrap_derive(CK_SESSION_HANDLE s)
 	rec_step("wrap");
 	CK_MECHANISM kw = {CKM_AES_KEY_WRAP, NULL, 0};
 	CK_MECHANISM_INFO mi;
-	if (CALL(C_GetMechanismInfo, D.slot_a, CKM_AES_KEY_WRAP, &mi) ==
-	    CKR_OK)
+	if (CALL(C_GetMechanismInfo, D.slot_a, CKM_AES_KEY_WRAP, &mi) == CKR_OK)
 		wrap_unwrap(s, &kw, D.aes, D.aes, 1);
 	CK_MECHANISM kwp = {CKM_AES_KEY_WRAP_PAD, NULL, 0};
 	if (CALL(C_GetMechanismInfo, D.slot_a, CKM_AES_KEY_WRAP_PAD, &mi) ==
@@ -79,12 +76,10 @@ static void wrap_derive(CK_SESSION_HANDLE s)
 				     (CK_BYTE_PTR)ec_point + 2};
 	CK_MECHANISM ecdh = {CKM_ECDH1_DERIVE, &ep, sizeof(ep)};
 	CK_ULONG vlen = 32;
-	CK_ATTRIBUTE t[] = {ATTR(CKA_CLASS, &c_secret),
-			    ATTR(CKA_KEY_TYPE, &k_generic),
-			    ATTR(CKA_TOKEN, &no),
-			    ATTR(CKA_SENSITIVE, &no),
-			    ATTR(CKA_EXTRACTABLE, &yes),
-			    ATTR(CKA_VALUE_LEN, &vlen)};
+	CK_ATTRIBUTE t[] = {
+	    ATTR(CKA_CLASS, &c_secret),  ATTR(CKA_KEY_TYPE, &k_generic),
+	    ATTR(CKA_TOKEN, &no),        ATTR(CKA_SENSITIVE, &no),
+	    ATTR(CKA_EXTRACTABLE, &yes), ATTR(CKA_VALUE_LEN, &vlen)};
 	CK_OBJECT_HANDLE h = 0;
 	if (CALL(C_DeriveKey, s, &ecdh, D.ec_priv, t, 6, &h) == CKR_OK)
 		rec_obj("h", h);
@@ -146,8 +141,8 @@ static void pins(CK_SESSION_HANDLE s)
 	memset(label, ' ', 32);
 	memcpy(label, "diffB-again", 11);
 	CK_SESSION_HANDLE b = 0;
-	if (CALL(C_OpenSession, D.slot_b, CKF_SERIAL_SESSION, NULL, NULL,
-		 &b) == CKR_OK)
+	if (CALL(C_OpenSession, D.slot_b, CKF_SERIAL_SESSION, NULL, NULL, &b) ==
+	    CKR_OK)
 		rec_sess("h", b);
 	CALL(C_InitToken, D.slot_b, PIN(SO_PIN), label); /* session open */
 	CALL(C_CloseSession, b);
@@ -170,7 +165,7 @@ static void state_and_unsupported(CK_SESSION_HANDLE s)
 	CK_ULONG len = 0;
 	CALL(C_GetOperationState, s, NULL, &len);
 	CALL(C_DigestInit, s, &sha);
-	CALL(C_DigestUpdate, s, (CK_BYTE_PTR)"abc", 3);
+	CALL(C_DigestUpdate, s, (CK_BYTE_PTR) "abc", 3);
 	if (CALL(C_GetOperationState, s, NULL, &len) == CKR_OK)
 		rec_ul("len", len);
 	len = sizeof(st);
@@ -186,12 +181,12 @@ static void state_and_unsupported(CK_SESSION_HANDLE s)
 	rec_step("unsupported");
 	CK_BYTE out[64];
 	len = sizeof(out);
-	CALL(C_DigestEncryptUpdate, s, (CK_BYTE_PTR)"abc", 3, out, &len);
-	CALL(C_DecryptDigestUpdate, s, (CK_BYTE_PTR)"abc", 3, out, &len);
-	CALL(C_SignEncryptUpdate, s, (CK_BYTE_PTR)"abc", 3, out, &len);
-	CALL(C_DecryptVerifyUpdate, s, (CK_BYTE_PTR)"abc", 3, out, &len);
-	CALL(C_SignRecover, s, (CK_BYTE_PTR)"abc", 3, out, &len);
-	CALL(C_VerifyRecover, s, (CK_BYTE_PTR)"abc", 3, out, &len);
+	CALL(C_DigestEncryptUpdate, s, (CK_BYTE_PTR) "abc", 3, out, &len);
+	CALL(C_DecryptDigestUpdate, s, (CK_BYTE_PTR) "abc", 3, out, &len);
+	CALL(C_SignEncryptUpdate, s, (CK_BYTE_PTR) "abc", 3, out, &len);
+	CALL(C_DecryptVerifyUpdate, s, (CK_BYTE_PTR) "abc", 3, out, &len);
+	CALL(C_SignRecover, s, (CK_BYTE_PTR) "abc", 3, out, &len);
+	CALL(C_VerifyRecover, s, (CK_BYTE_PTR) "abc", 3, out, &len);
 	CALL(C_GetFunctionStatus, s);
 	CALL(C_CancelFunction, s);
 	CALL(C_GetFunctionStatus, 12345);
@@ -210,8 +205,8 @@ static void stale_handles(CK_SESSION_HANDLE s)
 	CALL(C_EncryptInit, s, &ecb, D.aes2);
 	rec_forget_obj(D.aes2);
 	CK_SESSION_HANDLE t = 0;
-	if (CALL(C_OpenSession, D.slot_a, CKF_SERIAL_SESSION, NULL, NULL,
-		 &t) == CKR_OK)
+	if (CALL(C_OpenSession, D.slot_a, CKF_SERIAL_SESSION, NULL, NULL, &t) ==
+	    CKR_OK)
 		rec_sess("h", t);
 	CALL(C_CloseSession, t);
 	CK_MECHANISM sha = {CKM_SHA256, NULL, 0};

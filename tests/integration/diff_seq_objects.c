@@ -3,7 +3,6 @@
 
 #include "diff_record.h"
 
-
 static CK_OBJECT_CLASS cls_data = CKO_DATA;
 static CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 
@@ -18,18 +17,15 @@ CK_OBJECT_HANDLE diff_create(CK_SESSION_HANDLE s, CK_ATTRIBUTE *t, CK_ULONG n)
 static CK_OBJECT_HANDLE data_object(CK_SESSION_HANDLE s, const char *label,
 				    CK_BBOOL token)
 {
-	CK_ATTRIBUTE t[] = {ATTR(CKA_CLASS, &cls_data),
-			    ATTR(CKA_TOKEN, &token),
-			    ATTR(CKA_PRIVATE, &no),
-			    ATTR_S(CKA_LABEL, label),
-			    ATTR_S(CKA_APPLICATION, "diff"),
-			    ATTR_S(CKA_VALUE, label)};
+	CK_ATTRIBUTE t[] = {
+	    ATTR(CKA_CLASS, &cls_data),      ATTR(CKA_TOKEN, &token),
+	    ATTR(CKA_PRIVATE, &no),          ATTR_S(CKA_LABEL, label),
+	    ATTR_S(CKA_APPLICATION, "diff"), ATTR_S(CKA_VALUE, label)};
 	return diff_create(s, t, 6);
 }
 
 /* Find with a template, reading one handle per C_FindObjects call. */
-static void find(CK_SESSION_HANDLE s, CK_ATTRIBUTE *t, CK_ULONG n,
-		 CK_ULONG max)
+static void find(CK_SESSION_HANDLE s, CK_ATTRIBUTE *t, CK_ULONG n, CK_ULONG max)
 {
 	CK_OBJECT_HANDLE all[256], h[16];
 	CK_ULONG total = 0, got = 0;
@@ -50,8 +46,8 @@ static void find(CK_SESSION_HANDLE s, CK_ATTRIBUTE *t, CK_ULONG n,
 }
 
 /* C_GetAttributeValue with the template as given, recording the result. */
-static void get_attrs(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
-		      CK_ATTRIBUTE *t, CK_ULONG n)
+static void get_attrs(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o, CK_ATTRIBUTE *t,
+		      CK_ULONG n)
 {
 	CALL(C_GetAttributeValue, s, o, t, n);
 	rec_template(t, n);
@@ -140,8 +136,8 @@ void seq_objects(void)
 	CALL(C_FindObjectsFinal, 0);
 	/* Token B: a fresh token (no login) sees none of token A's. */
 	CK_SESSION_HANDLE b = 0;
-	if (CALL(C_OpenSession, D.slot_b, CKF_SERIAL_SESSION, NULL, NULL,
-		 &b) == CKR_OK)
+	if (CALL(C_OpenSession, D.slot_b, CKF_SERIAL_SESSION, NULL, NULL, &b) ==
+	    CKR_OK)
 		rec_sess("h", b);
 	find(b, NULL, 0, 16);
 
@@ -164,13 +160,11 @@ void seq_objects(void)
 	t[1].ulValueLen = 1; /* short */
 	t[2].ulValueLen = 64;
 	get_attrs(s, d[1], t, 4);
-	CK_ATTRIBUTE mixed[] = {{CKA_LABEL, b1, 64},
-				{0x7fff1234UL, b2, 64},
-				{CKA_VALUE, b3, 64}};
+	CK_ATTRIBUTE mixed[] = {
+	    {CKA_LABEL, b1, 64}, {0x7fff1234UL, b2, 64}, {CKA_VALUE, b3, 64}};
 	get_attrs(s, d[1], mixed, 3);
-	CK_ATTRIBUTE mixed2[] = {{CKA_LABEL, b1, 1},
-				 {0x7fff1234UL, b2, 64},
-				 {CKA_VALUE, NULL, 0}};
+	CK_ATTRIBUTE mixed2[] = {
+	    {CKA_LABEL, b1, 1}, {0x7fff1234UL, b2, 64}, {CKA_VALUE, NULL, 0}};
 	get_attrs(s, d[1], mixed2, 3);
 	CALL(C_GetAttributeValue, s, d[0], NULL, 2);
 	CALL(C_GetAttributeValue, s, d[0], NULL, 0);

@@ -73,7 +73,7 @@ static void test_identity_and_interfaces(void **state)
 static void test_variables_before_initialize(void **state)
 {
 	(void)state;
-	CK_RV (*getvar)
+	CK_RV(*getvar)
 	(const char *, char *, CK_ULONG) = p11test_sym(&m, "C_GetVariable");
 	char buf[256];
 	assert_int_equal(getvar("system-info", buf, sizeof(buf)), CKR_OK);

@@ -139,21 +139,17 @@ X(C_SetTraceCallback, (POINTER, CK_TRACE_CALLBACK, callback))
 /* clang-format on */
 
 /* Argument kinds, for the trace decoder. */
-#define P11O_ARG_KINDS(K)                                                      \
-	K(ULONG)                                                               \
-	K(BOOL)                                                                \
-	K(SLOT)                                                                \
-	K(SESSION)                                                             \
-	K(OBJECT) K(FLAGS) K(SESSION_FLAGS) K(WAIT_FLAGS) K(USER) K(MECH_TYPE) \
-	    K(POINTER) K(RESERVED) K(INIT_ARGS) K(MECHANISM) K(TEMPLATE)       \
-		K(COUNT) K(IN_BYTES) K(LEN) K(PIN) K(IN_TEXT) K(LABEL32)       \
-		    K(STRING) K(VAR_NAME) K(VAR_VALUE) K(OUT_INFO)             \
-			K(OUT_SLOT_LIST) K(OUT_COUNT) K(OUT_SLOT_INFO) K(      \
-			    OUT_TOKEN_INFO) K(OUT_MECH_LIST) K(OUT_MECH_INFO)  \
-			    K(OUT_SESSION) K(OUT_SESSION_INFO) K(OUT_BYTES)    \
-				K(OUT_LEN) K(OUT_OBJECT) K(OUT_OBJECTS)        \
-				    K(OUT_ULONG) K(OUT_TEMPLATE) K(OUT_SLOT)   \
-					K(OUT_STRING) K(INOUT_ULONG)
+/* clang-format off */
+#define P11O_ARG_KINDS(K) \
+	K(ULONG) K(BOOL) K(SLOT) K(SESSION) K(OBJECT) K(FLAGS) K(SESSION_FLAGS) \
+	K(WAIT_FLAGS) K(USER) K(MECH_TYPE) K(POINTER) K(RESERVED) K(INIT_ARGS) \
+	K(MECHANISM) K(TEMPLATE) K(COUNT) K(IN_BYTES) K(LEN) K(PIN) K(IN_TEXT) \
+	K(LABEL32) K(STRING) K(VAR_NAME) K(VAR_VALUE) K(OUT_INFO) K(OUT_SLOT_LIST) \
+	K(OUT_COUNT) K(OUT_SLOT_INFO) K(OUT_TOKEN_INFO) K(OUT_MECH_LIST) \
+	K(OUT_MECH_INFO) K(OUT_SESSION) K(OUT_SESSION_INFO) K(OUT_BYTES) \
+	K(OUT_LEN) K(OUT_OBJECT) K(OUT_OBJECTS) K(OUT_ULONG) K(OUT_TEMPLATE) \
+	K(OUT_SLOT) K(OUT_STRING) K(INOUT_ULONG)
+/* clang-format on */
 
 /* ---- argument-list mapping: apply M to each (kind, type, param) -------- */
 #define P11O_NARGS(...)                                                        \

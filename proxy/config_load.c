@@ -17,6 +17,9 @@
 
 #define MAX_FILE_SIZE (1024 * 1024)
 
+/* The build's sysconfdir; /etc is tried too when the prefix is not /usr. */
+static const char sysconf_path[] = P11O_SYSCONF_PATH;
+
 static int load_file(p11o_config *cfg, const char *path, bool required)
 {
 	/* O_NONBLOCK: a FIFO must not hang C_Initialize; regular files
@@ -100,8 +103,8 @@ int p11o_config_load(p11o_config *cfg)
 	p11o_config_defaults(cfg);
 	if (env && *env) {
 		load_file(cfg, env, true);
-	} else if (load_file(cfg, P11O_SYSCONF_PATH, false) == 0 &&
-		   strcmp(P11O_SYSCONF_PATH, P11O_CONF_DEFAULT_PATH) != 0) {
+	} else if (load_file(cfg, sysconf_path, false) == 0 &&
+		   strcmp(sysconf_path, P11O_CONF_DEFAULT_PATH) != 0) {
 		load_file(cfg, P11O_CONF_DEFAULT_PATH, false);
 	}
 	trace_override(cfg);

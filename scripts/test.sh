@@ -26,9 +26,7 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 step "clang-format"
 git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror
 step "cppcheck"
-cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
-	--inline-suppr --std=c11 -D__GNUC__ -I include -I proxy -I "$B" \
-	$(git ls-files 'proxy/*.c' 'addons/*.c' 'tools/*.c')
+scripts/static.sh "$B"
 step "fuzz smoke"
 scripts/fuzz.sh 10
 step "valgrind memcheck (bounded subset, build-valgrind)"

@@ -280,6 +280,8 @@ CK_RV ul_C_GetUnlockChallenge(p11o_layer *self, CK_SESSION_HANDLE hSession,
 			return CKR_FUNCTION_FAILED; /* ended at once */
 		}
 	}
+	/* h is set on both paths above. */
+	// cppcheck-suppress nullPointerRedundantCheck
 	if (h->owned && h->owner != hSession) {
 		p11o_mutex_unlock(&l->op_mu);
 		return UL_HELD_RV;

@@ -21,24 +21,51 @@ static size_t trim_right(const char *s, size_t n)
 	return n;
 }
 
-void p11o_label_compose(CK_UTF8CHAR out[32], const char *token_name,
-			const char *pin_name)
+/* Expand `fmt` (%p = pin, %% = %) into out; returns the length. */
+static size_t expand(char *out, size_t cap, const char *fmt, size_t n,
+		     const char *pin)
 {
-	char suffix[40] = "";
-	size_t slen = 0;
-	if (pin_name && *pin_name) {
-		size_t plen = utf8_cut(pin_name, strlen(pin_name), 28);
-		suffix[0] = ' ';
-		suffix[1] = '(';
-		memcpy(suffix + 2, pin_name, plen);
-		suffix[2 + plen] = ')';
-		slen = plen + 3;
+	size_t len = 0;
+	for (size_t i = 0; i < n && len < cap; i++) {
+		if (fmt[i] == '%' && i + 1 < n && fmt[i + 1] == 'p') {
+			size_t p = utf8_cut(pin, strlen(pin), cap - len);
+			memcpy(out + len, pin, p);
+			len += p;
+			i++;
+		} else if (fmt[i] == '%' && i + 1 < n && fmt[i + 1] == '%') {
+			out[len++] = '%';
+			i++;
+		} else {
+			out[len++] = fmt[i];
+		}
 	}
-	size_t tlen = strlen(token_name);
-	tlen = trim_right(token_name, utf8_cut(token_name, tlen, 32 - slen));
+	return len;
+}
+
+void p11o_label_compose(CK_UTF8CHAR out[32], const char *format,
+			const char *token_name, const char *pin_name)
+{
+	/* One PIN: the plain token name.  Otherwise the format around %t
+	 * (default "%t (%p)"); only the token name is ever cut. */
+	const char *fmt = pin_name && *pin_name ? format : "%t";
+	const char *t = strstr(fmt, "%t");
+	size_t flen = strlen(fmt);
+	size_t before = t ? (size_t)(t - fmt) : flen;
+	char prefix[32], suffix[32];
+	size_t plen = expand(prefix, sizeof(prefix), fmt, before, pin_name);
+	size_t slen = t ? expand(suffix, sizeof(suffix) - plen, t + 2,
+				 flen - before - 2, pin_name)
+			: 0;
+	size_t tlen = 0;
+	if (t) {
+		tlen = strlen(token_name);
+		tlen = trim_right(token_name,
+				  utf8_cut(token_name, tlen, 32 - plen - slen));
+	}
 	memset(out, ' ', 32);
-	memcpy(out, token_name, tlen);
-	memcpy(out + tlen, suffix, slen);
+	memcpy(out, prefix, plen);
+	memcpy(out + plen, token_name, tlen);
+	memcpy(out + plen + tlen, suffix, slen);
 	for (size_t i = 0; i < 32; i++)
 		if (out[i] == ':')
 			out[i] = '-';

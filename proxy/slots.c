@@ -398,7 +398,7 @@ static void decorate_token(slots_layer *l, CK_ULONG slot, CK_TOKEN_INFO *ti)
 	p11o_label_split(ti->label, name, sizeof(name), pin, sizeof(pin));
 	int k = p11o_card_entry_pin_index(e, pin, l->slots[slot].index);
 	const char *token = info->label[0] ? info->label : name;
-	p11o_label_compose(ti->label, token,
+	p11o_label_compose(ti->label, l->base.stack->config.label_format, token,
 			   info->pin_count >= 2 && k >= 0 ? info->pins[k].name
 							  : NULL);
 	ti->flags &= ~(CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY |
@@ -545,11 +545,16 @@ static CK_RV sl_C_Reinitialize(p11o_layer *self, CK_SLOT_ID slotID)
 	CK_ULONG i = slot_index(l, slotID);
 	if (i == NO_SLOT)
 		return CKR_SLOT_ID_INVALID;
-	CK_RV rv = P11O_DOWN(self, C_CloseAllSessions, l->slots[i].provider);
-	if (rv != CKR_OK && rv != CKR_TOKEN_NOT_PRESENT)
-		return rv;
-	p11o_handles_remove_aux(&l->sessions, i);
-	p11o_handles_remove_aux(&l->objects, i);
+	/* [unlock] logout-on-reinitialize = no keeps the sessions (and
+	 * with them the login, single sign-on style); only caches go. */
+	if (self->stack->config.logout_on_reinitialize) {
+		CK_RV rv =
+		    P11O_DOWN(self, C_CloseAllSessions, l->slots[i].provider);
+		if (rv != CKR_OK && rv != CKR_TOKEN_NOT_PRESENT)
+			return rv;
+		p11o_handles_remove_aux(&l->sessions, i);
+		p11o_handles_remove_aux(&l->objects, i);
+	}
 	p11o_card_cache_invalidate(l->base.stack->cards,
 				   l->slots[i].description);
 	/* Lower layers drop their caches of the token too. */

@@ -77,14 +77,16 @@ static CK_RV copy_out(const char *text, char *value, CK_ULONG valueLen)
 	return CKR_OK;
 }
 
-static void system_info(char *buf, size_t len)
+/* The reported cryptoki version is the one C_GetInfo reports ([info]). */
+static void get_system_info(const p11o_config *cfg, char *buf, size_t len)
 {
 	const unsigned one = 1;
 	snprintf(buf, len,
 		 "p11overlay %s; PKCS11 - %s endian build (%zu-bits CK_ULONG); "
-		 "cryptoki 2.11",
+		 "cryptoki %u.%u",
 		 P11O_VERSION, *(const char *)&one ? "Little" : "Big",
-		 sizeof(CK_ULONG) * 8);
+		 sizeof(CK_ULONG) * 8, cfg->cryptoki_version.major,
+		 cfg->cryptoki_version.minor);
 }
 
 static void version(char *buf, size_t len)
@@ -131,6 +133,10 @@ static void get_unlock_method(const p11o_config *cfg, char *buf, size_t len)
 	snprintf(buf, len, "%s", cfg->unlock_method);
 }
 
+static void system_info(char *buf, size_t len)
+{
+	with_config(get_system_info, buf, len);
+}
 static void soft_token_type(char *buf, size_t len)
 {
 	with_config(get_soft_token_type, buf, len);

@@ -120,31 +120,14 @@ static char *read_all(const char *path, size_t *len)
 	return buf;
 }
 
-int cmd_config_check(int argc, char **argv)
+/* Diagnostics and the values that matter most. */
+static int report_config(const p11o_config *cfg, const char *path)
 {
-	const char *path = argc > 0 ? argv[0] : getenv("P11OVERLAY_CONF");
-	if (!path || !*path)
-		path = P11O_CONF_DEFAULT_PATH;
-	size_t len = 0;
-	char *text = read_all(path, &len);
-	if (!text) {
-		fprintf(stderr, "p11overlay-tool: cannot read %s: %s\n", path,
-			strerror(errno));
-		return EXIT_FAILED;
-	}
-	p11o_config *cfg = calloc(1, sizeof(*cfg));
-	if (!cfg) {
-		free(text);
-		return EXIT_FAILED;
-	}
-	p11o_config_defaults(cfg);
-	size_t errors = p11o_config_parse(cfg, text, len, path);
-	free(text);
 	for (size_t i = 0; i < cfg->diag_count; i++)
 		printf("%s\n", cfg->diags[i]);
 	size_t total = cfg->diag_count + cfg->diag_dropped;
-	printf("%s: %zu error(s), %zu warning(s)\n", path, errors,
-	       total - errors);
+	printf("%s: %zu error(s), %zu warning(s)\n", path, cfg->error_count,
+	       total - cfg->error_count);
 	printf("  provider module: %s\n", cfg->module);
 	printf("  unlock: timeout %lu s, method %s\n", cfg->unlock_timeout,
 	       cfg->unlock_method);
@@ -152,6 +135,35 @@ int cmd_config_check(int argc, char **argv)
 	       cfg->trace_path[0] ? cfg->trace_path : "off",
 	       p11o_config_level_name(cfg->trace_level));
 	printf("  card profiles: %zu\n", cfg->card_count);
+	return cfg->error_count ? EXIT_FAILED : EXIT_OK;
+}
+
+/* `config check [FILE]`: FILE alone, or exactly what the module would
+ * load (same search order, secure_getenv, P11OVERLAY_TRACE). */
+int cmd_config_check(int argc, char **argv)
+{
+	p11o_config *cfg = calloc(1, sizeof(*cfg));
+	if (!cfg)
+		return EXIT_FAILED;
+	int rc;
+	if (argc > 0) {
+		size_t len = 0;
+		char *text = read_all(argv[0], &len);
+		if (!text) {
+			fprintf(stderr, "p11overlay-tool: cannot read %s: %s\n",
+				argv[0], strerror(errno));
+			free(cfg);
+			return EXIT_FAILED;
+		}
+		p11o_config_defaults(cfg);
+		p11o_config_parse(cfg, text, len, argv[0]);
+		free(text);
+		rc = report_config(cfg, argv[0]);
+	} else {
+		p11o_config_load(cfg);
+		rc = report_config(cfg, cfg->path[0] ? cfg->path
+						     : "(built-in defaults)");
+	}
 	free(cfg);
-	return errors ? EXIT_FAILED : EXIT_OK;
+	return rc;
 }

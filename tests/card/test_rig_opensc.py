@@ -92,7 +92,8 @@ def run(d):
     step("rig start %s" % d)
     t = time.monotonic()
     env = rig.start(d)
-    check(time.monotonic() - t < 2.0, "rig start took %.2f s" % (time.monotonic() - t))
+    # Reported, not asserted: speed is for benchmarks, not tests.
+    print("rig start took %.2f s" % (time.monotonic() - t))
     os.environ.update(env)
     module = env["RIG_OPENSC_MODULE"]
 

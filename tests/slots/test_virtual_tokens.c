@@ -425,6 +425,21 @@ static void test_reinitialize(void **state)
 	assert_int_equal(fl->C_GetSessionInfo(s, &si), CKR_OK);
 	assert_int_equal(si.state, CKS_RO_PUBLIC_SESSION);
 	assert_int_equal(fl->C_Finalize(NULL), CKR_OK);
+
+	/* Without logout the sessions and the login stay. */
+	init_with("[unlock]\nlogout-on-reinitialize = no\n");
+	reinitialize = p11test_sym(&m, "C_Reinitialize");
+	assert_int_equal(token_slots(ids, 8), 2);
+	assert_int_equal(
+	    fl->C_OpenSession(ids[0], CKF_SERIAL_SESSION, NULL, NULL, &s),
+	    CKR_OK);
+	assert_int_equal(fl->C_Login(s, CKU_USER, (CK_UTF8CHAR_PTR) "1234", 4),
+			 CKR_OK);
+	assert_int_equal(reinitialize(ids[0]), CKR_OK);
+	assert_int_equal(fl->C_GetSessionInfo(s, &si), CKR_OK);
+	assert_int_equal(si.state, CKS_RO_USER_FUNCTIONS);
+	assert_int_equal(fl->C_Logout(s), CKR_OK);
+	assert_int_equal(fl->C_Finalize(NULL), CKR_OK);
 }
 
 /* A failed test leaves the module initialised: the next one starts clean. */

@@ -22,6 +22,8 @@ struct ob_reader {
 	p11o_card *atr_card;      /* ATR of a card no profile knows */
 };
 
+static uint64_t insertion(struct ob_reader *r);
+
 bool ob_card_attach(ob_layer *l, ob_token *t, const CK_SLOT_INFO *si)
 {
 	char name[P11O_CARD_MAX_READER];
@@ -45,7 +47,10 @@ bool ob_card_attach(ob_layer *l, ob_token *t, const CK_SLOT_INFO *si)
 	}
 	memcpy(r->desc, si->slotDescription, 64);
 	strcpy(r->name, name);
-	r->insertion = r->cache_insertion = OB_NO_INSERTION;
+	r->insertion = OB_NO_INSERTION;
+	/* The shared cache was filled in this process, after C_Initialize:
+	 * what it holds is taken as this insertion's (no second read). */
+	r->cache_insertion = insertion(r);
 	l->readers[l->nreaders++] = r;
 	t->reader = r;
 	return true;

@@ -1,0 +1,227 @@
+/* The virtual slot view (design.md §4): stable slot IDs, which slots are
+ * shown, and the label and PIN state of a card's virtual tokens. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cardcache.h"
+#include "labels.h"
+#include "slots_int.h"
+#include "stack.h"
+
+/* ---- slot IDs ----------------------------------------------------------- */
+
+static uint32_t description_hash(const unsigned char d[64])
+{
+	size_t n = 64;
+	while (n > 0 && (d[n - 1] == ' ' || d[n - 1] == '\0'))
+		n--;
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ d[i]) * 16777619u;
+	return h;
+}
+
+static CK_SLOT_ID make_id(uint32_t hash, unsigned index)
+{
+	return ((CK_SLOT_ID)(hash & 0x7FFFFFFu) << 4) | (index & 0xFu);
+}
+
+CK_SLOT_ID p11o_slot_id_for(const unsigned char description[64], unsigned index)
+{
+	return make_id(description_hash(description), index);
+}
+
+size_t sl_slot_count(const slots_layer *l)
+{
+	return atomic_load_explicit(&((slots_layer *)l)->count,
+				    memory_order_acquire);
+}
+
+static bool id_used(const slots_layer *l, size_t n, CK_SLOT_ID id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (l->slots[i].id == id)
+			return true;
+	return false;
+}
+
+/* Under the lock: add provider slot `pid`; returns its index or NO_SLOT. */
+static CK_ULONG learn(slots_layer *l, CK_SLOT_ID pid)
+{
+	size_t n = atomic_load(&l->count);
+	for (size_t i = 0; i < n; i++)
+		if (l->slots[i].provider == pid)
+			return i;
+	CK_SLOT_INFO info;
+	if (n >= MAX_SLOTS ||
+	    P11O_DOWN(&l->base, C_GetSlotInfo, pid, &info) != CKR_OK)
+		return NO_SLOT;
+	vslot *v = &l->slots[n];
+	v->provider = pid;
+	v->hash = description_hash(info.slotDescription);
+	memcpy(v->description, info.slotDescription, 64);
+	v->index = 0;
+	for (size_t i = 0; i < n; i++)
+		if (l->slots[i].hash == v->hash)
+			v->index++;
+	uint32_t h = v->hash;
+	while (id_used(l, n, make_id(h, v->index)))
+		h++;
+	v->id = make_id(h, v->index);
+	atomic_store_explicit(&l->count, n + 1, memory_order_release);
+	return n;
+}
+
+/* Learn every provider slot, in the provider's order (which keeps the
+ * per-description index stable). */
+void sl_refresh(slots_layer *l)
+{
+	CK_SLOT_ID ids[MAX_SLOTS];
+	CK_ULONG count = MAX_SLOTS;
+	if (P11O_DOWN(&l->base, C_GetSlotList, CK_FALSE, ids, &count) != CKR_OK)
+		return;
+	if (count > MAX_SLOTS) /* a provider claiming more than it wrote */
+		count = MAX_SLOTS;
+	p11o_mutex_lock(&l->lock);
+	for (CK_ULONG i = 0; i < count; i++)
+		learn(l, ids[i]);
+	p11o_mutex_unlock(&l->lock);
+}
+
+CK_ULONG sl_index_of_id(const slots_layer *l, CK_SLOT_ID id)
+{
+	size_t n = sl_slot_count(l);
+	for (size_t i = 0; i < n; i++)
+		if (l->slots[i].id == id)
+			return i;
+	return NO_SLOT;
+}
+
+/* A slot not seen before (hot-plugged): learn all, in the provider's
+ * order.  Out of line so the lookup below stays small. */
+__attribute__((noinline)) CK_ULONG sl_learn_new(slots_layer *l, CK_SLOT_ID pid)
+{
+	sl_refresh(l);
+	p11o_mutex_lock(&l->lock);
+	CK_ULONG i = learn(l, pid);
+	p11o_mutex_unlock(&l->lock);
+	return i;
+}
+
+/* Virtual -> provider; unknown IDs may be slots not seen yet in this
+ * process (IDs are stable across processes). */
+CK_ULONG sl_slot_index(slots_layer *l, CK_SLOT_ID id)
+{
+	CK_ULONG i = sl_index_of_id(l, id);
+	if (i == NO_SLOT) {
+		sl_refresh(l);
+		i = sl_index_of_id(l, id);
+	}
+	return i;
+}
+
+CK_SLOT_ID sl_slot_up(slots_layer *l, CK_SLOT_ID pid)
+{
+	CK_ULONG i = sl_index_of_provider(l, pid);
+	return i == NO_SLOT ? pid : l->slots[i].id;
+}
+
+static bool pin_listed(const p11o_config *cfg, const char *pin)
+{
+	for (size_t i = 0; i < cfg->pin_name_count; i++)
+		if (strcmp(cfg->pin_names[i], pin) == 0)
+			return true;
+	return false;
+}
+
+/* [slots] pins and empty-slots: is provider slot `pid` shown?  `seen`
+ * holds the description hashes of readers that showed a token already
+ * (pins = first). */
+static bool slot_visible(slots_layer *l, CK_SLOT_ID pid, uint32_t *seen,
+			 size_t *nseen)
+{
+	const p11o_config *cfg = &l->base.stack->config;
+	CK_SLOT_INFO si;
+	if (P11O_DOWN(&l->base, C_GetSlotInfo, pid, &si) != CKR_OK)
+		return false;
+	if (!(si.flags & CKF_TOKEN_PRESENT))
+		return cfg->empty_slots_show;
+	CK_ULONG i = sl_index_of_provider(l, pid);
+	if (i == NO_SLOT)
+		return false;
+	if (cfg->pins == P11O_PINS_FIRST) {
+		for (size_t k = 0; k < *nseen; k++)
+			if (seen[k] == l->slots[i].hash)
+				return false;
+		seen[(*nseen)++] = l->slots[i].hash;
+		return true;
+	}
+	if (cfg->pins == P11O_PINS_LIST) {
+		CK_TOKEN_INFO ti;
+		char name[40], pin[40];
+		if (P11O_DOWN(&l->base, C_GetTokenInfo, pid, &ti) != CKR_OK)
+			return false;
+		/* A card with one PIN has no suffix: always shown. */
+		return !p11o_label_split(ti.label, name, sizeof(name), pin,
+					 sizeof(pin)) ||
+		       pin_listed(cfg, pin);
+	}
+	return true;
+}
+
+/* The slot list when config hides some slots: the provider's full list
+ * is needed even for a size query. */
+CK_RV sl_filtered_slot_list(slots_layer *l, CK_BBOOL tokenPresent,
+			    CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
+{
+	CK_SLOT_ID ids[MAX_SLOTS];
+	CK_ULONG n = MAX_SLOTS;
+	if (!pulCount)
+		return CKR_ARGUMENTS_BAD;
+	CK_RV rv = P11O_DOWN(&l->base, C_GetSlotList, tokenPresent, ids, &n);
+	if (rv != CKR_OK)
+		return rv;
+	if (n > MAX_SLOTS)
+		n = MAX_SLOTS;
+	uint32_t seen[MAX_SLOTS];
+	size_t nseen = 0;
+	CK_ULONG shown = 0;
+	for (CK_ULONG i = 0; i < n; i++)
+		if (slot_visible(l, ids[i], seen, &nseen))
+			ids[shown++] = sl_slot_up(l, ids[i]);
+	if (pSlotList && *pulCount < shown)
+		rv = CKR_BUFFER_TOO_SMALL;
+	else if (pSlotList)
+		memcpy(pSlotList, ids, shown * sizeof(ids[0]));
+	*pulCount = shown;
+	return rv;
+}
+
+/* design.md §4: the label of a card's virtual token and its real PIN
+ * state, whatever the provider made of them. */
+void sl_decorate_token(slots_layer *l, CK_ULONG slot, CK_TOKEN_INFO *ti)
+{
+	vslot *v = &l->slots[slot];
+	if (atomic_load_explicit(&v->no_reader, memory_order_relaxed))
+		return; /* soft tokens pay nothing */
+	p11o_card_cache *cards = l->base.stack->cards;
+	p11o_card_entry *e =
+	    p11o_card_cache_get(cards, v->description, ti->serialNumber);
+	if (!e) {
+		if (p11o_card_cache_no_reader(cards, v->description))
+			atomic_store(&v->no_reader, true);
+		return;
+	}
+	const p11o_card_info *info = p11o_card_entry_info(e);
+	char name[40], pin[40];
+	p11o_label_split(ti->label, name, sizeof(name), pin, sizeof(pin));
+	int k = p11o_card_entry_pin_index(e, pin, l->slots[slot].index);
+	const char *token = info->label[0] ? info->label : name;
+	p11o_label_compose(ti->label, l->base.stack->config.label_format, token,
+			   info->pin_count >= 2 && k >= 0 ? info->pins[k].name
+							  : NULL);
+	ti->flags &= ~(CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY |
+		       CKF_USER_PIN_LOCKED);
+	ti->flags |= p11o_card_entry_pin_flags(e, k);
+	p11o_card_cache_put(e);
+}

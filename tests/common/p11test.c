@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static char rig_dir[256];
@@ -123,6 +124,74 @@ size_t p11test_token_slots(p11test_module *m, CK_SLOT_ID *out, size_t max)
 	if (m->fl->C_GetSlotList(CK_TRUE, out, &n) != CKR_OK)
 		return 0;
 	return n;
+}
+
+bool p11test_find_token(CK_FUNCTION_LIST_PTR fl, const char *label,
+			bool substring, CK_SLOT_ID *slot)
+{
+	CK_SLOT_ID ids[16];
+	CK_ULONG n = 16;
+	if (fl->C_GetSlotList(CK_TRUE, ids, &n) != CKR_OK)
+		return false;
+	for (CK_ULONG i = 0; i < n; i++) {
+		CK_TOKEN_INFO ti;
+		char l[33];
+		if (fl->C_GetTokenInfo(ids[i], &ti) != CKR_OK)
+			continue;
+		p11test_trim(l, ti.label, 32);
+		if (substring ? strstr(l, label) != NULL
+			      : strcmp(l, label) == 0) {
+			*slot = ids[i];
+			return true;
+		}
+	}
+	return false;
+}
+
+static char hsm_dir[128];
+
+const char *p11test_softhsm_start(const char *label, const char *pin,
+				  const char *so_pin)
+{
+	char path[256], cmd[512];
+	snprintf(hsm_dir, sizeof(hsm_dir), "/tmp/p11test-hsm.XXXXXX");
+	if (!mkdtemp(hsm_dir))
+		die("mkdtemp");
+	snprintf(path, sizeof(path), "%s/tokens", hsm_dir);
+	if (mkdir(path, 0700) != 0)
+		die("softhsm token dir");
+	snprintf(path, sizeof(path), "%s/softhsm2.conf", hsm_dir);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		die("softhsm2.conf");
+	fprintf(f,
+		"directories.tokendir = %s/tokens\nobjectstore.backend = file\n"
+		"log.level = ERROR\n",
+		hsm_dir);
+	fclose(f);
+	setenv("SOFTHSM2_CONF", path, 1);
+	if (!label)
+		return hsm_dir;
+	snprintf(cmd, sizeof(cmd),
+		 "softhsm2-util --init-token --free --label '%s' --pin '%s' "
+		 "--so-pin '%s' >/dev/null",
+		 label, pin, so_pin);
+	if (system(cmd) != 0)
+		die("softhsm2-util --init-token failed");
+	return hsm_dir;
+}
+
+int p11test_softhsm_stop(void)
+{
+	char cmd[256];
+	if (!hsm_dir[0])
+		return 0;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", hsm_dir);
+	int rc = system(cmd) == 0 ? 0 : -1;
+	if (rc != 0)
+		fprintf(stderr, "p11test: could not remove %s\n", hsm_dir);
+	hsm_dir[0] = '\0';
+	return rc;
 }
 
 void p11test_trim(char *dst, const CK_UTF8CHAR *src, size_t len)

@@ -32,6 +32,22 @@ void p11test_write_config(const char *module, const char *extra);
 
 /* Find the slots whose token label matches; returns count. */
 size_t p11test_token_slots(p11test_module *m, CK_SLOT_ID *out, size_t max);
+/* The slot (of C_GetSlotList(CK_TRUE)) whose blank-trimmed token label is
+ * `label` (or, with `substring`, contains it).  False, and *slot left as it
+ * is, if there is none. */
+bool p11test_find_token(CK_FUNCTION_LIST_PTR fl, const char *label,
+			bool substring, CK_SLOT_ID *slot);
+
+/* A throw-away SoftHSM2 token store: a new temp dir with a softhsm2.conf
+ * (directories.tokendir = <dir>/tokens, objectstore.backend = file,
+ * log.level = ERROR), SOFTHSM2_CONF exported; with a label, one token is
+ * initialised (softhsm2-util --init-token --free --label --pin --so-pin).
+ * Aborts the test program on failure.  Returns the dir (static buffer),
+ * which the test may use for its own files. */
+const char *p11test_softhsm_start(const char *label, const char *pin,
+				  const char *so_pin);
+/* Removes the dir (nothing if none); 0, or -1 if it could not be. */
+int p11test_softhsm_stop(void);
 /* Trimmed copy of a blank-padded field. */
 void p11test_trim(char *dst, const CK_UTF8CHAR *src, size_t len);
 

@@ -9,7 +9,6 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,7 +21,7 @@
 
 static p11test_module m;
 static CK_FUNCTION_LIST_PTR fl;
-static char dir[64];
+static const char *dir;
 
 static void write_conf(const char *text)
 {
@@ -176,19 +175,8 @@ static void test_broken_setups(void **state)
 
 int main(int argc, char **argv)
 {
-	snprintf(dir, sizeof(dir), "/tmp/p11o-module.XXXXXX");
-	if (!mkdtemp(dir))
-		return 2;
 	/* SoftHSM2 needs a token directory even with no token. */
-	char conf[128], tokens[128];
-	snprintf(tokens, sizeof(tokens), "%s/tokens", dir);
-	mkdir(tokens, 0700);
-	snprintf(conf, sizeof(conf), "%s/softhsm2.conf", dir);
-	FILE *f = fopen(conf, "w");
-	fprintf(f, "directories.tokendir = %s\nobjectstore.backend = file\n",
-		tokens);
-	fclose(f);
-	setenv("SOFTHSM2_CONF", conf, 1);
+	dir = p11test_softhsm_start(NULL, NULL, NULL);
 	unsetenv("P11OVERLAY_TRACE");
 	p11test_load(&m, argc > 1 ? argv[1] : "build/p11overlay.so");
 	fl = m.fl;
@@ -200,9 +188,7 @@ int main(int argc, char **argv)
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	p11test_unload(&m);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	if (system(cmd) != 0)
+	if (p11test_softhsm_stop() != 0)
 		rc = 1;
 	return rc;
 }

@@ -22,27 +22,12 @@ static void check(CK_RV rv, CK_RV want, const char *what)
 void mt_start(const char *provider, const char *extra, const char *label,
 	      const char *pin)
 {
-	CK_SLOT_ID ids[16];
-	size_t n;
-
 	p11test_write_config(provider, extra);
 	if (mt->C_Initialize(NULL) == CKR_CRYPTOKI_ALREADY_INITIALIZED) {
 		mt->C_Finalize(NULL); /* a failed test left it open */
 		check(mt->C_Initialize(NULL), CKR_OK, "C_Initialize");
 	}
-	n = p11test_token_slots(&mt_m, ids, 16);
-	mt_slot = (CK_SLOT_ID)-1;
-	for (size_t i = 0; i < n; i++) {
-		CK_TOKEN_INFO ti;
-		char l[33];
-		check(mt->C_GetTokenInfo(ids[i], &ti), CKR_OK, "token info");
-		p11test_trim(l, ti.label, 32);
-		if (strstr(l, label)) {
-			mt_slot = ids[i];
-			break;
-		}
-	}
-	if (mt_slot == (CK_SLOT_ID)-1) {
+	if (!p11test_find_token(mt, label, true, &mt_slot)) {
 		fprintf(stderr, "mtest: no token '%s'\n", label);
 		exit(1);
 	}

@@ -22,7 +22,6 @@
 #include "mtest.h"
 
 static const char *softhsm;
-static char dir[] = "/tmp/mech-engine.XXXXXX";
 static EVP_PKEY *key;
 static unsigned char msg[777], native_sig[256];
 static atomic_int ops, begins, updates, ends, aborted;
@@ -182,20 +181,7 @@ static void import_key(void)
 static int setup(void **state)
 {
 	(void)state;
-	char path[300], cmd[400];
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/softhsm2.conf", dir);
-	FILE *f = fopen(path, "w");
-	fprintf(f,
-		"directories.tokendir = %s\nobjectstore.backend = file\n"
-		"log.level = ERROR\n",
-		dir);
-	fclose(f);
-	setenv("SOFTHSM2_CONF", path, 1);
-	snprintf(cmd, sizeof(cmd),
-		 "softhsm2-util --init-token --free --label 'mech engine' "
-		 "--pin 1234 --so-pin 5678 >/dev/null");
-	assert_int_equal(system(cmd), 0);
+	p11test_softhsm_start("mech engine", "1234", "5678");
 	key = EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
 	assert_non_null(key);
 	for (size_t i = 0; i < sizeof(msg); i++)
@@ -215,10 +201,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	char cmd[300];
 	EVP_PKEY_free(key);
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return p11test_softhsm_stop();
 }
 
 static void test_register_rules(void **state)

@@ -20,7 +20,6 @@
 #include "mtest.h"
 
 static const char *softhsm;
-static char dir[] = "/tmp/mech-soft.XXXXXX";
 static unsigned char msg[1000];
 
 #define OFF "[mechanisms]\nenabled = no\n"
@@ -80,20 +79,7 @@ static void keypair(const char *id, CK_KEY_TYPE kt, CK_BBOOL allow)
 static int setup(void **state)
 {
 	(void)state;
-	char path[300], cmd[400];
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/softhsm2.conf", dir);
-	FILE *f = fopen(path, "w");
-	fprintf(f,
-		"directories.tokendir = %s\nobjectstore.backend = file\n"
-		"log.level = ERROR\n",
-		dir);
-	fclose(f);
-	setenv("SOFTHSM2_CONF", path, 1);
-	snprintf(cmd, sizeof(cmd),
-		 "softhsm2-util --init-token --free --label 'mech soft' "
-		 "--pin 1234 --so-pin 5678 >/dev/null");
-	assert_int_equal(system(cmd), 0);
+	p11test_softhsm_start("mech soft", "1234", "5678");
 	for (size_t i = 0; i < sizeof(msg); i++)
 		msg[i] = (unsigned char)(i * 7 + 3);
 	start(OFF);
@@ -107,9 +93,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return p11test_softhsm_stop();
 }
 
 #define PRIV(id) mt_find(CKO_PRIVATE_KEY, id)
@@ -507,16 +491,8 @@ static void test_disable_and_off(void **state)
 	start(OFF);
 	p11test_load(&direct, softhsm); /* the same, initialised instance */
 	assert_int_equal(mt->C_GetMechanismList(mt_slot, a, &na), CKR_OK);
-	CK_SLOT_ID ids[8], pid = (CK_SLOT_ID)-1;
-	CK_ULONG n = 8;
-	assert_int_equal(direct.fl->C_GetSlotList(CK_TRUE, ids, &n), CKR_OK);
-	for (CK_ULONG i = 0; i < n; i++) {
-		CK_TOKEN_INFO ti;
-		assert_int_equal(direct.fl->C_GetTokenInfo(ids[i], &ti),
-				 CKR_OK);
-		if (memcmp(ti.label, "mech soft ", 10) == 0)
-			pid = ids[i];
-	}
+	CK_SLOT_ID pid = (CK_SLOT_ID)-1;
+	p11test_find_token(direct.fl, "mech soft", false, &pid);
 	assert_int_equal(direct.fl->C_GetMechanismList(pid, b, &nb), CKR_OK);
 	assert_int_equal(na, nb);
 	assert_memory_equal(a, b, na * sizeof(a[0]));

@@ -7,7 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "p11overlay.h"
+#include "mock_common.h"
 
 #define TOP ((CK_ULONG)1 << (sizeof(CK_ULONG) * 8 - 1))
 #define MAX_OBJ 160
@@ -55,12 +55,6 @@ static long index_of(CK_OBJECT_HANDLE h)
 	return -1;
 }
 
-static void pad(CK_UTF8CHAR *d, size_t n, const char *s)
-{
-	memset(d, ' ', n);
-	memcpy(d, s, strlen(s));
-}
-
 static CK_RV m_Initialize(CK_VOID_PTR a)
 {
 	(void)a;
@@ -74,11 +68,7 @@ static CK_RV m_Finalize(CK_VOID_PTR a)
 }
 static CK_RV m_GetInfo(CK_INFO_PTR i)
 {
-	memset(i, 0, sizeof(*i));
-	i->cryptokiVersion.major = 2;
-	i->cryptokiVersion.minor = 40;
-	pad(i->manufacturerID, 32, "mock");
-	pad(i->libraryDescription, 32, "adversarial handles");
+	mock_info(i, "adversarial handles");
 	return CKR_OK;
 }
 static CK_RV m_GetSlotList(CK_BBOOL p, CK_SLOT_ID_PTR l, CK_ULONG_PTR n)
@@ -98,8 +88,8 @@ static CK_RV m_GetSlotInfo(CK_SLOT_ID s, CK_SLOT_INFO_PTR i)
 	if (s != 7)
 		return CKR_SLOT_ID_INVALID;
 	memset(i, 0, sizeof(*i));
-	pad(i->slotDescription, 64, "Mock adversarial slot");
-	pad(i->manufacturerID, 32, "mock");
+	mock_pad(i->slotDescription, 64, "Mock adversarial slot");
+	mock_pad(i->manufacturerID, 32, "mock");
 	i->flags = CKF_TOKEN_PRESENT;
 	return CKR_OK;
 }
@@ -107,11 +97,7 @@ static CK_RV m_GetTokenInfo(CK_SLOT_ID s, CK_TOKEN_INFO_PTR i)
 {
 	if (s != 7)
 		return CKR_SLOT_ID_INVALID;
-	memset(i, 0, sizeof(*i));
-	pad(i->label, 32, "Mock Token");
-	pad(i->manufacturerID, 32, "mock");
-	pad(i->model, 16, "mock");
-	pad(i->serialNumber, 16, "MOCK0001");
+	mock_token_info(i, "MOCK0001");
 	i->flags = CKF_TOKEN_INITIALIZED;
 	return CKR_OK;
 }
@@ -195,14 +181,8 @@ static CK_RV m_GetAttributeValue(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o,
 			rv = CKR_ATTRIBUTE_TYPE_INVALID;
 			continue;
 		}
-		if (t[i].pValue && t[i].ulValueLen < len) {
-			t[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
+		if (mock_put_attr(&t[i], p, len) != CKR_OK)
 			rv = CKR_BUFFER_TOO_SMALL;
-			continue;
-		}
-		if (t[i].pValue)
-			memcpy(t[i].pValue, p, len);
-		t[i].ulValueLen = len;
 	}
 	return rv;
 }

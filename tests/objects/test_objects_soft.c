@@ -16,7 +16,6 @@
 CK_FUNCTION_LIST_PTR fl;
 static p11test_module m;
 static const char *softhsm;
-static char dir[] = "/tmp/ob-soft.XXXXXX";
 static CK_SLOT_ID slot;
 static CK_SESSION_HANDLE rw;
 
@@ -44,32 +43,10 @@ static void create_data(CK_FUNCTION_LIST_PTR f, CK_SESSION_HANDLE s,
 static int setup(void **state)
 {
 	(void)state;
-	char cmd[512], path[256];
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/softhsm2.conf", dir);
-	FILE *f = fopen(path, "w");
-	fprintf(f,
-		"directories.tokendir = %s\nobjectstore.backend = file\n"
-		"log.level = ERROR\n",
-		dir);
-	fclose(f);
-	setenv("SOFTHSM2_CONF", path, 1);
-	snprintf(cmd, sizeof(cmd),
-		 "softhsm2-util --init-token --free --label 'Soft Token One' "
-		 "--pin 1234 --so-pin 5678 >/dev/null");
-	assert_int_equal(system(cmd), 0);
+	p11test_softhsm_start("Soft Token One", "1234", "5678");
 	p11test_write_config(softhsm, NULL);
 	assert_int_equal(fl->C_Initialize(NULL), CKR_OK);
-	CK_SLOT_ID ids[4];
-	size_t n = p11test_token_slots(&m, ids, 4);
-	for (size_t i = 0; i < n && !slot; i++) { /* not the free one */
-		CK_TOKEN_INFO ti;
-		char label[33];
-		assert_int_equal(fl->C_GetTokenInfo(ids[i], &ti), CKR_OK);
-		p11test_trim(label, ti.label, 32);
-		if (strcmp(label, "Soft Token One") == 0)
-			slot = ids[i];
-	}
+	assert_true(p11test_find_token(fl, "Soft Token One", false, &slot));
 	assert_true(slot != 0);
 	assert_int_equal(fl->C_OpenSession(slot,
 					   CKF_SERIAL_SESSION | CKF_RW_SESSION,
@@ -88,9 +65,7 @@ static int teardown(void **state)
 {
 	(void)state;
 	fl->C_Finalize(NULL);
-	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd);
+	return p11test_softhsm_stop();
 }
 
 static void test_fallback_values(void **state)
@@ -263,27 +238,19 @@ static int other_main(const char *label)
 	p11test_module direct;
 	p11test_load(&direct, softhsm);
 	CK_FUNCTION_LIST_PTR f = direct.fl;
-	CK_SLOT_ID ids[4];
-	CK_ULONG n = 4;
+	CK_SLOT_ID id;
 	CK_SESSION_HANDLE s;
-	if (f->C_Initialize(NULL) != CKR_OK ||
-	    f->C_GetSlotList(CK_TRUE, ids, &n) != CKR_OK)
+	if (f->C_Initialize(NULL) != CKR_OK)
 		return 3;
-	for (CK_ULONG i = 0; i < n; i++) {
-		CK_TOKEN_INFO ti;
-		if (f->C_GetTokenInfo(ids[i], &ti) != CKR_OK ||
-		    memcmp(ti.label, "Soft Token One ", 15) != 0)
-			continue;
-		if (f->C_OpenSession(ids[i],
-				     CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL,
-				     NULL, &s) != CKR_OK ||
-		    f->C_Login(s, CKU_USER, (CK_UTF8CHAR *)"1234", 4) != CKR_OK)
-			return 4;
-		create_data(f, s, label, "other", CK_FALSE, "zz", NULL);
-		f->C_Finalize(NULL);
-		return 0;
-	}
-	return 5;
+	if (!p11test_find_token(f, "Soft Token One", false, &id))
+		return 5;
+	if (f->C_OpenSession(id, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL,
+			     NULL, &s) != CKR_OK ||
+	    f->C_Login(s, CKU_USER, (CK_UTF8CHAR *)"1234", 4) != CKR_OK)
+		return 4;
+	create_data(f, s, label, "other", CK_FALSE, "zz", NULL);
+	f->C_Finalize(NULL);
+	return 0;
 }
 
 static const char *self_path;

@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "p11overlay.h"
+#include "mock_common.h"
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -103,12 +103,6 @@ static void setup_ids(void)
 			return CKR_SESSION_HANDLE_INVALID;                     \
 	} while (0)
 
-static void pad(CK_UTF8CHAR *d, size_t n, const char *s)
-{
-	memset(d, ' ', n);
-	memcpy(d, s, strlen(s) < n ? strlen(s) : n);
-}
-
 static CK_RV m_Initialize(CK_VOID_PTR a)
 {
 	(void)a;
@@ -141,11 +135,7 @@ static CK_RV m_GetInfo(CK_INFO_PTR p)
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	if (!p)
 		return CKR_ARGUMENTS_BAD;
-	memset(p, 0, sizeof(*p));
-	p->cryptokiVersion.major = 2;
-	p->cryptokiVersion.minor = 40;
-	pad(p->manufacturerID, 32, "mock");
-	pad(p->libraryDescription, 32, "fault injecting mock");
+	mock_info(p, "fault injecting mock");
 	return CKR_OK;
 }
 
@@ -183,9 +173,9 @@ static CK_RV m_GetSlotInfo(CK_SLOT_ID id, CK_SLOT_INFO_PTR p)
 	if (id != slot_ids[0] && id != slot_ids[1])
 		return CKR_SLOT_ID_INVALID;
 	memset(p, 0, sizeof(*p));
-	pad(p->slotDescription, 64,
-	    id == slot_ids[0] ? "Mock Reader 0" : "Mock Reader 1");
-	pad(p->manufacturerID, 32, "mock");
+	mock_pad(p->slotDescription, 64,
+		 id == slot_ids[0] ? "Mock Reader 0" : "Mock Reader 1");
+	mock_pad(p->manufacturerID, 32, "mock");
 	p->flags = CKF_REMOVABLE_DEVICE | CKF_HW_SLOT;
 	if (id == slot_ids[0] && !gone)
 		p->flags |= CKF_TOKEN_PRESENT;
@@ -201,11 +191,7 @@ static CK_RV m_GetTokenInfo(CK_SLOT_ID id, CK_TOKEN_INFO_PTR p)
 		return CKR_SLOT_ID_INVALID;
 	if (id != slot_ids[0] || gone)
 		return CKR_TOKEN_NOT_PRESENT;
-	memset(p, 0, sizeof(*p));
-	pad(p->label, 32, "Mock Token");
-	pad(p->manufacturerID, 32, "mock");
-	pad(p->model, 16, "mock");
-	pad(p->serialNumber, 16, "0001");
+	mock_token_info(p, "0001");
 	p->flags = CKF_TOKEN_INITIALIZED | CKF_LOGIN_REQUIRED |
 		   CKF_USER_PIN_INITIALIZED;
 	p->ulMaxSessionCount = CK_EFFECTIVELY_INFINITE;
@@ -359,14 +345,10 @@ static CK_RV m_GetAttributeValue(CK_SESSION_HANDLE h, CK_OBJECT_HANDLE o,
 			rv = CKR_ATTRIBUTE_TYPE_INVALID;
 			continue;
 		}
-		if (t[i].pValue && t[i].ulValueLen < len) {
-			t[i].ulValueLen = CK_UNAVAILABLE_INFORMATION;
+		if (mock_put_attr(&t[i], v, len) != CKR_OK) {
 			rv = CKR_BUFFER_TOO_SMALL;
 			continue;
 		}
-		if (t[i].pValue)
-			memcpy(t[i].pValue, v, len);
-		t[i].ulValueLen = len;
 		if (mode == SHORT) {
 			/* A length beyond what was copied (and the buffer). */
 			mock_faults++;

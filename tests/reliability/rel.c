@@ -168,69 +168,14 @@ void rel_watchdog(unsigned seconds, const char *what)
 	alarm(seconds);
 }
 
-/* ---- SoftHSM2 ------------------------------------------------------------ */
-
-static char hsm_dir[128];
-
-const char *rel_softhsm_setup(const char *label)
-{
-	char path[256], cmd[512];
-	snprintf(hsm_dir, sizeof(hsm_dir), "/tmp/p11rel-hsm.XXXXXX");
-	if (!mkdtemp(hsm_dir)) {
-		perror("mkdtemp");
-		exit(2);
-	}
-	snprintf(path, sizeof(path), "%s/softhsm2.conf", hsm_dir);
-	FILE *f = fopen(path, "w");
-	if (!f) {
-		perror(path);
-		exit(2);
-	}
-	fprintf(f,
-		"directories.tokendir = %s\nobjectstore.backend = file\n"
-		"log.level = ERROR\n",
-		hsm_dir);
-	fclose(f);
-	setenv("SOFTHSM2_CONF", path, 1);
-	snprintf(cmd, sizeof(cmd),
-		 "softhsm2-util --init-token --free --label '%s' --pin 1234 "
-		 "--so-pin 5678 >/dev/null",
-		 label);
-	if (system(cmd) != 0) {
-		fprintf(stderr, "softhsm2-util failed\n");
-		exit(2);
-	}
-	return hsm_dir;
-}
-
-void rel_softhsm_cleanup(void)
-{
-	char cmd[256];
-	if (!hsm_dir[0])
-		return;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", hsm_dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", hsm_dir);
-	hsm_dir[0] = '\0';
-}
+/* ---- tokens -------------------------------------------------------------- */
 
 CK_SLOT_ID rel_find_token(CK_FUNCTION_LIST_PTR fl, const char *label)
 {
-	CK_SLOT_ID ids[16];
-	CK_ULONG n = 16;
-	if (fl->C_GetSlotList(CK_TRUE, ids, &n) != CKR_OK)
-		n = 0;
-	for (CK_ULONG i = 0; i < n; i++) {
-		CK_TOKEN_INFO ti;
-		char l[33];
-		if (fl->C_GetTokenInfo(ids[i], &ti) != CKR_OK)
-			continue;
-		p11test_trim(l, ti.label, 32);
-		if (strcmp(l, label) == 0)
-			return ids[i];
-	}
-	rel_fail("token '%s' not found", label);
-	return 0;
+	CK_SLOT_ID slot = 0;
+	if (!p11test_find_token(fl, label, false, &slot))
+		rel_fail("token '%s' not found", label);
+	return slot;
 }
 
 /* ---- resources ----------------------------------------------------------- */

@@ -1,6 +1,7 @@
 /* Shared helpers of the reliability tests (issue 11): result checking
- * against the CKRs PKCS#11 2.40 allows per function, a watchdog, a
- * throw-away SoftHSM2 token and process resource counters. */
+ * against the CKRs PKCS#11 2.40 allows per function, a watchdog, token
+ * lookup and process resource counters (the throw-away SoftHSM2 token is
+ * p11test_softhsm_start). */
 #ifndef REL_H
 #define REL_H
 
@@ -31,10 +32,6 @@ CK_RV rel_rv(const char *fn, CK_RV rv);
 /* SIGALRM after `seconds`: prints `what` and _exit(3) (a deadlock). */
 void rel_watchdog(unsigned seconds, const char *what);
 
-/* New SoftHSM2 token dir with one initialised token (label, user PIN
- * "1234", SO PIN "5678"); exports SOFTHSM2_CONF.  Returns the dir. */
-const char *rel_softhsm_setup(const char *label);
-void rel_softhsm_cleanup(void);
 /* The slot of the token labelled `label`, 0 (and a failure) if none. */
 CK_SLOT_ID rel_find_token(CK_FUNCTION_LIST_PTR fl, const char *label);
 

@@ -64,7 +64,7 @@ int main(int argc, char **argv)
 		p11test_rig_start();
 		p11test_write_config(getenv("RIG_OPENSC_MODULE"), NULL);
 	} else {
-		rel_softhsm_setup("Fork");
+		p11test_softhsm_start("Fork", "1234", "5678");
 		p11test_write_config("/usr/lib/softhsm/libsofthsm2.so", NULL);
 	}
 	p11test_module m;
@@ -92,6 +92,6 @@ int main(int argc, char **argv)
 	if (card)
 		p11test_rig_cmd("stop");
 	else
-		rel_softhsm_cleanup();
+		p11test_softhsm_stop();
 	return rel_done(card ? "test_fork card" : "test_fork softhsm");
 }

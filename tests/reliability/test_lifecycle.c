@@ -62,7 +62,7 @@ int main(int argc, char **argv)
 	int init_cycles = argc > 2 ? atoi(argv[2]) : 1000;
 	int dl_cycles = argc > 3 ? atoi(argv[3]) : 200;
 	rel_watchdog(600, "test_lifecycle");
-	rel_softhsm_setup("Lifecycle");
+	p11test_softhsm_start("Lifecycle", "1234", "5678");
 	p11test_write_config("/usr/lib/softhsm/libsofthsm2.so", NULL);
 	int f0, t0, f1, t1;
 	long r0, r1;
@@ -95,6 +95,6 @@ int main(int argc, char **argv)
 	compare("dlopen cycles", f0, t0, r0, f1, t1, r1, rss_bound(4096));
 	printf("%d C_Initialize/C_Finalize cycles, %d dlopen/dlclose cycles\n",
 	       init_cycles, dl_cycles);
-	rel_softhsm_cleanup();
+	p11test_softhsm_stop();
 	return rel_done("test_lifecycle");
 }

@@ -345,7 +345,7 @@ int main(int argc, char **argv)
 		p11test_rig_start();
 		p11test_write_config(getenv("RIG_OPENSC_MODULE"), NULL);
 	} else {
-		rel_softhsm_setup("Stress");
+		p11test_softhsm_start("Stress", "1234", "5678");
 		p11test_write_config("/usr/lib/softhsm/libsofthsm2.so", NULL);
 	}
 	p11test_load(&m, argv[1]);
@@ -393,6 +393,6 @@ int main(int argc, char **argv)
 	if (card_mode)
 		p11test_rig_cmd("stop");
 	else
-		rel_softhsm_cleanup();
+		p11test_softhsm_stop();
 	return rel_done(card_mode ? "test_stress card" : "test_stress softhsm");
 }

@@ -28,7 +28,7 @@
 static p11test_module m;
 static CK_FUNCTION_LIST_PTR fl;
 static const char *softhsm;
-static char dir[] = "/tmp/p11o-tracecb.XXXXXX";
+static const char *dir;
 static CK_RV (*SetTraceCallback)(CK_TRACE_CALLBACK);
 static CK_RV (*HasNewEvent)(CK_ULONG_PTR);
 
@@ -254,17 +254,7 @@ static void test_callback_after_initialize(void **state)
 static int setup(void **state)
 {
 	(void)state;
-	char path[256];
-	assert_non_null(mkdtemp(dir));
-	snprintf(path, sizeof(path), "%s/softhsm2.conf", dir);
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	fprintf(f,
-		"directories.tokendir = %s\nobjectstore.backend = file\n"
-		"log.level = ERROR\n",
-		dir);
-	fclose(f);
-	setenv("SOFTHSM2_CONF", path, 1);
+	dir = p11test_softhsm_start(NULL, NULL, NULL);
 	unsetenv("P11OVERLAY_TRACE");
 	return 0;
 }
@@ -272,9 +262,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	char cmd[300];
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd) == 0 ? 0 : -1;
+	return p11test_softhsm_stop();
 }
 
 int main(int argc, char **argv)

@@ -68,19 +68,12 @@ static int finalize(void **state)
 /* The virtual token whose label ends in "(<pin>)". */
 static CK_SLOT_ID slot_of(const char *pin)
 {
-	CK_SLOT_ID ids[8];
-	size_t n = p11test_token_slots(&m, ids, 8);
-	char want[40], label[33];
+	CK_SLOT_ID slot = 0;
+	char want[40];
 	snprintf(want, sizeof(want), "(%s)", pin);
-	for (size_t i = 0; i < n; i++) {
-		CK_TOKEN_INFO ti;
-		assert_int_equal(fl->C_GetTokenInfo(ids[i], &ti), CKR_OK);
-		p11test_trim(label, ti.label, 32);
-		if (strstr(label, want))
-			return ids[i];
-	}
-	fail_msg("no token for %s", pin);
-	return 0;
+	if (!p11test_find_token(fl, want, true, &slot))
+		fail_msg("no token for %s", pin);
+	return slot;
 }
 
 static CK_SESSION_HANDLE open_on(CK_SLOT_ID slot)

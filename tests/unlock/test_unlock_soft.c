@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -19,7 +18,6 @@ static p11test_module m;
 static CK_FUNCTION_LIST_PTR fl;
 static CK_P11OVERLAY_FUNCTION_LIST *x;
 static const char *softhsm;
-static char dir[64];
 
 #define U(s) (CK_UTF8CHAR_PTR)(s), (CK_ULONG)strlen(s)
 
@@ -153,22 +151,7 @@ int main(int argc, char **argv)
 		return 77;
 	}
 	softhsm = argv[2];
-	snprintf(dir, sizeof(dir), "/tmp/p11o-unlock-soft.XXXXXX");
-	if (!mkdtemp(dir))
-		return 2;
-	char path[256], cmd[300];
-	snprintf(path, sizeof(path), "%s/tokens", dir);
-	mkdir(path, 0700);
-	snprintf(path, sizeof(path), "%s/softhsm2.conf", dir);
-	FILE *f = fopen(path, "w");
-	if (!f)
-		return 2;
-	fprintf(f,
-		"directories.tokendir = %s/tokens\nobjectstore.backend = "
-		"file\nlog.level = ERROR\n",
-		dir);
-	fclose(f);
-	setenv("SOFTHSM2_CONF", path, 1);
+	p11test_softhsm_start(NULL, NULL, NULL);
 	p11test_write_config(softhsm, NULL);
 	p11test_load(&m, argv[1]);
 	fl = m.fl;
@@ -183,8 +166,6 @@ int main(int argc, char **argv)
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	p11test_unload(&m);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", dir);
+	p11test_softhsm_stop();
 	return rc;
 }

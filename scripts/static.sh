@@ -14,5 +14,8 @@ for f in $(git ls-files 'proxy/*.c' 'addons/*.c' 'tools/*.c'); do
 	# shellcheck disable=SC2086
 	gcc -E -C $CFLAGS "$f" -o "$OUT/$(echo "$f" | tr / _).i"
 done
+# duplicateExpression: the X-macro expansions OR together per-argument
+# constants (e.g. "0 | 1 | 1" for "has an object argument"), by design.
 cppcheck --quiet --error-exitcode=1 --language=c --std=c11 \
-	--enable=warning,portability --inline-suppr "$OUT"/*.i
+	--enable=warning,portability --inline-suppr \
+	--suppress=duplicateExpression "$OUT"/*.i

@@ -10,7 +10,7 @@ carddir=$here/../card
 RIG=${RIG:-$carddir/rig}
 dir=$(mktemp -d "${TMPDIR:-/tmp}/p11o-tool.XXXXXX") || exit 1
 cleanup() {
-	"$RIG" stop "$dir" >/dev/null 2>&1
+	"$RIG" stop "$dir/rig" >/dev/null 2>&1
 	rm -rf "$dir"
 }
 trap cleanup EXIT INT TERM

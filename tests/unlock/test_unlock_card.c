@@ -198,8 +198,13 @@ static void test_challenge_response(void **state)
 	login_ok(s, "1234");
 }
 
+static const char *module_path;
+
 /* A child process that initialises on its own and takes the card; it
- * writes one byte once it has it.  *fd: the read end. */
+ * writes one byte once it has it.  *fd: the read end.  The child is this
+ * program run again (fork + exec): code run after a bare fork() of a
+ * threaded process can deadlock on a lock another thread held (seen with
+ * ASan's allocator). */
 static pid_t child_lock(CK_SLOT_ID slot, unsigned long hold, int *fd)
 {
 	int p[2];
@@ -211,17 +216,40 @@ static pid_t child_lock(CK_SLOT_ID slot, unsigned long hold, int *fd)
 		return pid;
 	}
 	close(p[0]);
-	if (fl->C_Initialize(NULL) != CKR_OK)
-		_exit(10);
-	if (x->C_LockToken(slot, hold) != CKR_OK)
-		_exit(11);
-	if (write(p[1], "L", 1) != 1)
-		_exit(12);
+	char a_slot[32], a_hold[32], a_fd[16];
+	snprintf(a_slot, sizeof(a_slot), "%lu", slot);
+	snprintf(a_hold, sizeof(a_hold), "%lu", hold);
+	snprintf(a_fd, sizeof(a_fd), "%d", p[1]);
+	execl("/proc/self/exe", "test_unlock_card", "--child-lock", module_path,
+	      a_slot, a_hold, a_fd, (char *)NULL);
+	_exit(13);
+}
+
+/* The child's side: argv = --child-lock module slot hold fd. */
+static int child_lock_main(char **argv)
+{
+	p11test_module cm;
+	p11test_load(&cm, argv[2]);
+	CK_SLOT_ID slot = strtoul(argv[3], NULL, 10);
+	unsigned long hold = strtoul(argv[4], NULL, 10);
+	int fd = atoi(argv[5]);
+	CK_C_GetInterface gi = p11test_sym(&cm, "C_GetInterface");
+	CK_INTERFACE_PTR itf;
+	if (gi((CK_UTF8CHAR_PTR)P11OVERLAY_INTERFACE_NAME, NULL, &itf, 0) !=
+	    CKR_OK)
+		return 9;
+	CK_P11OVERLAY_FUNCTION_LIST *cx = itf->pFunctionList;
+	if (cm.fl->C_Initialize(NULL) != CKR_OK)
+		return 10;
+	if (cx->C_LockToken(slot, hold) != CKR_OK)
+		return 11;
+	if (write(fd, "L", 1) != 1)
+		return 12;
 	if (hold > 10)
 		pause(); /* killed by the parent */
-	x->C_LockToken(slot, 0);
-	fl->C_Finalize(NULL);
-	_exit(0);
+	cx->C_LockToken(slot, 0);
+	cm.fl->C_Finalize(NULL);
+	return 0;
 }
 
 /* Seconds from t0 until the child had the card. */
@@ -395,7 +423,10 @@ static void test_puk_blocked(void **state)
 
 int main(int argc, char **argv)
 {
+	if (argc == 6 && strcmp(argv[1], "--child-lock") == 0)
+		return child_lock_main(argv);
 	const char *module = argc > 1 ? argv[1] : "build/p11overlay.so";
+	module_path = module;
 	p11test_rig_start();
 	p11test_load(&m, module);
 	fl = m.fl;

@@ -1,10 +1,10 @@
 #include "layer.h"
 
-/* Terminal stubs: what a call gets when no layer implements it, and what
+/* Terminal answers: what a call gets when no layer implements it, and what
  * every call gets before C_Initialize (and in a forked child). */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-parameter"
-#define P11O_STUB_(name, ...)                                                  \
+#define P11O_TERMINAL_(name, ...)                                                  \
 	static CK_RV unsupported_##name(p11o_layer *self,                      \
 					P11O_PARAMS(__VA_ARGS__))              \
 	{                                                                      \
@@ -15,8 +15,8 @@
 	{                                                                      \
 		return CKR_CRYPTOKI_NOT_INITIALIZED;                           \
 	}
-P11O_FUNCTIONS(P11O_STUB_)
-#undef P11O_STUB_
+P11O_FUNCTIONS(P11O_TERMINAL_)
+#undef P11O_TERMINAL_
 #pragma GCC diagnostic pop
 
 void p11o_stack_resolve(p11o_layer **layers, size_t count, p11o_targets *top)

@@ -4,7 +4,7 @@
  * every call gets before C_Initialize (and in a forked child). */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-parameter"
-#define P11O_TERMINAL_(name, ...)                                                  \
+#define P11O_TERMINAL_(name, ...)                                              \
 	static CK_RV unsupported_##name(p11o_layer *self,                      \
 					P11O_PARAMS(__VA_ARGS__))              \
 	{                                                                      \

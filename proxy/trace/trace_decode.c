@@ -138,6 +138,24 @@ typedef struct dctx {
 
 /* Decode argument i in the input (out=false) or output phase; returns how
  * many following arguments it consumed. */
+/* An output buffer with a length pointer (two-call convention): before
+ * the call only a size query is worth a line; after it, the contents or
+ * the length matter only on success or CKR_BUFFER_TOO_SMALL.  True when
+ * the caller prints them. */
+static bool out_buffer_head(p11o_tbuf *b, const dctx *c, bool out, p11o_targ v,
+			    p11o_targ len, const char *nm, size_t nml)
+{
+	if (!out) {
+		if (!v) {
+			line(b, false, nm, nml);
+			P11O_TB_LIT(b, "NULL (size query)");
+			p11o_tb_c(b, '\n');
+		}
+		return false;
+	}
+	return len && (c->ok || c->rv == CKR_BUFFER_TOO_SMALL);
+}
+
 static unsigned decode_arg(p11o_tbuf *b, dctx *c, unsigned i, bool out)
 {
 	const char *nm = c->d->args[i].name;
@@ -374,15 +392,7 @@ static unsigned decode_arg(p11o_tbuf *b, dctx *c, unsigned i, bool out)
 		break;
 	case P11O_AK_OUT_SLOT_LIST:
 	case P11O_AK_OUT_MECH_LIST:
-		if (!out) {
-			if (!v) {
-				line(b, false, nm, nml);
-				P11O_TB_LIT(b, "NULL (size query)");
-				p11o_tb_c(b, '\n');
-			}
-			return 1;
-		}
-		if (!nx || !(c->ok || c->rv == CKR_BUFFER_TOO_SMALL))
+		if (!out_buffer_head(b, c, out, v, nx, nm, nml))
 			return 1;
 		if (c->ok && v) {
 			line(b, true, nm, nml);
@@ -410,15 +420,7 @@ static unsigned decode_arg(p11o_tbuf *b, dctx *c, unsigned i, bool out)
 			p11o_tb_c(b, '\n');
 			return 1;
 		}
-		if (!out) {
-			if (!v) {
-				line(b, false, nm, nml);
-				P11O_TB_LIT(b, "NULL (size query)");
-				p11o_tb_c(b, '\n');
-			}
-			return 1;
-		}
-		if (!nx || !(c->ok || c->rv == CKR_BUFFER_TOO_SMALL))
+		if (!out_buffer_head(b, c, out, v, nx, nm, nml))
 			return 1;
 		if (c->ok && v) {
 			line(b, true, nm, nml);

@@ -29,11 +29,13 @@ static double seconds = 10;
 static atomic_bool stop;
 static atomic_ulong ops, errors, card_swaps, create_failures, creates;
 static CK_SLOT_ID hsm_slot;
-/* SoftHSM2 2.6.1's file object store loses token objects written by two
- * threads at once (an object created with CKR_OK is gone later, and some
- * creates fail with CKR_GENERAL_ERROR): reproduced with the same test run
- * on SoftHSM2 directly, without the proxy.  Token writes are therefore
- * taken one at a time; every other call stays concurrent. */
+/* SoftHSM2 2.6.1's file object store loses token objects written while
+ * other threads write or search (an object created with CKR_OK is gone
+ * later, and some creates fail with CKR_GENERAL_ERROR): reproduced with
+ * the same test run on SoftHSM2 directly, without the proxy.  Token
+ * object creates, destroys and searches are therefore taken one at a
+ * time; every other call (sessions, info, sign, digest, random, reads by
+ * handle) stays concurrent. */
 static pthread_mutex_t token_writes = PTHREAD_MUTEX_INITIALIZER;
 static CK_OBJECT_HANDLE hsm_key;
 
@@ -124,7 +126,9 @@ static void soft_step(worker *w, CK_SESSION_HANDLE s)
 	} else if (r < 5 && w->nobjs) { /* find + read back */
 		created *c = &w->objs[rand_r(&w->seed) % w->nobjs];
 		CK_ULONG n;
+		pthread_mutex_lock(&token_writes);
 		CK_OBJECT_HANDLE h = find_label(w, s, c->label, &n);
+		pthread_mutex_unlock(&token_writes);
 		REL_CHECK(n == (c->destroyed ? 0u : 1u),
 			  "thread %d: %s found %lu times", w->id, c->label, n);
 		if (n == 1) {
@@ -140,8 +144,8 @@ static void soft_step(worker *w, CK_SESSION_HANDLE s)
 	} else if (r == 5 && w->nobjs) { /* destroy one */
 		created *c = &w->objs[rand_r(&w->seed) % w->nobjs];
 		CK_ULONG n;
-		CK_OBJECT_HANDLE h = find_label(w, s, c->label, &n);
 		pthread_mutex_lock(&token_writes);
+		CK_OBJECT_HANDLE h = find_label(w, s, c->label, &n);
 		if (n == 1 && C(C_DestroyObject, s, h) == CKR_OK)
 			c->destroyed = true;
 		pthread_mutex_unlock(&token_writes);

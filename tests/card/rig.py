@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Virtual smart-card rig: a private pcscd with a vpcd reader and vcard.py cards.
 
-  rig start  <dir> [--card-config FILE] [--no-card]
-  rig insert <dir> [--slot N] [--card-config FILE] [--state DIR] [--verbose]
+  rig start  <dir> [--card-config FILE] [--family F] [--apdu-log] [--no-card]
+  rig insert <dir> [--slot N] [--card-config FILE] [--family F] [--state DIR] [--verbose]
   rig remove <dir> [--slot N]
   rig stop   <dir>
   rig status <dir>
@@ -10,7 +10,7 @@
 `rig start` writes <dir>/env (sourceable). Importable: start(), insert(),
 remove(), stop(), load_env(), wait_card(), Pcsc (raw APDUs via pyscard).
 """
-import argparse, os, random, shlex, shutil, signal, socket, subprocess, sys, time
+import argparse, json, os, random, shlex, shutil, signal, socket, subprocess, sys, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VCARD = os.path.join(HERE, "vcard.py")
@@ -19,6 +19,12 @@ OPENSC_MODULE = "/usr/lib/x86_64-linux-gnu/pkcs11/opensc-pkcs11.so"
 READER = "Virtual PCD 00 %02d"
 PY = "/usr/bin/python3"
 KEY_CACHE = os.environ.get("RIG_KEY_CACHE", "/tmp/p11overlay-vcard-keycache-%d" % os.getuid())
+
+# OpenSC card drivers per card family (vcard.py --family): only the driver
+# the emulator is written for, so a test proves that driver accepts it
+CARD_DRIVERS = {"pkcs15": "isoApplet", "openpgp": "openpgp", "piv": "PIV-II",
+                "piv+openpgp": "PIV-II, openpgp"}
+FAMILIES = tuple(CARD_DRIVERS)
 
 OPENSC_CONF = """\
 # opensc.conf of the p11overlay test rig
@@ -212,8 +218,41 @@ def _wait_socket(path, proc, timeout=5.0):
     raise TimeoutError("pcscd socket %s" % path)
 
 
-def start(d, card_config=None, card=True, verbose=False):
+def family_of(card_config=None, family=None):
+    """The card family: `family`, else the config file's "family" key, else pkcs15."""
+    if family:
+        return family
+    if card_config:
+        with open(card_config) as fh:
+            return json.load(fh).get("family", "pkcs15")
+    return "pkcs15"
+
+
+def _config_has_family(card_config):
+    with open(card_config) as fh:
+        return "family" in json.load(fh)
+
+
+def opensc_conf(family="pkcs15"):
+    """The rig's opensc.conf text for a card family."""
+    if family not in CARD_DRIVERS:
+        raise RuntimeError("unknown card family %r (known: %s)" % (family, ", ".join(FAMILIES)))
+    if family == "pkcs15":
+        return OPENSC_CONF
+    return OPENSC_CONF.replace(
+        "    # the virtual card answers as an IsoApplet; skip probing the other drivers\n"
+        "    card_drivers = isoApplet;\n",
+        "    # card family %s; skip probing the other drivers\n"
+        "    card_drivers = %s;\n" % (family, CARD_DRIVERS[family]))
+
+
+def start(d, card_config=None, card=True, verbose=False, family=None, apdu_log=False):
+    """Start pcscd (and the card unless card=False).  family: pkcs15 | openpgp |
+    piv | piv+openpgp (default: the config's "family" key, else pkcs15).
+    apdu_log: every card process of this rig appends its APDUs to
+    <dir>/apdu<slot>.log (see oracle.py)."""
     d = os.path.abspath(d)
+    family = family_of(card_config, family)
     if _read_pid(os.path.join(d, "pcscd.pid")) and _pid_alive(_read_pid(os.path.join(d, "pcscd.pid"))):
         raise RuntimeError("rig already running in " + d)
     for sub in ("pcscd", "reader.conf.d", "state"):
@@ -223,7 +262,7 @@ def start(d, card_config=None, card=True, verbose=False):
         fh.write('FRIENDLYNAME "Virtual PCD"\nDEVICENAME /dev/null:%d\nLIBPATH %s\n'
                  'CHANNELID %d\n' % (port, VPCD, port))
     with open(os.path.join(d, "opensc.conf"), "w") as fh:
-        fh.write(OPENSC_CONF)
+        fh.write(opensc_conf(family))
     if card_config:
         shutil.copy(card_config, os.path.join(d, "card.json"))
     sock = os.path.join(d, "pcscd", "pcscd.comm")
@@ -231,7 +270,8 @@ def start(d, card_config=None, card=True, verbose=False):
            "RIG_READER1": READER % 1, "PCSCLITE_CSOCK_NAME": sock,
            "OPENSC_CONF": os.path.join(d, "opensc.conf"), "RIG_STATE": os.path.join(d, "state"),
            "RIG_OPENSC_MODULE": OPENSC_MODULE,
-           "RIG_CARD_CONFIG": os.path.join(d, "card.json") if card_config else ""}
+           "RIG_CARD_CONFIG": os.path.join(d, "card.json") if card_config else "",
+           "RIG_FAMILY": family, "RIG_APDU_LOG": "1" if apdu_log else ""}
     with open(os.path.join(d, "env"), "w") as fh:
         for k, v in env.items():
             fh.write("export %s=%s\n" % (k, shlex.quote(v)))
@@ -270,7 +310,9 @@ def missing_dependencies():
     return missing
 
 
-def insert(d, slot=0, card_config=None, state=None, verbose=False, wait=True):
+def insert(d, slot=0, card_config=None, state=None, verbose=False, wait=True, family=None):
+    """Start the card process of reader `slot`; its family: `family`, else the
+    config's, else the rig's (RIG_FAMILY)."""
     d = os.path.abspath(d)
     pidfile = os.path.join(d, "card%d.pid" % slot)
     pid = _read_pid(pidfile)
@@ -284,6 +326,12 @@ def insert(d, slot=0, card_config=None, state=None, verbose=False, wait=True):
     cmd = [PY, VCARD, "--port", str(port), "--state", state, "--key-cache", KEY_CACHE]
     if card_config:
         cmd += ["--config", card_config]
+    if not family and not (card_config and _config_has_family(card_config)):
+        family = env.get("RIG_FAMILY") or None
+    if family:
+        cmd += ["--family", family]
+    if env.get("RIG_APDU_LOG"):
+        cmd += ["--apdu-log", os.path.join(d, "apdu%d.log" % slot)]
     if verbose:
         cmd.append("--verbose")
     log = open(os.path.join(d, "card%d.log" % slot), "ab")
@@ -329,12 +377,15 @@ def main(argv=None):
     p.add_argument("--card-config")
     p.add_argument("--no-card", action="store_true")
     p.add_argument("--verbose", action="store_true", help="pcscd APDU log")
+    p.add_argument("--family", choices=FAMILIES, help="card family (default: config's, pkcs15)")
+    p.add_argument("--apdu-log", action="store_true", help="cards log APDUs to DIR/apdu<N>.log")
     p = sub.add_parser("insert")
     p.add_argument("dir")
     p.add_argument("--slot", type=int, default=0, choices=(0, 1))
     p.add_argument("--card-config")
     p.add_argument("--state")
     p.add_argument("--verbose", action="store_true", help="card APDU log in card<N>.log")
+    p.add_argument("--family", choices=FAMILIES)
     p = sub.add_parser("remove")
     p.add_argument("dir")
     p.add_argument("--slot", type=int, default=0, choices=(0, 1))
@@ -347,11 +398,11 @@ def main(argv=None):
     try:
         if a.cmd == "start":
             t = time.monotonic()
-            start(a.dir, a.card_config, not a.no_card, a.verbose)
+            start(a.dir, a.card_config, not a.no_card, a.verbose, a.family, a.apdu_log)
             print("rig started in %s (%.2f s); source %s/env" %
                   (os.path.abspath(a.dir), time.monotonic() - t, os.path.abspath(a.dir)))
         elif a.cmd == "insert":
-            insert(a.dir, a.slot, a.card_config, a.state, a.verbose)
+            insert(a.dir, a.slot, a.card_config, a.state, a.verbose, family=a.family)
         elif a.cmd == "remove":
             remove(a.dir, a.slot)
         elif a.cmd == "stop":

@@ -15,22 +15,22 @@ import argparse, json, os, secrets, signal, socket, struct, sys, time
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vcard_iso import (IsoCard, Secret, StateFile, SWError, load_secrets,  # noqa: E402
+                       rsa_decrypt_pkcs1, rsa_sign_pkcs1, save_secrets)
 from vcard_p15 import (DEFAULTS, DF, EF, ISOAPPLET_AID, P15Content,  # noqa: E402
-                       SELECT_AID_ANSWER, ALG_RSA_PKCS1, tlv)
+                       SELECT_AID_ANSWER, ALG_RSA_PKCS1, PinFormat, puk_of,
+                       tlv, unblocking_pins)
 
-class SWError(Exception):
-    def __init__(self, sw):
-        super().__init__("%04X" % sw)
-        self.sw = sw
+FAMILIES = ("pkcs15", "openpgp", "piv", "piv+openpgp")
 
 # ----------------------------------------------------------------- the card
 
 
-class VirtualCard(P15Content):
+class VirtualCard(IsoCard, P15Content):
     def __init__(self, config=None, state_dir=None, key_cache=None):
         cfg = json.loads(json.dumps(DEFAULTS))
         if config:
-            cfg.update(config)
+            cfg.update({k: v for k, v in config.items() if k != "family"})
         self.cfg = cfg
         self.atr = bytes.fromhex(cfg["atr"])
         self.state_dir, self.key_cache = state_dir, key_cache
@@ -42,36 +42,27 @@ class VirtualCard(P15Content):
         self.power_on()
 
     # ---- persistent state (PIN values and counters, TokenInfo updates)
-    def _state_file(self):
-        return os.path.join(self.state_dir, "state.json") if self.state_dir else None
-
     def _load_state(self):
-        st = {}
-        f = self._state_file()
-        if f and os.path.exists(f):
-            with open(f) as fh:
-                st = json.load(fh)
-        self.secrets = {}  # ref -> dict(value, tries, max_tries, min, max, name)
-        for p in self.cfg["pins"] + [self.cfg["puk"]]:
-            s = st.get("pins", {}).get(str(p["ref"]), {})
-            self.secrets[p["ref"]] = {
-                "name": p["name"], "value": s.get("value", p["value"]),
-                "tries": s.get("tries", p["tries"]), "max_tries": p["tries"],
-                "min": p.get("min", len(p["value"])), "max": p.get("max", len(p["value"]))}
-        self.tokeninfo_override = bytes.fromhex(st["tokeninfo"]) if st.get("tokeninfo") else None
+        self.state = StateFile(self.state_dir)
+        self.secrets = {}  # ref -> Secret holding the encoded bytes
+        self.formats = {}  # ref -> PinFormat
+        self.puk_ref_of = {}  # PIN ref -> ref of its PUK (None: no PUK)
+        for p in self.cfg["pins"] + unblocking_pins(self.cfg):
+            f = PinFormat(p)
+            self.formats[p["ref"]] = f
+            self.secrets[p["ref"]] = Secret(p["name"], f.encode(p["value"]), p["tries"],
+                                            p["tries"], f.accepts)
+        for p in self.cfg["pins"]:
+            puk = puk_of(self.cfg, p)
+            self.puk_ref_of[p["ref"]] = puk["ref"] if puk else None
+        load_secrets(self.state, self.secrets)
+        ti = self.state.data.get("tokeninfo")
+        self.tokeninfo_override = bytes.fromhex(ti) if ti else None
 
     def save_state(self):
-        f = self._state_file()
-        if not f:
-            return
-        st = {"pins": {str(r): {"value": s["value"], "tries": s["tries"]}
-                       for r, s in self.secrets.items()}}
         if self.tokeninfo_override is not None:
-            st["tokeninfo"] = self.tokeninfo_override.hex()
-        tmp = f + ".tmp"
-        with open(tmp, "w") as fh:
-            json.dump(st, fh, indent=1)
-        os.replace(tmp, f)
+            self.state.data["tokeninfo"] = self.tokeninfo_override.hex()
+        save_secrets(self.state, self.secrets)
 
     # ---- power / security state
     def power_on(self):
@@ -80,77 +71,9 @@ class VirtualCard(P15Content):
         self.challenge = None
         self.cur_df, self.cur_ef = self.mf, None
         self.env = None
-        self.pending = b""
-        self.chain = None
+        self.reset_transport()
 
     power_off = reset = power_on
-
-    # ---- APDU entry point
-    def process_apdu(self, apdu):
-        try:
-            cla, ins, p1, p2, data, le = self._parse(bytes(apdu))
-        except SWError as e:
-            return e.sw.to_bytes(2, "big")
-        if ins != 0xC0:
-            self.pending = b""
-        try:
-            if cla & 0x10:
-                if self.chain and self.chain[0] != (ins, p1, p2):
-                    self.chain = None
-                    raise SWError(0x6883)
-                prev = self.chain[1] if self.chain else b""
-                self.chain = ((ins, p1, p2), prev + data)
-                return b"\x90\x00"
-            if self.chain:
-                hdr, prev = self.chain
-                self.chain = None
-                if hdr != (ins, p1, p2):
-                    raise SWError(0x6883)
-                data = prev + data
-            if cla & 0xEC:
-                raise SWError(0x6E00)
-            handler = self.HANDLERS.get(ins)
-            if handler is None:
-                raise SWError(0x6D00)
-            out = handler(self, p1, p2, data, le) or b""
-            if isinstance(out, int):
-                return out.to_bytes(2, "big")
-            return self._respond(out, le)
-        except SWError as e:
-            return e.sw.to_bytes(2, "big")
-
-    @staticmethod
-    def _parse(a):
-        if len(a) < 4:
-            raise SWError(0x6700)
-        cla, ins, p1, p2 = a[:4]
-        body = a[4:]
-        if not body:
-            return cla, ins, p1, p2, b"", None
-        if len(body) == 1:
-            return cla, ins, p1, p2, b"", body[0] or 256
-        if body[0] != 0:
-            lc = body[0]
-            if len(body) == 1 + lc:
-                return cla, ins, p1, p2, body[1:], None
-            if len(body) == 2 + lc:
-                return cla, ins, p1, p2, body[1:1 + lc], body[-1] or 256
-            raise SWError(0x6700)
-        if len(body) == 3:
-            return cla, ins, p1, p2, b"", int.from_bytes(body[1:3], "big") or 65536
-        lc = int.from_bytes(body[1:3], "big")
-        if len(body) == 3 + lc:
-            return cla, ins, p1, p2, body[3:], None
-        if len(body) == 5 + lc:
-            return cla, ins, p1, p2, body[3:3 + lc], int.from_bytes(body[-2:], "big") or 65536
-        raise SWError(0x6700)
-
-    def _respond(self, out, le):
-        n = le if le is not None else 256
-        if len(out) <= n:
-            return out + b"\x90\x00"
-        self.pending = out[n:]
-        return out[:n] + bytes([0x61, min(len(self.pending), 256) & 0xFF])
 
     # ---- file selection
     def _find_df_by_name(self, name):
@@ -274,7 +197,7 @@ class VirtualCard(P15Content):
             self.save_state()
         return b""
 
-    # ---- PINs
+    # ---- PINs (stored as the bytes of their AODF encoding, see PinFormat)
     def _secret(self, ref):
         s = self.secrets.get(ref)
         if s is None:
@@ -282,21 +205,13 @@ class VirtualCard(P15Content):
         return s
 
     def _check(self, ref, s, candidate):
-        if s["tries"] <= 0:
-            raise SWError(0x6983)
-        if candidate != s["value"].encode():
-            s["tries"] -= 1
+        try:
+            s.check(candidate)
+        except SWError:
             self.verified.discard(ref)
             self.save_state()
-            raise SWError(0x63C0 | s["tries"])
-        if s["tries"] != s["max_tries"]:
-            s["tries"] = s["max_tries"]
-            self.save_state()
-
-    def _new_value(self, s, new):
-        if not (s["min"] <= len(new) <= s["max"]):
-            raise SWError(0x6A80)
-        s["value"] = new.decode("latin-1")
+            raise
+        self.save_state()
 
     def cmd_verify(self, p1, p2, data, le):
         if p1 == 0xFF:  # ISO 7816-4: reset the verification status
@@ -306,12 +221,12 @@ class VirtualCard(P15Content):
             raise SWError(0x6A86)
         s = self._secret(p2)
         if not data:
-            if s["tries"] <= 0:
+            if s.tries <= 0:
                 raise SWError(0x6983)
             if p2 in self.verified:
                 return b""
-            raise SWError(0x63C0 | s["tries"])
-        if not (s["min"] <= len(data) <= s["max"]):
+            raise SWError(0x63C0 | s.tries)
+        if not self.formats[p2].length_ok(data):
             raise SWError(0x6A80)
         self._check(p2, s, data)
         self.verified.add(p2)
@@ -319,10 +234,10 @@ class VirtualCard(P15Content):
 
     def cmd_change_reference_data(self, p1, p2, data, le):
         s = self._secret(p2)
-        if p2 == self.cfg["puk"]["ref"] and p1 == 1:
+        if p2 not in self.puk_ref_of and p1 == 1:
             raise SWError(0x6982)
         if p1 == 0:
-            n = len(s["value"])
+            n = len(s.stored)
             self._check(p2, s, data[:n])
             new = data[n:]
         elif p1 == 1:
@@ -331,26 +246,27 @@ class VirtualCard(P15Content):
             new = data
         else:
             raise SWError(0x6A86)
-        self._new_value(s, new)
-        s["tries"] = s["max_tries"]
+        s.set(new)
         self.verified.add(p2)
         self.save_state()
         return b""
 
     def cmd_reset_retry_counter(self, p1, p2, data, le):
-        puk_ref = self.cfg["puk"]["ref"]
-        if p2 == puk_ref:
+        if p2 not in self.puk_ref_of:
             raise SWError(0x6A88)
         s = self._secret(p2)
         if p1 in (0, 1):
+            puk_ref = self.puk_ref_of[p2]
+            if puk_ref is None:
+                raise SWError(0x6982)
             puk = self.secrets[puk_ref]
-            n = len(puk["value"])
+            n = len(puk.stored)
             if p1 == 1 and len(data) != n:
                 raise SWError(0x6A80)
             if p1 == 0 and len(data) <= n:
                 raise SWError(0x6A80)
             new = data[n:] if p1 == 0 else None
-            if new is not None and not (s["min"] <= len(new) <= s["max"]):
+            if new is not None and not s.accepts(new):
                 raise SWError(0x6A80)
             self._check(puk_ref, puk, data[:n])
         elif p1 in (2, 3):
@@ -359,14 +275,14 @@ class VirtualCard(P15Content):
             new = data if p1 == 2 else None
             if (p1 == 2) != bool(data):
                 raise SWError(0x6A80)
-            if new is not None and not (s["min"] <= len(new) <= s["max"]):
+            if new is not None and not s.accepts(new):
                 raise SWError(0x6A80)
             self.unlock_ok = False
         else:
             raise SWError(0x6A86)
         if new is not None:
-            self._new_value(s, new)
-        s["tries"] = s["max_tries"]
+            s.set(new)
+        s.tries = s.max_tries
         self.verified.discard(p2)
         self.save_state()
         return b""
@@ -422,17 +338,6 @@ class VirtualCard(P15Content):
         self.env = (p2, kref)
         return b""
 
-    def _rsa(self, kref, m):
-        n = self.keys[kref]["n"]
-        pub = n.public_numbers
-        if m >= pub.n:
-            raise SWError(0x6A80)
-        # CRT private operation
-        m1 = pow(m, n.dmp1, n.p)
-        m2 = pow(m, n.dmq1, n.q)
-        h = (n.iqmp * (m1 - m2)) % n.p
-        return m2 + h * n.q
-
     def cmd_pso(self, p1, p2, data, le):
         if self.env is None:
             raise SWError(0x6985)
@@ -440,39 +345,22 @@ class VirtualCard(P15Content):
         k = self.keys[kref]
         if k["pin"] not in self.verified:
             raise SWError(0x6982)
-        size = 256
         if (p1, p2) == (0x9E, 0x9A):
             if op != 0xB6:
                 raise SWError(0x6985)
-            if len(data) > size - 11:
-                raise SWError(0x6A80)
-            em = b"\x00\x01" + b"\xFF" * (size - 3 - len(data)) + b"\x00" + data
-            return self._rsa(kref, int.from_bytes(em, "big")).to_bytes(size, "big")
+            return rsa_sign_pkcs1(k["key"], data)
         if (p1, p2) == (0x80, 0x86):
             if op != 0xB8:
                 raise SWError(0x6985)
-            if data[:1] == b"\x00" and len(data) == size + 1:
+            if data[:1] == b"\x00" and len(data) == 257:
                 data = data[1:]
-            if len(data) != size:
-                raise SWError(0x6A80)
-            em = self._rsa(kref, int.from_bytes(data, "big")).to_bytes(size, "big")
-            sep = em.find(b"\x00", 2)
-            if em[:2] != b"\x00\x02" or sep < 10:
-                raise SWError(0x6A80)
-            return em[sep + 1:]
+            return rsa_decrypt_pkcs1(k["key"], data)
         raise SWError(0x6A86)
-
-    def cmd_get_response(self, p1, p2, data, le):
-        if not self.pending:
-            raise SWError(0x6985)
-        out, self.pending = self.pending, b""
-        return out
 
     HANDLERS = {0xA4: cmd_select, 0xB0: cmd_read_binary, 0xD6: cmd_update_binary,
                 0x20: cmd_verify, 0x24: cmd_change_reference_data,
                 0x2C: cmd_reset_retry_counter, 0x84: cmd_get_challenge,
-                0x82: cmd_external_authenticate, 0x22: cmd_mse, 0x2A: cmd_pso,
-                0xC0: cmd_get_response}
+                0x82: cmd_external_authenticate, 0x22: cmd_mse, 0x2A: cmd_pso}
 
 
 def compute_unlock_response(key_hex, challenge):
@@ -515,7 +403,10 @@ def connect(host, port, timeout):
             time.sleep(0.02)
 
 
-def serve(card, sock, verbose=False):
+def serve(card, sock, verbose=False, apdu_log=None):
+    """Answer vpcd messages until the reader goes away.  `apdu_log`: open text
+    file; one line per command, "<command hex> <response hex>", and "# power"
+    at each power-on/reset (read by oracle.py)."""
     while True:
         hdr = recv_all(sock, 2)
         if hdr is None:
@@ -527,13 +418,36 @@ def serve(card, sock, verbose=False):
             ctrl = msg[0]
             if ctrl in (0, 1, 2):
                 card.power_on()
+                if apdu_log:
+                    apdu_log.write("# power\n")
+                    apdu_log.flush()
                 continue
             out = card.atr if ctrl == 4 else b"\x6D\x00"
         else:
             out = card.process_apdu(msg)
             if verbose:
                 print("> %s\n< %s" % (msg.hex(), out.hex()), flush=True)
+            if apdu_log:
+                apdu_log.write("%s %s\n" % (msg.hex(), out.hex()))
+                apdu_log.flush()
         sock.sendall(struct.pack(">H", len(out)) + out)
+
+
+def make_card(cfg, state_dir=None, key_cache=None):
+    """The card of the config's "family" (default pkcs15)."""
+    family = (cfg or {}).get("family", "pkcs15")
+    if family == "pkcs15":
+        return VirtualCard(cfg, state_dir, key_cache)
+    if family == "openpgp":
+        from vcard_openpgp import OpenPgpCard
+        return OpenPgpCard(cfg, state_dir, key_cache)
+    if family == "piv":
+        from vcard_piv import PivCard
+        return PivCard(cfg, state_dir, key_cache)
+    if family == "piv+openpgp":
+        from vcard_multi import MultiAppletCard
+        return MultiAppletCard(cfg, state_dir, key_cache)
+    raise ValueError("unknown card family %r (known: %s)" % (family, ", ".join(FAMILIES)))
 
 
 def main():
@@ -541,11 +455,13 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=35963)
     ap.add_argument("--config", help="JSON file overriding the defaults")
+    ap.add_argument("--family", choices=FAMILIES, help="card family (overrides the config's)")
     ap.add_argument("--state", help="state dir (keys, certificates, PIN counters)")
     ap.add_argument("--key-cache", help="dir to share generated RSA keys between state dirs")
     ap.add_argument("--connect-timeout", type=float, default=10.0)
     ap.add_argument("--reconnect", action="store_true", help="reconnect when the reader goes away")
     ap.add_argument("--verbose", action="store_true", help="log APDUs")
+    ap.add_argument("--apdu-log", help="append every command/response to this file")
     ap.add_argument("--dump-defaults", action="store_true")
     a = ap.parse_args()
     if a.dump_defaults:
@@ -555,8 +471,11 @@ def main():
     if a.config:
         with open(a.config) as fh:
             cfg = json.load(fh)
+    if a.family:
+        cfg = dict(cfg or {}, family=a.family)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    card = VirtualCard(cfg, a.state, a.key_cache)
+    card = make_card(cfg, a.state, a.key_cache)
+    log = open(a.apdu_log, "a") if a.apdu_log else None
     while True:
         try:
             sock = connect(a.host, a.port, a.connect_timeout)
@@ -565,7 +484,7 @@ def main():
                   file=sys.stderr)
             return 1
         try:
-            serve(card, sock, a.verbose)
+            serve(card, sock, a.verbose, log)
         except (ConnectionError, OSError):
             pass
         finally:

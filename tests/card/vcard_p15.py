@@ -1,11 +1,9 @@
-"""PKCS#15 content of the virtual card: defaults, DER helpers, file tree,
-RSA keys and certificates (generated once, kept in the state dir)."""
-import datetime, os
+"""PKCS#15 content of the virtual card: defaults, PIN encodings per AODF
+attributes, DER helpers, file tree, keys and certificates."""
+import os, sys
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vcard_iso import load_cert, load_key, make_atr, tlv  # noqa: E402,F401
 
 ISOAPPLET_AID = bytes.fromhex("F276A288BCFBA69D34F31001")
 PKCS15_AID = bytes.fromhex("A000000063504B43532D3135")
@@ -34,28 +32,9 @@ DEFAULTS = {
 }
 
 
-def make_atr(hist):
-    body = bytes([0x80 | len(hist), 0x80, 0x01]) + hist
-    tck = 0
-    for b in body:
-        tck ^= b
-    return bytes([0x3B]) + body + bytes([tck])
-
-
 DEFAULTS["atr"] = make_atr(b"p11overlay").hex().upper()
 
 # ---------------------------------------------------------------- DER helpers
-
-
-def tlv(tag, content):
-    n = len(content)
-    if n < 0x80:
-        ln = bytes([n])
-    elif n < 0x100:
-        ln = bytes([0x81, n])
-    else:
-        ln = bytes([0x82, n >> 8, n & 0xFF])
-    return (tag.to_bytes(2, "big") if tag > 0xFF else bytes([tag])) + ln + content
 
 
 def der_int(v, tag=0x02):
@@ -105,63 +84,126 @@ class EF:
         self.internal, self.key, self.parent, self.writable = internal, key, None, False
 
 
+# ------------------------------------------------------------ PIN attributes
+# A PIN's format is given by its AODF pinAttributes; the config keys are
+# "type" (ascii-numeric | utf8 | bcd), "needs_padding", "pad_char" (hex, absent
+# = no padChar in the AODF), "stored_length", "min", "max".  The card stores the
+# encoded bytes and compares VERIFY data with them byte for byte.
+
+PIN_TYPES = {"bcd": 0, "ascii-numeric": 1, "utf8": 2}
+
+
+class PinFormat:
+    def __init__(self, p):
+        value = p["value"]
+        self.type = p.get("type", "ascii-numeric")
+        if self.type not in PIN_TYPES:
+            raise ValueError("unknown PIN type %r" % self.type)
+        self.min = p.get("min", len(value))
+        self.max = p.get("max", len(value))
+        self.stored_length = p.get("stored_length", self.max)
+        self.needs_padding = bool(p.get("needs_padding", False))
+        self.pad_char_given = p.get("pad_char") is not None
+        self.pad_char = bytes.fromhex(p["pad_char"])[0] if self.pad_char_given else 0
+
+    def encode(self, value):
+        """The bytes OpenSC's VERIFY sends for `value` with these attributes."""
+        raw = value.encode("utf-8")
+        if self.type == "bcd":
+            nib = "".join(chr(c) for c in raw)
+            if len(nib) % 2:
+                nib += "%X" % (self.pad_char & 0xF)
+            out = bytes.fromhex(nib)
+            pad_len = self.stored_length // 2
+        else:
+            out, pad_len = raw, self.stored_length
+        if self.needs_padding and len(out) < pad_len:
+            out += bytes([self.pad_char]) * (pad_len - len(out))
+        return out
+
+    def _valid_value(self, v):
+        # lengths count bytes for utf8 (as OpenSC's PIN length check does)
+        if not (self.min <= len(v.encode("utf-8")) <= self.max):
+            return False
+        if self.type in ("ascii-numeric", "bcd"):
+            return v.isdigit() and v.isascii()
+        return all(ord(c) >= 0x20 for c in v)
+
+    def candidates(self, data):
+        if self.type == "bcd":
+            nib = data.hex().upper()
+            return [nib[:k] for k in range(len(nib) + 1)]
+        bodies = [data]
+        if self.needs_padding:
+            bodies.append(data.rstrip(bytes([self.pad_char])))
+        out = []
+        for b in bodies:
+            try:
+                out.append(b.decode("utf-8"))
+            except UnicodeDecodeError:
+                pass
+        return out
+
+    def accepts(self, data):
+        """True when `data` is the exact encoding of some valid value."""
+        return any(self._valid_value(v) and self.encode(v) == data
+                   for v in self.candidates(bytes(data)))
+
+    def length_ok(self, data):
+        """A length the card can compare (else 6A80, no try counted)."""
+        unit = 2 if self.type == "bcd" else 1
+        lo = (self.min + unit - 1) // unit
+        hi = max((self.max + unit - 1) // unit, self.stored_length // unit)
+        if self.needs_padding:
+            lo = max(lo, self.stored_length // unit)
+        return lo <= len(data) <= hi * (4 if self.type == "utf8" else 1)
+
+    def aodf_attrs(self, ref, unblocking):
+        flags = [1, 4] + ([5] if self.needs_padding else []) + ([6] if unblocking else [])
+        body = (der_bits(sorted(flags)) + tlv(0x0A, bytes([PIN_TYPES[self.type]]))
+                + der_int(self.min) + der_int(self.stored_length) + der_int(self.max)
+                + der_int(ref, 0x80))
+        if self.pad_char_given:
+            body += tlv(0x04, bytes([self.pad_char]))
+        return tlv(0xA1, seq(body))
+
+
+def unblocking_pins(cfg):
+    """The PUKs of a config: `puk` (shared, may be null) and the list `puks`."""
+    return ([cfg["puk"]] if cfg.get("puk") else []) + list(cfg.get("puks", []))
+
+
+def puk_of(cfg, pin):
+    """The PUK dict that unblocks `pin` (its "puk" = a PUK auth_id; null = none;
+    absent = the shared `puk`)."""
+    if "puk" in pin:
+        want = pin["puk"]
+        if want is None:
+            return None
+        for k in unblocking_pins(cfg):
+            if k["auth_id"] == want:
+                return k
+        raise ValueError("PIN %r: no PUK with auth_id %r" % (pin["name"], want))
+    return cfg.get("puk")
+
+
 class P15Content:
     """Mixin of VirtualCard: builds self.mf / self.app_df / self.keys from self.cfg."""
 
-    # ---- keys and certificates (generated once, kept in the state dir)
-    def _key(self, name):
-        """RSA-2048 key: from the state dir, else the key cache, else new."""
-        fn = os.path.join(self.state_dir, name + ".key.pem") if self.state_dir else None
-        cached = os.path.join(self.key_cache, name + ".key.pem") if self.key_cache else None
-        for f in (fn, cached):
-            if f and os.path.exists(f):
-                with open(f, "rb") as fh:
-                    pem = fh.read()
-                break
-        else:
-            pem = rsa.generate_private_key(65537, 2048).private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption())
-        for f in (fn, cached):
-            if f and not os.path.exists(f):
-                os.makedirs(os.path.dirname(f), exist_ok=True)
-                tmp = "%s.%d.tmp" % (f, os.getpid())
-                with open(tmp, "wb") as fh:
-                    fh.write(pem)
-                os.replace(tmp, f)
-        return serialization.load_pem_private_key(pem, None)
-
-    def _cert(self, name, cn, key, issuer_cn, issuer_key, ca, serial):
-        fn = os.path.join(self.state_dir, name + ".cert.der") if self.state_dir else None
-        if fn and os.path.exists(fn):
-            with open(fn, "rb") as fh:
-                return fh.read()
-        subj = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-        iss = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_cn)])
-        b = (x509.CertificateBuilder().subject_name(subj).issuer_name(iss)
-             .public_key(key.public_key()).serial_number(serial)
-             .not_valid_before(datetime.datetime(2020, 1, 1))
-             .not_valid_after(datetime.datetime(2049, 12, 31))
-             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
-        if ca:
-            b = b.add_extension(x509.KeyUsage(False, False, False, False, False, True, True,
-                                              False, False), critical=True)
-        der = b.sign(issuer_key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
-        if fn:
-            with open(fn, "wb") as fh:
-                fh.write(der)
-        return der
-
     def _load_keys(self):
-        ca_key = self._key("ca")
-        self.ca_cert = self._cert("ca", self.cfg["ca_cn"], ca_key, self.cfg["ca_cn"],
-                                  ca_key, True, 1)
+        sd, kc = self.state_dir, self.key_cache
+        ca_key = load_key(sd, kc, "ca")
+        ca = self.cfg["ca_cn"]
+        self.ca_cert = load_cert(sd, "ca", ca, ca_key, ca, ca_key, True, 1)
         self.keys, self.certs = {}, {}
         for i, p in enumerate(self.cfg["pins"]):
-            k = self._key("key%d" % p["key_ref"])
-            self.keys[p["key_ref"]] = {"key": k, "pin": p["ref"], "n": k.private_numbers()}
-            self.certs[p["key_ref"]] = self._cert("key%d" % p["key_ref"], p["cert_cn"], k,
-                                                  self.cfg["ca_cn"], ca_key, False, 0x100 + i)
+            if p.get("key_ref") is None:
+                continue
+            name = "key%d" % p["key_ref"]
+            k = load_key(sd, kc, name)
+            self.keys[p["key_ref"]] = {"key": k, "pin": p["ref"]}
+            self.certs[p["key_ref"]] = load_cert(sd, name, p["cert_cn"], k, ca, ca_key,
+                                                 False, 0x100 + i)
 
     # ---- PKCS#15 structures
     def tokeninfo(self):
@@ -181,33 +223,33 @@ class P15Content:
         d = self.mf.add(DF(0x5015, PKCS15_AID))
         self.app_df = d
         aodf, prkdf, cdf = b"", b"", b""
-        puk = c["puk"]
         for p in c["pins"]:
-            aodf += seq(seq(tlv(0x0C, p["name"].encode()), der_bits([1]),
-                            tlv(0x04, bytes.fromhex(puk["auth_id"]))),
-                        seq(tlv(0x04, bytes.fromhex(p["auth_id"]))),
-                        tlv(0xA1, seq(der_bits([1, 4]), tlv(0x0A, b"\x01"), der_int(p["min"]),
-                                      der_int(p["max"]), der_int(p["max"]),
-                                      der_int(p["ref"], 0x80))))
-            kr = p["key_ref"]
+            puk = puk_of(c, p)
+            common = tlv(0x0C, p["name"].encode("utf-8")) + der_bits([1])
+            if puk:
+                common += tlv(0x04, bytes.fromhex(puk["auth_id"]))
+            aodf += seq(seq(common), seq(tlv(0x04, bytes.fromhex(p["auth_id"]))),
+                        PinFormat(p).aodf_attrs(p["ref"], False))
+            kr = p.get("key_ref")
+            if kr is None:
+                continue
             kfid = 0x4B00 + kr
-            prkdf += seq(seq(tlv(0x0C, p["key_label"].encode()), der_bits([0]),
+            prkdf += seq(seq(tlv(0x0C, p["key_label"].encode("utf-8")), der_bits([0]),
                              tlv(0x04, bytes.fromhex(p["auth_id"]))),
                          seq(tlv(0x04, bytes.fromhex(p["key_id"])),
                              der_bits([KEY_USAGE[u] for u in p["usage"]]),
                              der_bits([0, 2, 3, 4]), der_int(kr)),
                          tlv(0xA1, seq(path(app + kfid.to_bytes(2, "big")), der_int(2048))))
             cfid = 0x4330 + kr
-            cdf += seq(seq(tlv(0x0C, (p["name"] + " certificate").encode())),
+            cdf += seq(seq(tlv(0x0C, (p["name"] + " certificate").encode("utf-8"))),
                        seq(tlv(0x04, bytes.fromhex(p["key_id"]))),
                        tlv(0xA1, seq(path(app + cfid.to_bytes(2, "big")))))
             d.add(EF(kfid, b"", readable=False, internal=True, key=kr))
             d.add(EF(cfid, self.certs[kr]))
-        aodf += seq(seq(tlv(0x0C, puk["name"].encode()), der_bits([1])),
-                    seq(tlv(0x04, bytes.fromhex(puk["auth_id"]))),
-                    tlv(0xA1, seq(der_bits([1, 4, 6]), tlv(0x0A, b"\x01"),
-                                  der_int(len(puk["value"])), der_int(len(puk["value"])),
-                                  der_int(len(puk["value"])), der_int(puk["ref"], 0x80))))
+        for puk in unblocking_pins(c):
+            aodf += seq(seq(tlv(0x0C, puk["name"].encode("utf-8")), der_bits([1])),
+                        seq(tlv(0x04, bytes.fromhex(puk["auth_id"]))),
+                        PinFormat(puk).aodf_attrs(puk["ref"], True))
         cdf += seq(seq(tlv(0x0C, c["ca_cn"].encode())),
                    seq(tlv(0x04, b"\xCA"), tlv(0x01, b"\xFF")),
                    tlv(0xA1, seq(path(app + b"\x43\x3F"))))

@@ -110,11 +110,16 @@ static CK_RV check_init_args(const CK_C_INITIALIZE_ARGS *a)
 
 static void stack_destroy(p11o_stack *s)
 {
+	/* Sessions first: their hooks belong to the layers. */
+	if (s->have_registry)
+		p11o_sessions_destroy(&s->sessions);
 	for (size_t i = 0; i < s->layer_count; i++)
 		if (s->layers[i] && s->layers[i]->destroy)
 			s->layers[i]->destroy(s->layers[i]);
 	p11o_provider_unload(&s->provider);
 	p11o_card_cache_free(s->cards);
+	if (s->have_registry)
+		p11o_slot_view_destroy(&s->view);
 	free(s);
 }
 
@@ -154,6 +159,13 @@ static CK_RV stack_build(p11o_stack *s, char *err, size_t errlen)
 	s->cards = p11o_card_cache_new(&s->config);
 	if (!s->cards)
 		return CKR_HOST_MEMORY;
+	if (p11o_slot_view_init(&s->view) != CKR_OK)
+		return CKR_HOST_MEMORY;
+	if (p11o_sessions_init(&s->sessions) != CKR_OK) {
+		p11o_slot_view_destroy(&s->view);
+		return CKR_HOST_MEMORY;
+	}
+	s->have_registry = true;
 	/* design.md §3 order; an addon switched off by config is a layer
 	 * without overrides, which resolution skips at no cost. */
 	s->layers[n++] = p11o_slots_layer_new(s);

@@ -242,7 +242,8 @@ static void retire(p11o_handle_table *t, p11o_handle_entry *e, uint32_t index)
 	t->live--;
 }
 
-bool p11o_handles_remove(p11o_handle_table *t, CK_ULONG handle)
+bool p11o_handles_take(p11o_handle_table *t, CK_ULONG handle,
+		       p11o_handle_info *out)
 {
 	bool removed = false;
 	uint32_t index = (uint32_t)(handle & INDEX_MASK);
@@ -251,11 +252,20 @@ bool p11o_handles_remove(p11o_handle_table *t, CK_ULONG handle)
 	p11o_handle_entry *e =
 	    index && index < t->next_unused ? entry_at(t, index) : NULL;
 	if (e && atomic_load(&e->seq) == (gen << 1 | 1)) {
+		if (out) {
+			out->value = atomic_load(&e->value);
+			out->aux = atomic_load(&e->aux);
+		}
 		retire(t, e, index);
 		removed = true;
 	}
 	p11o_mutex_unlock(&t->lock);
 	return removed;
+}
+
+bool p11o_handles_remove(p11o_handle_table *t, CK_ULONG handle)
+{
+	return p11o_handles_take(t, handle, NULL);
 }
 
 static size_t remove_matching(p11o_handle_table *t, bool all, CK_ULONG aux)

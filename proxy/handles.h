@@ -65,6 +65,10 @@ bool p11o_handles_get(const p11o_handle_table *t, CK_ULONG handle,
 		      p11o_handle_info *out);
 
 bool p11o_handles_remove(p11o_handle_table *t, CK_ULONG handle);
+/* Remove a live handle and say what it mapped to (out may be NULL); false
+ * when it was not live.  Of threads removing the same handle, one wins. */
+bool p11o_handles_take(p11o_handle_table *t, CK_ULONG handle,
+		       p11o_handle_info *out);
 
 /* Remove every live handle whose aux equals `aux`; returns how many. */
 size_t p11o_handles_remove_aux(p11o_handle_table *t, CK_ULONG aux);

@@ -62,6 +62,7 @@ void p11o_provider_unload(p11o_provider *p)
 /* The layer keeps its own copy of the list: one load per forwarded call. */
 typedef struct provider_layer {
 	p11o_layer base;
+	p11o_ops ops;
 	p11o_function_list fl;
 	/* Somebody else in this process initialised the provider (p11-kit
 	 * loading OpenSC's own registration too): it is theirs to finalise. */
@@ -69,6 +70,26 @@ typedef struct provider_layer {
 } provider_layer;
 
 #define FL(self) (&((provider_layer *)(self))->fl)
+#define REG(self) (&(self)->stack->sessions)
+
+/* Session handles arrive as the application's (sessions.h): the record
+ * gives the provider's, and the provider's answer is followed (a session
+ * it says is gone is ended).  A handle without a record reaches the
+ * provider as CK_INVALID_HANDLE, so it answers with its own error in its
+ * own order. */
+#define PV_PRE_SESSION P11O_KIND_HOOK
+#define PV_POST_SESSION P11O_KIND_HOOK
+#define PV_DO_PRE_SESSION(n)                                                   \
+	const CK_SESSION_HANDLE app_session = n;                               \
+	const p11o_session *rec = p11o_session_get(REG(self), n);              \
+	n = rec ? rec->provider_handle : CK_INVALID_HANDLE;
+#define PV_DO_POST_SESSION(n)                                                  \
+	if (rv != CKR_OK && rec)                                               \
+		p11o_sessions_follow(REG(self), app_session, rec, rv, false);
+#define PV_PRE_(kind, type, n)                                                 \
+	P11O_IF_KIND(PV_PRE_, kind, P11O_CAT(PV_DO_PRE_, kind)(n))
+#define PV_POST_(kind, type, n)                                                \
+	P11O_IF_KIND(PV_POST_, kind, P11O_CAT(PV_DO_POST_, kind)(n))
 
 #define P11O_FORWARD_(name, ...)                                               \
 	static CK_RV forward_##name(p11o_layer *self,                          \
@@ -77,11 +98,67 @@ typedef struct provider_layer {
 		const p11o_function_list *fl = FL(self);                       \
 		if (!fl->name)                                                 \
 			return CKR_FUNCTION_NOT_SUPPORTED;                     \
-		return fl->name(P11O_ARGS(__VA_ARGS__));                       \
+		P11O_MAPS(PV_PRE_, __VA_ARGS__)                                \
+		CK_RV rv = fl->name(P11O_ARGS(__VA_ARGS__));                   \
+		P11O_MAPS(PV_POST_, __VA_ARGS__)                               \
+		return rv;                                                     \
 	}
 P11O_FUNCTIONS_V2_TAIL(P11O_FORWARD_)
 P11O_FUNCTIONS_V3(P11O_FORWARD_)
 #undef P11O_FORWARD_
+
+/* The record is made here, where the provider's handle is born. */
+static CK_RV pv_C_OpenSession(p11o_layer *self, CK_SLOT_ID slotID,
+			      CK_FLAGS flags, CK_VOID_PTR pApplication,
+			      CK_NOTIFY Notify, CK_SESSION_HANDLE_PTR phSession)
+{
+	const p11o_function_list *fl = FL(self);
+	if (!fl->C_OpenSession)
+		return CKR_FUNCTION_NOT_SUPPORTED;
+	CK_SESSION_HANDLE ph = CK_INVALID_HANDLE;
+	CK_RV rv = fl->C_OpenSession(slotID, flags, pApplication, Notify,
+				     phSession ? &ph : NULL);
+	if (rv != CKR_OK || !phSession)
+		return rv;
+	p11o_stack *st = self->stack;
+	p11o_session init = {.provider_handle = ph,
+			     .provider = 0,
+			     .down_slot = slotID,
+			     .slot = p11o_slot_find_down(&st->view, slotID),
+			     .rw = (flags & CKF_RW_SESSION) != 0};
+	init.insertion = p11o_slot_insertion(&st->view, init.slot);
+	p11o_session *s = p11o_sessions_add(&st->sessions, &init);
+	if (!s) {
+		fl->C_CloseSession(ph);
+		return CKR_HOST_MEMORY;
+	}
+	*phSession = atomic_load_explicit(&s->handle, memory_order_relaxed);
+	return CKR_OK;
+}
+
+static CK_RV pv_C_CloseSession(p11o_layer *self, CK_SESSION_HANDLE hSession)
+{
+	const p11o_function_list *fl = FL(self);
+	if (!fl->C_CloseSession)
+		return CKR_FUNCTION_NOT_SUPPORTED;
+	const p11o_session *rec = p11o_session_get(REG(self), hSession);
+	CK_RV rv =
+	    fl->C_CloseSession(rec ? rec->provider_handle : CK_INVALID_HANDLE);
+	if (rec)
+		p11o_sessions_follow(REG(self), hSession, rec, rv, true);
+	return rv;
+}
+
+static CK_RV pv_C_CloseAllSessions(p11o_layer *self, CK_SLOT_ID slotID)
+{
+	const p11o_function_list *fl = FL(self);
+	if (!fl->C_CloseAllSessions)
+		return CKR_FUNCTION_NOT_SUPPORTED;
+	CK_RV rv = fl->C_CloseAllSessions(slotID);
+	if (p11o_session_verdict(rv, false, true) == P11O_SLOT_GONE)
+		p11o_sessions_end_slot(REG(self), 0, slotID);
+	return rv;
+}
 
 static CK_RV forward_C_Initialize(p11o_layer *self, CK_VOID_PTR pInitArgs)
 {
@@ -141,7 +218,11 @@ p11o_layer *p11o_provider_layer_new(struct p11o_stack *stack)
 	if (!l)
 		return NULL;
 	l->base.name = "provider";
-	l->base.ops = &provider_ops;
+	l->ops = provider_ops;
+	l->ops.C_OpenSession = pv_C_OpenSession;
+	l->ops.C_CloseSession = pv_C_CloseSession;
+	l->ops.C_CloseAllSessions = pv_C_CloseAllSessions;
+	l->base.ops = &l->ops;
 	l->base.stack = stack;
 	l->base.destroy = provider_layer_destroy;
 	l->fl = stack->provider.fl;

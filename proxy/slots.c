@@ -11,44 +11,46 @@
 
 /* ---- sessions and objects ------------------------------------------- */
 
+/* Session handles pass down unchanged (sessions.h); what this layer needs
+ * of a session is its slot, for the object handles it makes and the PIN
+ * states a login changes, asked only then. */
 typedef struct call_ctx {
-	CK_ULONG slot; /* index of the session's slot, or NO_SLOT */
+	CK_ULONG slot;             /* index of the call's slot, or NO_SLOT */
+	CK_SESSION_HANDLE session; /* the call's session, if any */
 } call_ctx;
 
-static CK_SESSION_HANDLE session_down(slots_layer *l, CK_SESSION_HANDLE h,
-				      call_ctx *ctx)
+static CK_ULONG slot_of(slots_layer *l, call_ctx *ctx)
 {
-	p11o_handle_info info;
-	if (!p11o_handles_get(&l->sessions, h, &info)) {
-		ctx->slot = NO_SLOT;
-		return CK_INVALID_HANDLE;
+	if (ctx->slot == NO_SLOT && ctx->session) {
+		const p11o_session *s =
+		    p11o_session_get(l->sessions, ctx->session);
+		if (s)
+			ctx->slot = s->slot;
 	}
-	ctx->slot = info.aux;
-	return info.value;
+	return ctx->slot;
 }
 
-static CK_OBJECT_HANDLE object_down(slots_layer *l, const call_ctx *ctx,
-				    CK_OBJECT_HANDLE h)
+static CK_OBJECT_HANDLE object_down(slots_layer *l, CK_OBJECT_HANDLE h)
 {
-	(void)ctx;
 	p11o_handle_info info;
 	return p11o_handles_get(&l->objects, h, &info) ? info.value
 						       : CK_INVALID_HANDLE;
 }
 
 /* 0 when the handle cannot be recorded (out of memory). */
-static CK_OBJECT_HANDLE object_up(slots_layer *l, const call_ctx *ctx,
+static CK_OBJECT_HANDLE object_up(slots_layer *l, call_ctx *ctx,
 				  CK_OBJECT_HANDLE provider)
 {
-	return p11o_handles_add(&l->objects, provider, ctx->slot);
+	return p11o_handles_add(&l->objects, provider, slot_of(l, ctx));
 }
 
-static void forget_pin_states(slots_layer *l, CK_ULONG slot)
+static void forget_pin_states(slots_layer *l, call_ctx *ctx)
 {
+	CK_ULONG slot = slot_of(l, ctx);
 	if (slot == NO_SLOT)
 		return;
 	p11o_card_entry *e = p11o_card_cache_get(
-	    l->base.stack->cards, l->slots[slot].description, NULL);
+	    l->base.stack->cards, l->view->slots[slot].description, NULL);
 	if (e) {
 		p11o_card_entry_forget_pins(e);
 		p11o_card_cache_put(e);
@@ -56,6 +58,15 @@ static void forget_pin_states(slots_layer *l, CK_ULONG slot)
 }
 
 /* ---- generated wrappers: translate handles by argument kind ----------- */
+
+/* Functions with one of these kinds are wrapped; the others (a session
+ * and bytes: the crypto calls) skip this layer. */
+#define SL_HAS_OBJECT P11O_KIND_HOOK
+#define SL_HAS_OUT_OBJECT P11O_KIND_HOOK
+#define SL_HAS_SLOT P11O_KIND_HOOK
+#define SL_HAS_OUT_SLOT P11O_KIND_HOOK
+#define SL_HAS_OUT_SESSION_INFO P11O_KIND_HOOK
+#define SL_HAS_PIN P11O_KIND_HOOK
 
 #define SL_PRE_SESSION P11O_KIND_HOOK
 #define SL_PRE_OBJECT P11O_KIND_HOOK
@@ -65,14 +76,14 @@ static void forget_pin_states(slots_layer *l, CK_ULONG slot)
 #define SL_POST_OUT_SLOT P11O_KIND_HOOK
 #define SL_POST_PIN P11O_KIND_HOOK
 
-#define SL_DO_PRE_SESSION(n) n = session_down(l, n, &ctx);
-#define SL_DO_PRE_OBJECT(n) n = object_down(l, &ctx, n);
+#define SL_DO_PRE_SESSION(n) ctx.session = n;
+#define SL_DO_PRE_OBJECT(n) n = object_down(l, n);
 #define SL_DO_PRE_SLOT(n)                                                      \
 	ctx.slot = sl_slot_index(l, n);                                        \
 	n = ctx.slot == NO_SLOT ? P11O_INVALID_PROVIDER_SLOT                   \
-				: l->slots[ctx.slot].provider;
+				: l->view->slots[ctx.slot].down;
 /* A call with a PIN may change the PIN's state on the card. */
-#define SL_DO_POST_PIN(n) forget_pin_states(l, ctx.slot);
+#define SL_DO_POST_PIN(n) forget_pin_states(l, &ctx);
 #define SL_DO_POST_OUT_OBJECT(n)                                               \
 	if (rv == CKR_OK && n) {                                               \
 		*n = object_up(l, &ctx, *n);                                   \
@@ -80,12 +91,13 @@ static void forget_pin_states(slots_layer *l, CK_ULONG slot)
 			rv = CKR_HOST_MEMORY;                                  \
 	}
 #define SL_DO_POST_OUT_SESSION_INFO(n)                                         \
-	if (rv == CKR_OK && n && ctx.slot != NO_SLOT)                          \
-		n->slotID = l->slots[ctx.slot].id;
+	if (rv == CKR_OK && n)                                                 \
+		n->slotID = sl_slot_up(l, n->slotID);
 #define SL_DO_POST_OUT_SLOT(n)                                                 \
 	if (rv == CKR_OK && n)                                                 \
 		*n = sl_slot_up(l, *n);
 
+#define SL_HAS_(kind, type, n) P11O_IF_KIND(SL_HAS_, kind, | 1)
 #define SL_PRE_(kind, type, n)                                                 \
 	P11O_IF_KIND(SL_PRE_, kind, P11O_CAT(SL_DO_PRE_, kind)(n))
 #define SL_POST_(kind, type, n)                                                \
@@ -95,7 +107,7 @@ static void forget_pin_states(slots_layer *l, CK_ULONG slot)
 	static CK_RV wrap_##name(p11o_layer *self, P11O_PARAMS(__VA_ARGS__))   \
 	{                                                                      \
 		slots_layer *l = SL(self);                                     \
-		call_ctx ctx = {NO_SLOT};                                      \
+		call_ctx ctx = {NO_SLOT, CK_INVALID_HANDLE};                   \
 		(void)l;                                                       \
 		(void)ctx;                                                     \
 		P11O_MAPS(SL_PRE_, __VA_ARGS__)                                \
@@ -153,61 +165,10 @@ static CK_RV sl_C_GetTokenInfo(p11o_layer *self, CK_SLOT_ID slotID,
 	CK_ULONG slot = sl_slot_index(l, slotID);
 	CK_RV rv = P11O_DOWN(self, C_GetTokenInfo,
 			     slot == NO_SLOT ? P11O_INVALID_PROVIDER_SLOT
-					     : l->slots[slot].provider,
+					     : l->view->slots[slot].down,
 			     pInfo);
 	if (rv == CKR_OK && slot != NO_SLOT)
 		sl_decorate_token(l, slot, pInfo);
-	return rv;
-}
-
-static CK_RV sl_C_OpenSession(p11o_layer *self, CK_SLOT_ID slotID,
-			      CK_FLAGS flags, CK_VOID_PTR pApplication,
-			      CK_NOTIFY Notify, CK_SESSION_HANDLE_PTR phSession)
-{
-	slots_layer *l = SL(self);
-	CK_ULONG slot = sl_slot_index(l, slotID);
-	CK_SLOT_ID pid = slot == NO_SLOT ? P11O_INVALID_PROVIDER_SLOT
-					 : l->slots[slot].provider;
-	CK_SESSION_HANDLE provider_session = CK_INVALID_HANDLE;
-	CK_RV rv = P11O_DOWN(self, C_OpenSession, pid, flags, pApplication,
-			     Notify, phSession ? &provider_session : NULL);
-	if (rv != CKR_OK || !phSession)
-		return rv;
-	CK_SESSION_HANDLE h =
-	    p11o_handles_add(&l->sessions, provider_session, slot);
-	if (!h) {
-		P11O_DOWN(self, C_CloseSession, provider_session);
-		return CKR_HOST_MEMORY;
-	}
-	*phSession = h;
-	return CKR_OK;
-}
-
-static CK_RV sl_C_CloseSession(p11o_layer *self, CK_SESSION_HANDLE hSession)
-{
-	slots_layer *l = SL(self);
-	call_ctx ctx;
-	CK_RV rv =
-	    P11O_DOWN(self, C_CloseSession, session_down(l, hSession, &ctx));
-	/* Gone in the provider too when it no longer knows it (card
-	 * removed): drop ours either way. */
-	if (ctx.slot != NO_SLOT &&
-	    (rv == CKR_OK || rv == CKR_SESSION_HANDLE_INVALID ||
-	     rv == CKR_SESSION_CLOSED || rv == CKR_DEVICE_REMOVED ||
-	     rv == CKR_TOKEN_NOT_PRESENT))
-		p11o_handles_remove(&l->sessions, hSession);
-	return rv;
-}
-
-static CK_RV sl_C_CloseAllSessions(p11o_layer *self, CK_SLOT_ID slotID)
-{
-	slots_layer *l = SL(self);
-	CK_ULONG slot = sl_slot_index(l, slotID);
-	CK_SLOT_ID pid = slot == NO_SLOT ? P11O_INVALID_PROVIDER_SLOT
-					 : l->slots[slot].provider;
-	CK_RV rv = P11O_DOWN(self, C_CloseAllSessions, pid);
-	if (rv == CKR_OK && slot != NO_SLOT)
-		p11o_handles_remove_aux(&l->sessions, slot);
 	return rv;
 }
 
@@ -217,24 +178,18 @@ static CK_RV sl_C_FindObjects(p11o_layer *self, CK_SESSION_HANDLE hSession,
 			      CK_ULONG_PTR pulObjectCount)
 {
 	slots_layer *l = SL(self);
-	call_ctx ctx;
-	CK_RV rv =
-	    P11O_DOWN(self, C_FindObjects, session_down(l, hSession, &ctx),
-		      phObject, ulMaxObjectCount, pulObjectCount);
+	CK_RV rv = P11O_DOWN(self, C_FindObjects, hSession, phObject,
+			     ulMaxObjectCount, pulObjectCount);
 	if (rv != CKR_OK || !phObject || !pulObjectCount)
 		return rv;
 	CK_ULONG n = *pulObjectCount < ulMaxObjectCount ? *pulObjectCount
 							: ulMaxObjectCount;
+	call_ctx ctx = {NO_SLOT, hSession};
 	/* One lock for the whole batch. */
-	if (p11o_handles_add_many(&l->objects, phObject, n, ctx.slot) != n)
+	if (p11o_handles_add_many(&l->objects, phObject, n, slot_of(l, &ctx)) !=
+	    n)
 		return CKR_HOST_MEMORY;
 	return rv;
-}
-
-static void clear_tables(slots_layer *l)
-{
-	p11o_handles_clear(&l->sessions);
-	p11o_handles_clear(&l->objects);
 }
 
 /* ---- events ------------------------------------------------------------ */
@@ -248,13 +203,18 @@ static void on_provider_event(void *ctx, CK_SLOT_ID pid)
 	if (i == NO_SLOT)
 		return;
 	p11o_card_cache_invalidate(l->base.stack->cards,
-				   l->slots[i].description);
+				   l->view->slots[i].description);
 	size_t n = sl_slot_count(l);
 	for (size_t k = 0; k < n; k++) {
-		if (l->slots[k].hash != l->slots[i].hash)
+		if (l->view->slots[k].hash != l->view->slots[i].hash)
 			continue;
-		atomic_store(&l->slots[k].no_reader, false); /* ask again */
-		p11o_events_post(&l->events, l->slots[k].id);
+		p11o_slot_reclassify(l->view, k); /* ask again */
+		/* Sessions opened on a card that was pulled since are gone
+		 * (sessions.h), in every layer. */
+		uint64_t now = p11o_slot_insertion(l->view, k);
+		if (now != P11O_NO_INSERTION)
+			p11o_sessions_end_stale(l->sessions, k, now);
+		p11o_events_post(&l->events, l->view->slots[k].id);
 	}
 }
 
@@ -288,16 +248,15 @@ static CK_RV sl_C_Reinitialize(p11o_layer *self, CK_SLOT_ID slotID)
 	 * with them the login, single sign-on style); only caches go. */
 	if (self->stack->config.logout_on_reinitialize) {
 		CK_RV rv =
-		    P11O_DOWN(self, C_CloseAllSessions, l->slots[i].provider);
+		    P11O_DOWN(self, C_CloseAllSessions, l->view->slots[i].down);
 		if (rv != CKR_OK && rv != CKR_TOKEN_NOT_PRESENT)
 			return rv;
-		p11o_handles_remove_aux(&l->sessions, i);
 		p11o_handles_remove_aux(&l->objects, i);
 	}
 	p11o_card_cache_invalidate(l->base.stack->cards,
-				   l->slots[i].description);
+				   l->view->slots[i].description);
 	/* Lower layers drop their caches of the token too. */
-	CK_RV down = P11O_DOWN(self, C_Reinitialize, l->slots[i].provider);
+	CK_RV down = P11O_DOWN(self, C_Reinitialize, l->view->slots[i].down);
 	if (down != CKR_OK && down != CKR_FUNCTION_NOT_SUPPORTED)
 		return down;
 	p11o_events_post(&l->events, slotID);
@@ -312,17 +271,14 @@ static CK_RV sl_C_Finalize(p11o_layer *self, CK_VOID_PTR pReserved)
 	p11o_events_stop(&l->events);
 	p11o_events_join(&l->events);
 	CK_RV rv = P11O_DOWN(self, C_Finalize, pReserved);
-	clear_tables(l);
+	p11o_handles_clear(&l->objects);
 	return rv;
 }
 
 static void slots_layer_destroy(p11o_layer *self)
 {
 	slots_layer *l = SL(self);
-	clear_tables(l);
-	p11o_handles_destroy(&l->sessions);
 	p11o_handles_destroy(&l->objects);
-	p11o_mutex_destroy(&l->lock);
 	free(l);
 }
 
@@ -331,18 +287,15 @@ p11o_layer *p11o_slots_layer_new(struct p11o_stack *stack)
 	slots_layer *l = calloc(1, sizeof(*l));
 	if (!l)
 		return NULL;
-	if (p11o_mutex_init(&l->lock) != CKR_OK) {
+	if (p11o_handles_init(&l->objects, true) != CKR_OK) {
 		free(l);
 		return NULL;
 	}
-	if (p11o_handles_init(&l->sessions, false) != CKR_OK ||
-	    p11o_handles_init(&l->objects, true) != CKR_OK) {
-		p11o_mutex_destroy(&l->lock);
-		free(l);
-		return NULL;
-	}
+	l->view = &stack->view;
+	l->sessions = &stack->sessions;
 	p11o_ops *ops = &l->ops;
-#define SL_OP_(name, ...) ops->name = wrap_##name;
+#define SL_OP_(name, ...)                                                      \
+	ops->name = (0 P11O_MAPS(SL_HAS_, __VA_ARGS__)) ? wrap_##name : NULL;
 	P11O_FUNCTIONS(SL_OP_)
 #undef SL_OP_
 	/* No handles to translate: skip this layer. */
@@ -355,9 +308,6 @@ p11o_layer *p11o_slots_layer_new(struct p11o_stack *stack)
 	ops->C_Finalize = sl_C_Finalize;
 	ops->C_GetInfo = sl_C_GetInfo;
 	ops->C_GetSlotList = sl_C_GetSlotList;
-	ops->C_OpenSession = sl_C_OpenSession;
-	ops->C_CloseSession = sl_C_CloseSession;
-	ops->C_CloseAllSessions = sl_C_CloseAllSessions;
 	ops->C_FindObjects = sl_C_FindObjects;
 	ops->C_GetTokenInfo = sl_C_GetTokenInfo;
 	ops->C_WaitForSlotEvent = sl_C_WaitForSlotEvent;

@@ -10,28 +10,19 @@
 
 #include "events.h"
 #include "handles.h"
+#include "sessions.h"
+#include "slotview.h"
 #include "slots.h"
 
-#define MAX_SLOTS 128
-#define NO_SLOT ((CK_ULONG)-1)
-
-typedef struct vslot {
-	CK_SLOT_ID id;       /* what the application sees */
-	CK_SLOT_ID provider; /* the provider's ID */
-	uint32_t hash;       /* of the description */
-	unsigned index;      /* among provider slots with that description */
-	unsigned char description[64];
-	atomic_bool no_reader; /* not a PC/SC reader: no card to ask */
-} vslot;
+#define MAX_SLOTS P11O_MAX_SLOTS
+#define NO_SLOT P11O_NO_SLOT
 
 typedef struct slots_layer {
 	p11o_layer base;
 	p11o_ops ops;
-	p11o_mutex lock; /* adding slots and object tables */
-	/* Published by `count` (release); entries never change afterwards. */
-	vslot slots[MAX_SLOTS];
-	atomic_size_t count;
-	p11o_handle_table sessions; /* value: provider session, aux: slot */
+	/* The stack's slot view (slotview.h): this layer adds its slots. */
+	p11o_slot_view *view;
+	p11o_sessions *sessions; /* the stack's registry (sessions.h) */
 	/* value: provider object, aux: slot.  One table for all tokens, so
 	 * a handle used in another token's session reaches the provider as
 	 * it would without the proxy. */
@@ -61,11 +52,8 @@ void sl_decorate_token(slots_layer *l, CK_ULONG slot, CK_TOKEN_INFO *ti);
 
 static inline CK_ULONG sl_index_of_provider(slots_layer *l, CK_SLOT_ID pid)
 {
-	size_t n = sl_slot_count(l);
-	for (size_t i = 0; i < n; i++)
-		if (l->slots[i].provider == pid)
-			return i;
-	return sl_learn_new(l, pid);
+	CK_ULONG i = p11o_slot_find_down(l->view, pid);
+	return i != NO_SLOT ? i : sl_learn_new(l, pid);
 }
 
 #endif

@@ -33,14 +33,13 @@ CK_SLOT_ID p11o_slot_id_for(const unsigned char description[64], unsigned index)
 
 size_t sl_slot_count(const slots_layer *l)
 {
-	return atomic_load_explicit(&((slots_layer *)l)->count,
-				    memory_order_acquire);
+	return p11o_slot_count(l->view);
 }
 
 static bool id_used(const slots_layer *l, size_t n, CK_SLOT_ID id)
 {
 	for (size_t i = 0; i < n; i++)
-		if (l->slots[i].id == id)
+		if (l->view->slots[i].id == id)
 			return true;
 	return false;
 }
@@ -48,27 +47,28 @@ static bool id_used(const slots_layer *l, size_t n, CK_SLOT_ID id)
 /* Under the lock: add provider slot `pid`; returns its index or NO_SLOT. */
 static CK_ULONG learn(slots_layer *l, CK_SLOT_ID pid)
 {
-	size_t n = atomic_load(&l->count);
+	size_t n = atomic_load(&l->view->count);
 	for (size_t i = 0; i < n; i++)
-		if (l->slots[i].provider == pid)
+		if (l->view->slots[i].down == pid)
 			return i;
 	CK_SLOT_INFO info;
 	if (n >= MAX_SLOTS ||
 	    P11O_DOWN(&l->base, C_GetSlotInfo, pid, &info) != CKR_OK)
 		return NO_SLOT;
-	vslot *v = &l->slots[n];
-	v->provider = pid;
+	p11o_slot *v = &l->view->slots[n];
+	v->down = pid;
+	v->slot_flags = info.flags;
 	v->hash = description_hash(info.slotDescription);
 	memcpy(v->description, info.slotDescription, 64);
 	v->index = 0;
 	for (size_t i = 0; i < n; i++)
-		if (l->slots[i].hash == v->hash)
+		if (l->view->slots[i].hash == v->hash)
 			v->index++;
 	uint32_t h = v->hash;
 	while (id_used(l, n, make_id(h, v->index)))
 		h++;
 	v->id = make_id(h, v->index);
-	atomic_store_explicit(&l->count, n + 1, memory_order_release);
+	atomic_store_explicit(&l->view->count, n + 1, memory_order_release);
 	return n;
 }
 
@@ -82,17 +82,17 @@ void sl_refresh(slots_layer *l)
 		return;
 	if (count > MAX_SLOTS) /* a provider claiming more than it wrote */
 		count = MAX_SLOTS;
-	p11o_mutex_lock(&l->lock);
+	p11o_mutex_lock(&l->view->lock);
 	for (CK_ULONG i = 0; i < count; i++)
 		learn(l, ids[i]);
-	p11o_mutex_unlock(&l->lock);
+	p11o_mutex_unlock(&l->view->lock);
 }
 
 CK_ULONG sl_index_of_id(const slots_layer *l, CK_SLOT_ID id)
 {
 	size_t n = sl_slot_count(l);
 	for (size_t i = 0; i < n; i++)
-		if (l->slots[i].id == id)
+		if (l->view->slots[i].id == id)
 			return i;
 	return NO_SLOT;
 }
@@ -102,9 +102,9 @@ CK_ULONG sl_index_of_id(const slots_layer *l, CK_SLOT_ID id)
 __attribute__((noinline)) CK_ULONG sl_learn_new(slots_layer *l, CK_SLOT_ID pid)
 {
 	sl_refresh(l);
-	p11o_mutex_lock(&l->lock);
+	p11o_mutex_lock(&l->view->lock);
 	CK_ULONG i = learn(l, pid);
-	p11o_mutex_unlock(&l->lock);
+	p11o_mutex_unlock(&l->view->lock);
 	return i;
 }
 
@@ -123,7 +123,7 @@ CK_ULONG sl_slot_index(slots_layer *l, CK_SLOT_ID id)
 CK_SLOT_ID sl_slot_up(slots_layer *l, CK_SLOT_ID pid)
 {
 	CK_ULONG i = sl_index_of_provider(l, pid);
-	return i == NO_SLOT ? pid : l->slots[i].id;
+	return i == NO_SLOT ? pid : l->view->slots[i].id;
 }
 
 static bool pin_listed(const p11o_config *cfg, const char *pin)
@@ -151,9 +151,9 @@ static bool slot_visible(slots_layer *l, CK_SLOT_ID pid, uint32_t *seen,
 		return false;
 	if (cfg->pins == P11O_PINS_FIRST) {
 		for (size_t k = 0; k < *nseen; k++)
-			if (seen[k] == l->slots[i].hash)
+			if (seen[k] == l->view->slots[i].hash)
 				return false;
-		seen[(*nseen)++] = l->slots[i].hash;
+		seen[(*nseen)++] = l->view->slots[i].hash;
 		return true;
 	}
 	if (cfg->pins == P11O_PINS_LIST) {
@@ -201,21 +201,19 @@ CK_RV sl_filtered_slot_list(slots_layer *l, CK_BBOOL tokenPresent,
  * state, whatever the provider made of them. */
 void sl_decorate_token(slots_layer *l, CK_ULONG slot, CK_TOKEN_INFO *ti)
 {
-	vslot *v = &l->slots[slot];
-	if (atomic_load_explicit(&v->no_reader, memory_order_relaxed))
-		return; /* soft tokens pay nothing */
+	/* Soft tokens pay nothing once classified. */
+	if (p11o_slot_kind(l->view, slot) != P11O_SLOT_CARD)
+		return;
+	p11o_slot *v = &l->view->slots[slot];
 	p11o_card_cache *cards = l->base.stack->cards;
 	p11o_card_entry *e =
 	    p11o_card_cache_get(cards, v->description, ti->serialNumber);
-	if (!e) {
-		if (p11o_card_cache_no_reader(cards, v->description))
-			atomic_store(&v->no_reader, true);
+	if (!e)
 		return;
-	}
 	const p11o_card_info *info = p11o_card_entry_info(e);
 	char name[40], pin[40];
 	p11o_label_split(ti->label, name, sizeof(name), pin, sizeof(pin));
-	int k = p11o_card_entry_pin_index(e, pin, l->slots[slot].index);
+	int k = p11o_slot_pin(l->view, slot, info, ti->label);
 	const char *token = info->label[0] ? info->label : name;
 	p11o_label_compose(ti->label, l->base.stack->config.label_format, token,
 			   info->pin_count >= 2 && k >= 0 ? info->pins[k].name

@@ -5,11 +5,11 @@
 
 #include <stdbool.h>
 
-#include <stdbool.h>
-
 #include "config.h"
 #include "layer.h"
 #include "provider.h"
+#include "sessions.h"
+#include "slotview.h"
 
 #define P11O_MAX_LAYERS 8
 
@@ -30,6 +30,11 @@ typedef struct p11o_stack {
 	/* What the provider's C_Initialize gets: OS locking, and the
 	 * application's no-threads flag (design.md §3). */
 	CK_C_INITIALIZE_ARGS provider_args;
+	/* Every session (sessions.h) and every slot (slotview.h), shared by
+	 * the layers. */
+	p11o_sessions sessions;
+	p11o_slot_view view;
+	bool have_registry; /* the two above are initialised */
 	/* Cards behind the provider's slots, shared by the layers. */
 	struct p11o_card_cache *cards;
 } p11o_stack;

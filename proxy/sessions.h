@@ -1,0 +1,150 @@
+/* The session registry (docs/architecture.md, "session registry"): the
+ * stack owns every session, in one record per session.
+ *
+ * The record is made when the provider's C_OpenSession succeeds, by the
+ * bottom layer (provider.c), so that the sessions the addons open for
+ * themselves below the slots layer have one too; it holds the provider's
+ * handle, the provider, the slot (as the slot view names it), R/W and the
+ * card insertion it was opened on.  The handle the application gets is the
+ * record's, and that handle travels down the whole stack unchanged: every
+ * layer finds the record with one lock-free lookup (handles.h), and only
+ * the bottom layer hands the provider its own handle.
+ *
+ * Each layer reserves its own extension space in the record when the
+ * stack is built (p11o_sessions_reserve); p11o_session_ext() gives it.
+ * Records are reused, never freed before the registry: a lookup racing
+ * with a close reads valid memory.  The space is zero when a record is
+ * made the first time; the layer's `end` hook, run when a session goes,
+ * leaves it ready for the next session (it may keep allocations).
+ *
+ * When a session is gone is decided in one place, p11o_session_verdict():
+ * the provider's answer to a call on it (C_CloseSession CKR_OK, or
+ * CKR_SESSION_HANDLE_INVALID / CKR_SESSION_CLOSED for any call: that
+ * session; CKR_DEVICE_REMOVED / CKR_TOKEN_NOT_PRESENT: every session of
+ * its slot) or to C_CloseAllSessions (CKR_OK, CKR_DEVICE_REMOVED,
+ * CKR_TOKEN_NOT_PRESENT: every session of the slot), and the card being
+ * pulled (the slots layer's events, and p11o_session_check()).  Every
+ * layer follows it through its hook; none keeps a session table.
+ *
+ * Threads: lookups take no lock; making and ending a record take the
+ * handle table's lock and the registry's, for a moment each. */
+#ifndef P11O_SESSIONS_H
+#define P11O_SESSIONS_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "handles.h"
+#include "slotview.h"
+
+#define P11O_SESSION_HOOKS 8
+
+typedef struct p11o_session {
+	atomic_ulong handle;               /* the application's; 0 when free */
+	CK_SESSION_HANDLE provider_handle; /* the provider's */
+	unsigned provider;                 /* which provider */
+	CK_SLOT_ID down_slot; /* the slot as layers below the slots layer
+				 name it */
+	CK_ULONG slot;        /* slot view index, or P11O_NO_SLOT */
+	uint64_t insertion;   /* p11o_slot_insertion() at open */
+	bool rw;              /* CKF_RW_SESSION */
+	struct p11o_session *next_free;
+	struct p11o_session *next_all;
+	max_align_t ext[]; /* the layers' extension spaces */
+} p11o_session;
+
+/* A layer's hook: session `s` is gone; `ext` is the layer's space. */
+typedef void (*p11o_session_end_fn)(void *ctx, p11o_session *s, void *ext);
+
+typedef struct p11o_sessions {
+	p11o_handle_table handles; /* value: the record's address */
+	p11o_mutex lock;           /* free list, making records */
+	size_t ext_size;
+	struct {
+		p11o_session_end_fn fn;
+		void *ctx;
+		size_t off;
+	} hooks[P11O_SESSION_HOOKS];
+	size_t nhooks;
+	p11o_session *free;
+	_Atomic(p11o_session *) all; /* every record, newest first */
+	bool sealed;                 /* a record exists: no more reserving */
+} p11o_sessions;
+
+CK_RV p11o_sessions_init(p11o_sessions *r);
+/* Ends every live session (hooks run) and frees every record.  Before the
+ * layers whose hooks these are go. */
+void p11o_sessions_destroy(p11o_sessions *r);
+
+/* While the stack is built: `size` bytes of extension space for a layer,
+ * and its hook (may be NULL).  Returns the offset for p11o_session_ext(),
+ * or SIZE_MAX (too late, too many). */
+size_t p11o_sessions_reserve(p11o_sessions *r, size_t size,
+			     p11o_session_end_fn end, void *ctx);
+
+static inline void *p11o_session_ext(p11o_session *s, size_t off)
+{
+	return (unsigned char *)s->ext + off;
+}
+
+/* The live record of application handle h, or NULL.  Lock-free. */
+static inline p11o_session *p11o_session_get(const p11o_sessions *r,
+					     CK_SESSION_HANDLE h)
+{
+	p11o_handle_info info;
+	return p11o_handles_get(&r->handles, h, &info)
+		   ? (p11o_session *)(uintptr_t)info.value
+		   : NULL;
+}
+
+/* A new session: the fields of `init` from provider_handle to rw are
+ * copied.  The new record (its handle set), or NULL when out of memory. */
+p11o_session *p11o_sessions_add(p11o_sessions *r, const p11o_session *init);
+
+/* What an answer of the provider means for the session(s). */
+enum p11o_verdict {
+	P11O_ALIVE,     /* nothing changes */
+	P11O_GONE,      /* this session is gone */
+	P11O_SLOT_GONE, /* every session of its slot is gone */
+};
+/* The one rule (see above).  `closing`: rv answers C_CloseSession;
+ * `close_all`: rv answers C_CloseAllSessions. */
+static inline enum p11o_verdict p11o_session_verdict(CK_RV rv, bool closing,
+						     bool close_all)
+{
+	if (rv == CKR_OK)
+		return close_all ? P11O_SLOT_GONE
+		       : closing ? P11O_GONE
+				 : P11O_ALIVE;
+	if (rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_PRESENT)
+		return P11O_SLOT_GONE;
+	if (!close_all &&
+	    (rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED))
+		return P11O_GONE;
+	return P11O_ALIVE;
+}
+
+/* End session h (if still live): hooks, then the record is free.  Safe
+ * when several threads end the same session: one does it. */
+void p11o_sessions_end(p11o_sessions *r, CK_SESSION_HANDLE h);
+/* End every session of a slot (provider, down slot ID). */
+void p11o_sessions_end_slot(p11o_sessions *r, unsigned provider,
+			    CK_SLOT_ID down_slot);
+/* End every session of slot view index `slot` opened on another card
+ * insertion than the current one `now`. */
+void p11o_sessions_end_stale(p11o_sessions *r, CK_ULONG slot, uint64_t now);
+
+/* Apply p11o_session_verdict() to a call on session h (record s). */
+void p11o_sessions_follow(p11o_sessions *r, CK_SESSION_HANDLE h,
+			  const p11o_session *s, CK_RV rv, bool closing);
+
+/* For functions the provider never sees (the extensions): the record of
+ * h, checked as the provider would check it, including that its card was
+ * not pulled since the session was opened (then the session is ended).
+ * CKR_OK with *out, or CKR_SESSION_HANDLE_INVALID. */
+CK_RV p11o_session_check(p11o_sessions *r, p11o_slot_view *view,
+			 CK_SESSION_HANDLE h, p11o_session **out);
+
+#endif

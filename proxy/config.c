@@ -390,9 +390,13 @@ static void parse_line(struct parser *p, char *s)
 			return;
 		}
 	}
+	/* [provider] names the code every application runs: a typo there
+	 * must not quietly fall back to the default provider. */
 	if (p->sec == SEC_CARD)
 		line_diag(p, false, "unknown key '%.64s' in [card \"%.64s\"]",
 			  key, p->card->name);
+	else if (p->sec == SEC_PROVIDER)
+		line_diag(p, true, "unknown key '%.64s' in [provider]", key);
 	else
 		line_diag(p, false, "unknown key '%.64s' in [%s]", key,
 			  section_names[p->sec]);

@@ -3,9 +3,10 @@
  * Search order: P11OVERLAY_CONF (secure_getenv), then
  * /etc/p11overlay/p11overlay.conf, then built-in defaults.  Unknown
  * sections/keys and bad values are collected as diagnostics: unknown keys
- * are warnings, malformed lines and bad values are errors that make
- * C_Initialize fail with a clear message.  P11OVERLAY_TRACE overrides
- * [trace] path/level. */
+ * are warnings (in [provider] errors), malformed lines and bad values are
+ * errors that make C_Initialize fail with a clear message, and so is a
+ * file that another user could have written (safe_open.h).
+ * P11OVERLAY_TRACE overrides [trace] path/level. */
 #ifndef P11O_CONFIG_H
 #define P11O_CONFIG_H
 
@@ -21,6 +22,7 @@
 #define P11O_CONF_MAX_PINS 8
 #define P11O_CONF_STR 128
 #define P11O_CONF_MAX_MECHS 32
+#define P11O_CONF_MAX_SIZE (1024 * 1024) /* bytes of a config file */
 
 enum p11o_pins_mode { P11O_PINS_ALL, P11O_PINS_FIRST, P11O_PINS_LIST };
 enum p11o_trace_level { P11O_TRACE_OFF, P11O_TRACE_CALLS, P11O_TRACE_FULL };
@@ -118,6 +120,11 @@ size_t p11o_config_parse(p11o_config *cfg, const char *text, size_t len,
  * P11OVERLAY_TRACE override.  Returns 0, or -1 when the file named by
  * P11OVERLAY_CONF cannot be read or has errors (diagnostics say why). */
 int p11o_config_load(p11o_config *cfg);
+
+/* Defaults, then exactly `path` (no search, no environment), read with
+ * the module's rules (safe_open.h): `p11overlay-tool config check FILE`.
+ * Returns 0, or -1 when the file is refused or has errors. */
+int p11o_config_load_file(p11o_config *cfg, const char *path);
 
 /* Write every diagnostic to stderr, prefixed "p11overlay: ". */
 void p11o_config_report(const p11o_config *cfg);

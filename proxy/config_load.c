@@ -14,39 +14,32 @@
 
 #include "config_int.h"
 #include "p11o_build.h"
-
-#define MAX_FILE_SIZE (1024 * 1024)
+#include "safe_open.h"
 
 /* The build's sysconfdir; /etc is tried too when the prefix is not /usr. */
 static const char sysconf_path[] = P11O_SYSCONF_PATH;
 
 static int load_file(p11o_config *cfg, const char *path, bool required)
 {
-	/* O_NONBLOCK: a FIFO must not hang C_Initialize; regular files
-	 * ignore it. */
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	struct stat st;
 	size_t got = 0;
 	ssize_t r = 0;
-	char *buf;
+	char why[160], *buf;
+	int fd;
 
+	if (strlen(path) >= sizeof(cfg->path)) {
+		add_diag(cfg, true, "%.64s...: path too long", path);
+		return -1;
+	}
+	/* The same rules for the module and `config check` (safe_open.h). */
+	fd = p11o_open_config_file(path, P11O_CONF_MAX_SIZE, &st, why,
+				   sizeof(why));
 	if (fd < 0) {
 		if (!required && (errno == ENOENT || errno == ENOTDIR))
 			return 0;
-		add_diag(cfg, true, "%s: cannot open: %s", path,
-			 strerror(errno));
+		add_diag(cfg, true, "%s: %s; not used", path, why);
 		return -1;
 	}
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode) ||
-	    st.st_size > MAX_FILE_SIZE || strlen(path) >= sizeof(cfg->path)) {
-		add_diag(cfg, true, "%s: not a regular file of at most 1 MiB",
-			 path);
-		close(fd);
-		return -1;
-	}
-	/* Whoever can write this file chooses the module we load. */
-	if (st.st_mode & (S_IWGRP | S_IWOTH))
-		add_diag(cfg, false, "%s: writable by group or others", path);
 	buf = malloc((size_t)st.st_size + 1);
 	while (buf && got < (size_t)st.st_size) {
 		r = read(fd, buf + got, (size_t)st.st_size - got);
@@ -69,6 +62,13 @@ static int load_file(p11o_config *cfg, const char *path, bool required)
 	p11o_config_parse(cfg, buf, got, path);
 	free(buf);
 	return 1;
+}
+
+int p11o_config_load_file(p11o_config *cfg, const char *path)
+{
+	p11o_config_defaults(cfg);
+	load_file(cfg, path, true);
+	return cfg->error_count > 0 ? -1 : 0;
 }
 
 /* P11OVERLAY_TRACE=<path|stderr|syslog>[,off|calls|full] */

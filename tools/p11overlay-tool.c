@@ -77,6 +77,7 @@ static int parse(tool *t, int argc, char **argv)
 		switch (c) {
 		case O_MODULE:
 			t->module_path = optarg;
+			t->module_given = true;
 			break;
 		case O_PIN_FD:
 			t->pin_fd = (int)strtol(optarg, &end, 10);
@@ -132,14 +133,54 @@ static int parse(tool *t, int argc, char **argv)
 	return EXIT_OK;
 }
 
+/* Commands and how many arguments they take, known before anything is
+ * loaded: a typo is a usage error (exit 2), not a module error. */
+static const struct command {
+	const char *name;
+	int min_args, max_args; /* -1: any number */
+} commands[] = {
+    {"list", 0, 0},   {"unlock", 0, 0},     {"reset", 0, 0},
+    {"init", 0, -1},  {"variables", 0, -1}, {"selfcheck", 0, 0},
+    {"config", 1, 2},
+};
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "p11overlay-tool: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n");
+	usage(stderr);
+	return EXIT_USAGE;
+}
+
+static int check_command(const char *cmd, int nrest, char **rest)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		const struct command *c = &commands[i];
+		if (strcmp(cmd, c->name) != 0)
+			continue;
+		if (nrest < c->min_args ||
+		    (c->max_args >= 0 && nrest > c->max_args))
+			return usage_error("wrong number of arguments for %s",
+					   cmd);
+		if (strcmp(cmd, "config") == 0 && strcmp(rest[0], "check"))
+			return usage_error("unknown command config %s",
+					   rest[0]);
+		return EXIT_OK;
+	}
+	return usage_error("unknown command %s", cmd);
+}
+
 int main(int argc, char **argv)
 {
 	tool t = {.module_path = P11O_TOOL_MODULE, .pin_fd = -1};
 	/* Options anywhere: before and after the command. */
-	if (parse(&t, argc, argv) != EXIT_OK || optind >= argc) {
+	if (parse(&t, argc, argv) != EXIT_OK) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	if (optind >= argc)
+		return usage_error("%s", "no command given");
 	const char *cmd = argv[optind];
 	int first = optind;
 	optind = 0; /* glibc: start again, argv[first] is the "program" */
@@ -149,19 +190,17 @@ int main(int argc, char **argv)
 	}
 	char **rest = argv + first + optind;
 	int nrest = argc - first - optind;
-	if (strcmp(cmd, "config") == 0) {
-		if (nrest < 1 || strcmp(rest[0], "check") != 0) {
-			usage(stderr);
-			return EXIT_USAGE;
-		}
+	int rc = check_command(cmd, nrest, rest);
+	if (rc != EXIT_OK)
+		return rc;
+	if (strcmp(cmd, "config") == 0)
 		return cmd_config_check(nrest - 1, rest + 1);
-	}
 	bool sets = nrest > 0 && strcmp(rest[0], "set") == 0;
 	for (int i = 0; i < nrest; i++)
 		sets |= strchr(rest[i], '=') != NULL;
 	bool pre = strcmp(cmd, "selfcheck") == 0 ||
 		   (strcmp(cmd, "variables") == 0 && !sets);
-	int rc = pre ? tool_load(&t) : tool_init(&t);
+	rc = pre ? tool_load(&t) : tool_init(&t);
 	if (rc != EXIT_OK)
 		return rc;
 	if (strcmp(cmd, "list") == 0)
@@ -174,13 +213,8 @@ int main(int argc, char **argv)
 		rc = cmd_init(&t, nrest, rest);
 	else if (strcmp(cmd, "variables") == 0)
 		rc = cmd_variables(&t, nrest, rest);
-	else if (strcmp(cmd, "selfcheck") == 0)
+	else
 		rc = cmd_selfcheck(&t);
-	else {
-		fprintf(stderr, "p11overlay-tool: unknown command %s\n", cmd);
-		usage(stderr);
-		rc = EXIT_USAGE;
-	}
 	tool_done(&t);
 	return rc;
 }

@@ -15,10 +15,12 @@ enum {
 	EXIT_USAGE = 2,    /* bad command line */
 	EXIT_MODULE = 3,   /* the module cannot be loaded or initialised */
 	EXIT_MISMATCH = 4, /* selfcheck: the builds do not match */
+	EXIT_NO_TOKEN = 5, /* list: no slot, or no token in any slot */
 };
 
 typedef struct tool {
 	const char *module_path;
+	bool module_given;     /* --module; else the installed default */
 	int pin_fd;            /* -1: prompt on the terminal */
 	const char *slot;      /* --slot */
 	const char *token;     /* --token */

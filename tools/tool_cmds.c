@@ -1,7 +1,11 @@
 /* p11overlay-tool: list, unlock, reset, init. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "tool.h"
 
@@ -60,13 +64,44 @@ static void list_special(tool *t, CK_SLOT_ID slot)
 	t->fl->C_CloseSession(s);
 }
 
+/* Why a card provider may show nothing: no PC/SC service to ask.  The
+ * socket is pcsc-lite's (PCSCLITE_CSOCK_NAME overrides it, as for the
+ * library); the tool itself does not link PC/SC. */
+static void explain_no_slots(void)
+{
+	const char *sock = secure_getenv("PCSCLITE_CSOCK_NAME");
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd;
+
+	if (!sock || !*sock)
+		sock = "/run/pcscd/pcscd.comm";
+	if (strlen(sock) >= sizeof(sa.sun_path))
+		return;
+	strcpy(sa.sun_path, sock);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+		fprintf(stderr,
+			"p11overlay-tool: no PC/SC service: cannot connect to "
+			"%s (%s); is pcscd running?\n",
+			sock, strerror(errno));
+	close(fd);
+}
+
 int cmd_list(tool *t)
 {
 	CK_SLOT_ID ids[64];
-	CK_ULONG n = 64;
+	CK_ULONG n = 64, tokens = 0;
 	CK_RV rv = t->fl->C_GetSlotList(CK_FALSE, ids, &n);
 	if (rv != CKR_OK)
 		return tool_fail("C_GetSlotList", rv);
+	if (n == 0) {
+		fprintf(stderr, "p11overlay-tool: no slots found (the "
+				"provider reports no reader or token)\n");
+		explain_no_slots();
+		return EXIT_NO_TOKEN;
+	}
 	for (CK_ULONG i = 0; i < n; i++) {
 		CK_SLOT_INFO si;
 		CK_TOKEN_INFO ti;
@@ -79,6 +114,7 @@ int cmd_list(tool *t)
 			printf("  (no token)\n");
 			continue;
 		}
+		tokens++;
 		rv = t->fl->C_GetTokenInfo(ids[i], &ti);
 		if (rv != CKR_OK) {
 			printf("  token: %s\n", tool_rv_name(rv));
@@ -94,6 +130,13 @@ int cmd_list(tool *t)
 		if (ti.flags & CKF_SO_PIN_LOCKED)
 			printf("  SO PIN:   LOCKED\n");
 		list_special(t, ids[i]);
+	}
+	if (tokens == 0) {
+		fprintf(stderr,
+			"p11overlay-tool: no token present in any of "
+			"the %lu slot(s)\n",
+			(unsigned long)n);
+		return EXIT_NO_TOKEN;
 	}
 	return EXIT_OK;
 }

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "tool.h"
@@ -94,70 +96,85 @@ int cmd_selfcheck(tool *t)
 	return EXIT_OK;
 }
 
-static char *read_all(const char *path, size_t *len)
+/* The module fails C_Initialize when its provider cannot be loaded: a
+ * path that names no readable regular file is an error here too.  A bare
+ * name is left to dlopen's search and only noted. */
+static size_t check_module(const char *file, const char *key, const char *path)
 {
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return NULL;
-	size_t cap = 4096, n = 0;
-	char *buf = malloc(cap);
-	for (size_t r; buf && (r = fread(buf + n, 1, cap - n, f)) > 0;) {
-		n += r;
-		if (n == cap) {
-			char *b = realloc(buf, cap *= 2);
-			if (!b)
-				free(buf);
-			buf = b;
-		}
+	struct stat st;
+
+	if (!path[0])
+		return 0;
+	if (!strchr(path, '/')) {
+		printf("%s: [provider] %s = %s is looked up by dlopen's "
+		       "search path\n",
+		       file, key, path);
+		return 0;
 	}
-	bool err = ferror(f);
-	fclose(f);
-	if (err) {
-		free(buf);
-		return NULL;
+	if (stat(path, &st) != 0) {
+		printf("%s: [provider] %s = %s: %s\n", file, key, path,
+		       strerror(errno));
+		return 1;
 	}
-	*len = n;
-	return buf;
+	if (!S_ISREG(st.st_mode) || access(path, R_OK) != 0) {
+		printf("%s: [provider] %s = %s: not a readable file\n", file,
+		       key, path);
+		return 1;
+	}
+	return 0;
 }
 
-/* Diagnostics and the values that matter most. */
+/* Diagnostics, and the settings only when the file is usable: after an
+ * error the module would not start, so there are no settings to show. */
 static int report_config(const p11o_config *cfg, const char *path)
 {
+	size_t errors = cfg->error_count;
+
 	for (size_t i = 0; i < cfg->diag_count; i++)
 		printf("%s\n", cfg->diags[i]);
-	size_t total = cfg->diag_count + cfg->diag_dropped;
-	printf("%s: %zu error(s), %zu warning(s)\n", path, cfg->error_count,
-	       total - cfg->error_count);
+	if (!errors) {
+		errors += check_module(path, "module", cfg->module);
+		errors +=
+		    check_module(path, "soft-token", cfg->soft_token_module);
+	}
+	size_t warnings =
+	    cfg->diag_count + cfg->diag_dropped - cfg->error_count;
+	printf("%s: %zu error(s), %zu warning(s)\n", path, errors, warnings);
+	if (errors) {
+		printf("  not usable: C_Initialize would fail with "
+		       "CKR_GENERAL_ERROR\n");
+		return EXIT_FAILED;
+	}
 	printf("  provider module: %s\n", cfg->module);
+	if (cfg->soft_token_module[0])
+		printf("  soft-token module: %s\n", cfg->soft_token_module);
 	printf("  unlock: timeout %lu s, method %s\n", cfg->unlock_timeout,
 	       cfg->unlock_method);
 	printf("  trace: %s (%s)\n",
 	       cfg->trace_path[0] ? cfg->trace_path : "off",
 	       p11o_config_level_name(cfg->trace_level));
 	printf("  card profiles: %zu\n", cfg->card_count);
-	return cfg->error_count ? EXIT_FAILED : EXIT_OK;
+	return EXIT_OK;
 }
 
 /* `config check [FILE]`: FILE alone, or exactly what the module would
- * load (same search order, secure_getenv, P11OVERLAY_TRACE). */
+ * load (same search order, secure_getenv, P11OVERLAY_TRACE).  Either way
+ * the file is opened and judged by the module's own code (config_load.c,
+ * safe_open.c): size, type, owner and mode rules included. */
 int cmd_config_check(int argc, char **argv)
 {
 	p11o_config *cfg = calloc(1, sizeof(*cfg));
 	if (!cfg)
 		return EXIT_FAILED;
 	int rc;
-	if (argc > 0) {
-		size_t len = 0;
-		char *text = read_all(argv[0], &len);
-		if (!text) {
-			fprintf(stderr, "p11overlay-tool: cannot read %s: %s\n",
-				argv[0], strerror(errno));
-			free(cfg);
-			return EXIT_FAILED;
-		}
-		p11o_config_defaults(cfg);
-		p11o_config_parse(cfg, text, len, argv[0]);
-		free(text);
+	if (argc > 1) {
+		fprintf(stderr, "p11overlay-tool: config check takes at most "
+				"one FILE\n");
+		free(cfg);
+		return EXIT_USAGE;
+	}
+	if (argc == 1) {
+		p11o_config_load_file(cfg, argv[0]);
 		rc = report_config(cfg, argv[0]);
 	} else {
 		p11o_config_load(cfg);

@@ -16,6 +16,14 @@ int tool_load(tool *t)
 	if (!t->dl) {
 		fprintf(stderr, "p11overlay-tool: cannot load %s: %s\n",
 			t->module_path, dlerror());
+		/* The first thing a user trying a build tree sees. */
+		if (!t->module_given)
+			fprintf(stderr,
+				"p11overlay-tool: that is the installed "
+				"module's path; is p11overlay installed? "
+				"Otherwise give the module with --module PATH "
+				"(a meson build puts it at "
+				"<builddir>/p11overlay.so)\n");
 		return EXIT_MODULE;
 	}
 	CK_C_GetFunctionList gfl =

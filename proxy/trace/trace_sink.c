@@ -1,4 +1,4 @@
-/* Trace destinations, header, summary (design.md §7).  Only
+/* Trace destinations, header, summary (docs/architecture.md §7).  Only
  * p11o_trace_sink(), p11o_trace_now() and p11o_trace_ids() are on the
  * per-call path: one write(2), no lock, no allocation. */
 #include <errno.h>
@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "p11o_build.h"
+#include "safe_open.h"
 #include "trace_int.h"
 
 /* ---- clock and ids ------------------------------------------------------ */
@@ -161,7 +162,7 @@ static void hdr(p11o_trace *t, const char *fmt, ...)
 void p11o_trace_sink_open(p11o_trace *t)
 {
 	const p11o_config *cfg = &t->layer.stack->config;
-	char path[PATH_MAX], comm[64];
+	char path[PATH_MAX], comm[64], why[160] = "";
 	uint16_t one = 1;
 
 	pthread_once(&atfork_once, register_atfork);
@@ -176,12 +177,18 @@ void p11o_trace_sink_open(p11o_trace *t)
 			t->dest = P11O_TD_SYSLOG;
 		} else {
 			expand_path(path, sizeof(path), cfg->trace_path);
-			t->fd = open(path,
-				     O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC,
-				     0600);
+			/* Never through a link, never blocking, only a file
+			 * of ours (safe_open.h).  A refused trace is said on
+			 * stderr; the application runs on without it. */
+			t->fd = p11o_open_trace_file(path, why, sizeof(why));
 			if (t->fd >= 0) {
 				t->own_fd = true;
 				t->dest = P11O_TD_FD;
+			} else {
+				fprintf(stderr,
+					"p11overlay: trace file %s: %s; "
+					"running without a trace file\n",
+					path, why);
 			}
 		}
 	}
@@ -211,7 +218,7 @@ void p11o_trace_sink_open(p11o_trace *t)
 	    cfg->trace_include_events ? "yes" : "no", cfg->trace_max_value);
 	if (cfg->trace_path[0] && cfg->trace_level != P11O_TRACE_OFF &&
 	    t->dest == P11O_TD_NONE)
-		hdr(t, "# trace: cannot open %s\n", cfg->trace_path);
+		hdr(t, "# trace: cannot open %s: %s\n", cfg->trace_path, why);
 	for (size_t i = 0; i < cfg->diag_count && i < P11O_CONF_MAX_DIAGS; i++)
 		hdr(t, "# config diagnostic: %.*s\n",
 		    (int)sizeof(cfg->diags[i]), cfg->diags[i]);

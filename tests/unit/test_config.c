@@ -250,6 +250,11 @@ static void test_unknown_is_warning(void **state)
 	assert_int_equal(parse(&cfg, "[nosuch]\na = 1\nb = 2\n"), 0);
 	assert_int_equal(cfg.diag_count, 1);
 	assert_true(has_diag(&cfg, "t.conf:1: unknown section [nosuch]"));
+	/* except in [provider]: a typo there must not fall back to the
+	 * default provider */
+	assert_int_equal(parse(&cfg, "[provider]\nmodul = /x.so\n"), 1);
+	assert_string_equal(cfg.diags[0],
+			    "t.conf:2: unknown key 'modul' in [provider]");
 	/* control characters from the input never reach the terminal */
 	assert_int_equal(parse(&cfg, "[slots]\nx\033[2J\r = 1\n"), 0);
 	assert_string_equal(cfg.diags[0],
@@ -543,13 +548,17 @@ static void test_load_file(void **state)
 	assert_string_equal(cfg.path, path);
 	assert_int_equal(cfg.unlock_timeout, 5);
 
-	/* group-writable: a warning, not an error */
+	/* group-writable: refused (it names the module every application
+	 * loads), and nothing of it is used */
 	write_file(path, "[unlock]\ntimeout = 6\n", 0664);
-	assert_int_equal(p11o_config_load(&cfg), 0);
-	assert_int_equal(cfg.error_count, 0);
-	assert_int_equal(cfg.diag_count, 1);
+	assert_int_equal(p11o_config_load(&cfg), -1);
+	assert_int_equal(cfg.error_count, 1);
 	assert_true(has_diag(&cfg, "writable by group or others"));
-	assert_int_equal(cfg.unlock_timeout, 6);
+	assert_int_equal(cfg.unlock_timeout, 60);
+	assert_string_equal(cfg.path, "");
+	/* the tool's entry point: the same rules */
+	assert_int_equal(p11o_config_load_file(&cfg, path), -1);
+	assert_true(has_diag(&cfg, "writable by group or others"));
 
 	/* errors in the file make the load fail */
 	write_file(path, "[unlock]\ntimeout = soon\n", 0600);

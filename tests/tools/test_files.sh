@@ -1,0 +1,194 @@
+#!/bin/bash
+# Hostile config and trace files (issue 16 items 2 and 3): files planted by
+# another user (simulated by chown to uid 65534), links, FIFOs, devices,
+# huge files.  The module (C_Initialize through `p11overlay-tool list` on
+# SoftHSM2) and `p11overlay-tool config check` must refuse each config with
+# the same clear message; a refused trace file is said on stderr, nothing
+# is written through it and the application runs on.  Every run is under
+# `timeout`: a blocked open shows as exit status 124, not as a hung suite.
+# $1 = p11overlay-tool, $2 = p11overlay.so.  Needs root (chown).
+set -u
+tool=$1
+mod=$(realpath "$2")
+softhsm=/usr/lib/softhsm/libsofthsm2.so
+if [ "$(id -u)" -ne 0 ]; then
+	echo "SKIP: needs root to plant files of another user"
+	exit 77
+fi
+if [ ! -r "$softhsm" ]; then
+	echo "SKIP: SoftHSM2 not installed ($softhsm; scripts/deps.sh installs it)"
+	exit 77
+fi
+dir=$(mktemp -d "${TMPDIR:-/tmp}/p11o-files.XXXXXX") || exit 1
+reader=
+cleanup() {
+	[ -n "$reader" ] && kill "$reader" 2>/dev/null
+	rm -rf "$dir"
+}
+trap cleanup EXIT INT TERM
+chmod 755 "$dir"
+fails=0
+ok() { echo "ok - $*"; }
+bad() {
+	echo "FAIL - $*"
+	fails=$((fails + 1))
+}
+# run CMD...: output in $out (stdout+stderr), status in $rc
+run() {
+	out=$(timeout 30 "$@" 2>&1)
+	rc=$?
+	[ $rc -eq 124 ] && bad "BLOCKED (killed after 30 s): $*"
+}
+expect() { # expect DESC RC PATTERN
+	if [ "$rc" -eq "$2" ] && grep -q -- "$3" <<<"$out"; then ok "$1"; else
+		bad "$1 (rc $rc, want $2 and '$3'): $out"
+	fi
+}
+
+mkdir "$dir/tokens"
+printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\n' \
+	"$dir" >"$dir/softhsm2.conf"
+export SOFTHSM2_CONF=$dir/softhsm2.conf
+unset P11OVERLAY_TRACE
+good_text="[provider]
+module = $softhsm
+"
+printf '%s' "$good_text" >"$dir/good.conf"
+chmod 644 "$dir/good.conf"
+
+# ---- config: the module and `config check` give the same verdict -------
+config_refused() { # config_refused DESC FILE PATTERN
+	P11OVERLAY_CONF=$2 run "$tool" --module "$mod" list
+	expect "module refuses $1" 3 "$3"
+	run "$tool" config check "$2"
+	expect "config check refuses $1" 1 "$3"
+	if grep -q "provider module:" <<<"$out"; then
+		bad "config check prints settings after an error: $out"
+	fi
+}
+
+P11OVERLAY_CONF=$dir/good.conf run "$tool" --module "$mod" list
+expect "module accepts a root-owned 0644 config" 0 "Slot 0x"
+run "$tool" config check "$dir/good.conf"
+expect "config check accepts it" 0 "0 error(s), 0 warning(s)"
+
+cp "$dir/good.conf" "$dir/world.conf" && chmod 666 "$dir/world.conf"
+config_refused "a world-writable config" "$dir/world.conf" \
+	"writable by group or others (mode 0666)"
+cp "$dir/good.conf" "$dir/group.conf" && chmod 664 "$dir/group.conf"
+config_refused "a group-writable config" "$dir/group.conf" \
+	"writable by group or others (mode 0664)"
+cp "$dir/good.conf" "$dir/foreign.conf" && chown 65534:65534 "$dir/foreign.conf"
+config_refused "a config of another user" "$dir/foreign.conf" \
+	"owned by uid 65534, neither root nor uid 0"
+ln -s good.conf "$dir/link-good.conf"
+P11OVERLAY_CONF=$dir/link-good.conf run "$tool" --module "$mod" list
+expect "a link to a good config is followed (links in /etc are common)" 0 "Slot 0x"
+ln -s foreign.conf "$dir/link-foreign.conf"
+config_refused "a link to a config of another user" "$dir/link-foreign.conf" \
+	"owned by uid 65534"
+mkfifo "$dir/fifo.conf"
+config_refused "a FIFO config (and does not block)" "$dir/fifo.conf" \
+	"not a regular file (a FIFO)"
+config_refused "/dev/zero (and does not block)" /dev/zero \
+	"not a regular file (a character device)"
+{
+	printf '%s' "$good_text"
+	head -c 1258291 /dev/zero | tr '\0' '#'
+} >"$dir/huge.conf"
+config_refused "a 1.2 MB config" "$dir/huge.conf" "larger than 1048576 bytes"
+mkdir "$dir/adir.conf"
+config_refused "a directory" "$dir/adir.conf" "not a regular file (a directory)"
+printf '[provider]\nmodul = %s\n' "$softhsm" >"$dir/typo.conf"
+config_refused "an unknown key in [provider]" "$dir/typo.conf" \
+	"typo.conf:2: unknown key 'modul' in \[provider\]"
+printf '[provider]\nmodule = %s/no-such-module.so\n' "$dir" >"$dir/nomod.conf"
+P11OVERLAY_CONF=$dir/nomod.conf run "$tool" --module "$mod" list
+expect "module fails on a provider that does not exist" 3 "no-such-module.so"
+run "$tool" config check "$dir/nomod.conf"
+expect "config check: a provider that does not exist is an error" 1 \
+	"1 error(s), 0 warning(s)"
+grep -q "provider module:" <<<"$out" &&
+	bad "config check prints settings after an error: $out"
+# the search order (P11OVERLAY_CONF) gets the same rules
+P11OVERLAY_CONF=$dir/world.conf run "$tool" config check
+expect "config check via P11OVERLAY_CONF refuses too" 1 "writable by group or others"
+
+# ---- trace files ---------------------------------------------------------
+export P11OVERLAY_CONF=$dir/good.conf
+traced() { # traced PATH: `list` with a trace to PATH
+	P11OVERLAY_TRACE=$1,calls run "$tool" --module "$mod" list
+}
+mkdir -m 755 "$dir/traces"
+mkdir -m 1777 "$dir/sticky"
+printf 'victim\n' >"$dir/victim" && chmod 644 "$dir/victim"
+
+traced "$dir/traces/t.log"
+expect "trace: a new file works" 0 "Slot 0x"
+if [ "$(stat -c %a "$dir/traces/t.log")" = 600 ] &&
+	grep -q "^# p11overlay .* trace" "$dir/traces/t.log"; then
+	ok "trace: created 0600 with the header"
+else bad "trace: new file: $(ls -l "$dir/traces")"; fi
+traced "$dir/traces/t.log"
+[ "$(grep -c '^# p11overlay .* trace' "$dir/traces/t.log")" = 2 ] &&
+	ok "trace: an own file is appended to" || bad "trace: own file not appended"
+
+# A link planted where %p will point: the pid is known after exec.
+plant_and_run() { # plant_and_run CMD-TO-PLANT (with $P = the future pid)
+	P11OVERLAY_TRACE="$dir/sticky/p11overlay-%p.log,calls" \
+		run bash -c "P=\$\$; $1; exec \"\$0\" --module \"\$1\" list" \
+		"$tool" "$mod"
+}
+plant_and_run "ln -s '$dir/victim' '$dir/sticky/p11overlay-'\$P.log"
+expect "trace: a planted symbolic link is refused, the app runs on" 0 \
+	"a symbolic link (never followed); running without a trace file"
+grep -q "Slot 0x" <<<"$out" || bad "trace: symlink: the listing is missing"
+[ "$(cat "$dir/victim")" = victim ] && ok "trace: nothing written through the link" ||
+	bad "trace: the link's target changed: $(head -c 200 "$dir/victim")"
+
+: >"$dir/sticky/theirs.log"
+chown 65534:65534 "$dir/sticky/theirs.log" && chmod 666 "$dir/sticky/theirs.log"
+traced "$dir/sticky/theirs.log"
+expect "trace: another user's world-writable file is refused" 0 \
+	"owned by uid 65534, not by uid 0"
+[ -s "$dir/sticky/theirs.log" ] && bad "trace: records went to another user's file" ||
+	ok "trace: nothing written to another user's file"
+
+: >"$dir/traces/open.log" && chmod 666 "$dir/traces/open.log"
+traced "$dir/traces/open.log"
+expect "trace: an own file writable by others is refused" 0 \
+	"writable by group or others (mode 0666)"
+
+mkfifo "$dir/sticky/fifo.log"
+traced "$dir/sticky/fifo.log"
+expect "trace: a FIFO without reader is refused, no blocking" 0 "a FIFO or socket"
+timeout 60 cat "$dir/sticky/fifo.log" >"$dir/fifo.out" &
+reader=$!
+traced "$dir/sticky/fifo.log"
+expect "trace: a FIFO with a reader is refused, no blocking" 0 \
+	"not a regular file (a FIFO)"
+wait "$reader"
+reader=
+[ -s "$dir/fifo.out" ] && bad "trace: records went into the FIFO" ||
+	ok "trace: nothing written into the FIFO"
+
+cp "$dir/victim" "$dir/victim2"
+ln "$dir/victim2" "$dir/sticky/hard.log"
+traced "$dir/sticky/hard.log"
+expect "trace: a hard link to another file is refused" 0 "has 2 hard links"
+[ "$(cat "$dir/victim2")" = victim ] && ok "trace: nothing written through the hard link" ||
+	bad "trace: the hard link's target changed"
+
+mkdir -m 755 "$dir/theirdir" && chown 65534:65534 "$dir/theirdir"
+traced "$dir/theirdir/t.log"
+expect "trace: a directory of another user is refused" 0 \
+	"directory owned by uid 65534, neither root nor uid 0, and not sticky"
+[ -e "$dir/theirdir/t.log" ] && bad "trace: created in another user's directory" ||
+	ok "trace: nothing created in another user's directory"
+mkdir -m 777 "$dir/open"
+traced "$dir/open/t.log"
+expect "trace: a world-writable directory that is not sticky is refused" 0 \
+	"directory writable by others and not sticky"
+
+echo "$fails failure(s)"
+[ $fails -eq 0 ]

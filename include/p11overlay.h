@@ -93,8 +93,12 @@ typedef CK_ADD_SLOT *CK_ADD_SLOT_PTR;
  * ECDSA engine is also the base of the mechanisms built on it:
  * CKM_SHA*_RSA_PKCS over CKM_RSA_PKCS (or CKM_RSA_X_509), PSS and OAEP over
  * CKM_RSA_X_509, CKM_ECDSA_SHA* over CKM_ECDSA; the proxy hashes and pads.
- * C_GetMechanismList/Info show the engine's mechanisms with its flags and
- * key sizes.
+ * With prefer-engine = yes that holds even where the token has the built
+ * mechanism itself (CKM_SHA256_RSA_PKCS goes to a CKM_RSA_PKCS engine, not
+ * to the token); the token keeps what the engine does not offer (verify,
+ * encrypt).  C_GetMechanismList/Info show the engine's mechanisms with its
+ * flags and key sizes (a mechanism done by an engine has the engine's key
+ * sizes).
  *
  * Keys.  The key stays a token object: the application passes its handle
  * as usual; the proxy checks it as a token would (a private key of the
@@ -109,11 +113,14 @@ typedef CK_ADD_SLOT *CK_ADD_SLOT_PTR;
  * pMechanism is the registered mechanism without parameters.
  *   CKF_SIGN, RSA_PKCS: pIn = data to pad with PKCS#1 v1.5 type 1 (a
  *     DigestInfo for the hash-and-sign mechanisms), at most k - 11 bytes;
- *   CKF_SIGN, RSA_X_509: pIn = k bytes (already encoded, e.g. EMSA-PSS);
+ *   CKF_SIGN, RSA_X_509: pIn = k bytes (already encoded, e.g. EMSA-PSS;
+ *     shorter raw input gets leading zero bytes);
  *   CKF_SIGN, ECDSA: pIn = the hash; pOut = r || s, each of the field size;
  *   CKF_DECRYPT, RSA_PKCS: pIn = k-byte ciphertext, pOut = the plaintext
  *     with the padding removed; RSA_X_509: pOut = all k bytes;
  *   CKF_GENERATE: pIn NULL, fill pOut with exactly *pulOutLen bytes.
+ * The proxy answers other input lengths itself (CKR_DATA_LEN_RANGE,
+ * CKR_ENCRYPTED_DATA_LEN_RANGE) without calling the engine.
  * k is the modulus length in bytes.  On entry *pulOutLen is the size of
  * pOut, which is always at least k (RSA), 2 x field size (ECDSA) or the
  * requested length (random); the engine sets it to the bytes written.

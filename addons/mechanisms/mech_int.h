@@ -149,6 +149,9 @@ struct mk_layer;
 mk_op *mk_op_active(struct mk_layer *l, CK_SESSION_HANDLE h, enum mk_opk k);
 /* End an operation: free what it holds, wipe its buffers. */
 void mk_op_end(mk_op *op);
+/* End an active operation of class k that this layer ends early: the
+ * token's half too (mech_ops.c), then mk_op_end. */
+void mk_abort(p11o_layer *self, CK_SESSION_HANDLE hs, mk_op *op, enum mk_opk k);
 
 /* ---- engines (mech_engine.c) ---- */
 /* Copy of the engine registered for `type` offering `fn`. */

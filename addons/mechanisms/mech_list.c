@@ -218,9 +218,19 @@ static enum mk_route route(nat_cache *c, CK_MECHANISM_TYPE m, CK_FLAGS fn,
 	/* nothing to complete: the token answers, nothing asked of it */
 	if (!*def || mk_listed(&cfg->mechanisms_disable, m))
 		return hidden ? RT_INVALID : RT_PASS;
+	/* prefer-engine: an engine of the mechanism, then one of a base it
+	 * is built on, comes before the token's own mechanism
+	 * (include/p11overlay.h). */
 	if (cfg->mechanisms_prefer_engine &&
 	    (t.engine = mk_engine_get(c->l, m, fn, &t.eng)))
 		goto emu;
+	for (size_t i = 0, n = bases(*def, fn, b);
+	     cfg->mechanisms_prefer_engine && i < n; i++) {
+		t.mech = b[i];
+		if ((t.engine = mk_engine_get(c->l, b[i], fn, &t.eng)))
+			goto emu;
+	}
+	t.mech = m;
 	if (native(c, m, NULL) & fn)
 		return RT_PASS;
 	if ((t.engine = mk_engine_get(c->l, m, fn, &t.eng)))
@@ -271,22 +281,24 @@ static bool family(nat_cache *c, bool ec, CK_MECHANISM_INFO *info)
 	return false;
 }
 
-/* What this layer adds to mechanism m of the slot (flags 0: nothing). */
-static void completed(nat_cache *c, CK_MECHANISM_TYPE m,
+/* What this layer adds to mechanism m of the slot (flags 0: nothing);
+ * true when the key sizes are an engine's, which then stand for the
+ * mechanism even where the token has it too (prefer-engine). */
+static bool completed(nat_cache *c, CK_MECHANISM_TYPE m,
 		      CK_MECHANISM_INFO *info)
 {
 	static const CK_FLAGS fns[] = {CKF_SIGN, CKF_DECRYPT, CKF_VERIFY,
 				       CKF_ENCRYPT, CKF_DIGEST};
 	CK_MECHANISM_INFO fam = {0, 0, 0};
 	const mk_def *d = mk_def_find(m);
-	bool sized = false;
+	bool sized = false, by_engine = false;
 	mk_base b;
 
 	memset(info, 0, sizeof(*info));
 	if (!d || mk_listed(&c->l->cfg->mechanisms_disable, m))
-		return;
+		return false;
 	if (d->kind != MK_DIGEST && !family(c, mk_is_ec(d), &fam))
-		return;
+		return false;
 	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
 		const mk_def *dd;
 		if (route(c, m, fns[i], &dd, &b) != RT_EMU)
@@ -297,6 +309,7 @@ static void completed(nat_cache *c, CK_MECHANISM_TYPE m,
 			if (b.engine) {
 				bi.ulMinKeySize = b.eng.ulMinKeySize;
 				bi.ulMaxKeySize = b.eng.ulMaxKeySize;
+				by_engine = d->kind != MK_DIGEST;
 			} else {
 				native(c, b.mech, &bi);
 			}
@@ -316,6 +329,7 @@ static void completed(nat_cache *c, CK_MECHANISM_TYPE m,
 		if (mk_is_ec(d))
 			info->flags |= fam.flags & MK_EC_FLAGS;
 	}
+	return by_engine;
 }
 
 CK_RV mk_C_GetMechanismInfo(p11o_layer *self, CK_SLOT_ID slotID,
@@ -335,9 +349,13 @@ CK_RV mk_C_GetMechanismInfo(p11o_layer *self, CK_SLOT_ID slotID,
 		return rv;
 	if (hidden)
 		rv = CKR_MECHANISM_INVALID;
-	completed(&c, type, &add);
+	bool engine_sizes = completed(&c, type, &add);
 	if (rv == CKR_OK) {
 		pInfo->flags |= add.flags;
+		if (engine_sizes) {
+			pInfo->ulMinKeySize = add.ulMinKeySize;
+			pInfo->ulMaxKeySize = add.ulMaxKeySize;
+		}
 		return CKR_OK;
 	}
 	if (!add.flags)

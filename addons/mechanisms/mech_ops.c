@@ -103,6 +103,66 @@ static bool composite(const mk_def *d)
 	       d->kind == MK_ECDSA_HASH;
 }
 
+/* A salt that cannot fit the key is known at Init (RFC 8017 9.1.1 step 3:
+ * emLen >= hLen + sLen + 2), so it is refused there, before the token's
+ * operation begins, rather than at C_Sign. */
+static CK_RV pss_fits(const mk_op *op)
+{
+	size_t hlen, emlen;
+
+	if (op->def->kind != MK_PSS && op->def->kind != MK_PSS_HASH)
+		return CKR_OK;
+	hlen = (size_t)EVP_MD_get_size(op->hash);
+	emlen = op->kbits ? (op->kbits - 1 + 7) / 8 : 0;
+	if (emlen < hlen + 2 || op->salt > emlen - hlen - 2)
+		return CKR_MECHANISM_PARAM_INVALID;
+	return CKR_OK;
+}
+
+/* End the token's half of a completed sign or decrypt that this layer
+ * ends early (bad input found here, a multi-part call on a single-part
+ * mechanism): the token's operation was begun at Init with the base
+ * mechanism and, left open, would make every later Init of the session
+ * fail with CKR_OPERATION_ACTIVE.  PKCS#11 3.0 tokens end it with
+ * C_SessionCancel.  A 2.40 token has no way to end an operation other than
+ * finishing it (PKCS#11 2.40 5.2: C_Sign and C_Decrypt end the operation
+ * unless they answer CKR_BUFFER_TOO_SMALL or a size query), so the base
+ * operation is finished on a harmless block (the integer 1 for raw RSA, a
+ * one-byte message for PKCS#1 v1.5, a zero hash for ECDSA) into a buffer
+ * of full size; the result, or the token's error, is thrown away. */
+static void end_token_op(p11o_layer *self, CK_SESSION_HANDLE hs, mk_op *op,
+			 enum mk_opk k)
+{
+	unsigned char in[MK_MAX_K], out[MK_MAX_K];
+	CK_ULONG inlen, outlen = sizeof(out);
+
+	if (op->base.engine || op->base.soft || op->have_out ||
+	    (k != OPK_SIGN && k != OPK_DECRYPT))
+		return;
+	if (P11O_DOWN(self, C_SessionCancel, hs, mk_opk_flag(k)) == CKR_OK)
+		return;
+	memset(in, 0, sizeof(in));
+	if (op->base.mech == CKM_RSA_X_509 && op->k && op->k <= MK_MAX_K) {
+		inlen = op->k;
+		in[inlen - 1] = 1;
+	} else if (op->base.mech == CKM_ECDSA) {
+		inlen = op->k / 2 < 32 ? 32 : op->k / 2 > 64 ? 64 : op->k / 2;
+	} else {
+		inlen = 1;
+	}
+	if (k == OPK_SIGN)
+		P11O_DOWN(self, C_Sign, hs, in, inlen, out, &outlen);
+	else
+		P11O_DOWN(self, C_Decrypt, hs, in, inlen, out, &outlen);
+	OPENSSL_cleanse(out, sizeof(out));
+}
+
+void mk_abort(p11o_layer *self, CK_SESSION_HANDLE hs, mk_op *op, enum mk_opk k)
+{
+	end_token_op(self, hs, op, k);
+	mk_op_end(op);
+}
+
 CK_RV mk_start(p11o_layer *self, mk_session *s, enum mk_opk k,
 	       const mk_def *def, const mk_base *base, CK_MECHANISM_PTR mech,
 	       CK_OBJECT_HANDLE key)
@@ -124,6 +184,8 @@ CK_RV mk_start(p11o_layer *self, mk_session *s, enum mk_opk k,
 		rv = mk_public_start(self, s->h, op, fn, key);
 	else if (rv == CKR_OK)
 		rv = mk_key_load(self, s->h, key, fn, op);
+	if (rv == CKR_OK)
+		rv = pss_fits(op);
 	if (rv == CKR_OK && (k == OPK_SIGN || k == OPK_DECRYPT)) {
 		CK_MECHANISM bm = {base->mech, NULL, 0};
 		if (base->mech == CKM_RSA_X_509 && (!op->k || op->k > MK_MAX_K))
@@ -132,8 +194,9 @@ CK_RV mk_start(p11o_layer *self, mk_session *s, enum mk_opk k,
 			rv = P11O_DOWN(self, C_SignInit, s->h, &bm, key);
 		else if (!base->engine)
 			rv = P11O_DOWN(self, C_DecryptInit, s->h, &bm, key);
-		if (rv == CKR_OK && composite(def))
-			rv = mk_hash_init(op, op->hash);
+		if (rv == CKR_OK && composite(def) &&
+		    (rv = mk_hash_init(op, op->hash)) != CKR_OK)
+			end_token_op(self, s->h, op, k);
 	}
 	if (rv != CKR_OK) {
 		mk_op_end(op);
@@ -169,6 +232,15 @@ static CK_RV deliver(mk_op *op, CK_BYTE_PTR out, CK_ULONG_PTR len)
 	return CKR_OK;
 }
 
+/* An RSA_PKCS engine is promised at most k - 11 bytes
+ * (include/p11overlay.h), what PKCS#1 v1.5 type 1 padding leaves room
+ * for; a token answers for itself. */
+static bool engine_pkcs1_fits(const mk_op *op, size_t len)
+{
+	return !op->base.engine || op->base.mech != CKM_RSA_PKCS ||
+	       len + 11 <= op->k;
+}
+
 /* The input of the base operation from the message (or, after updates,
  * from the running digest). */
 static CK_RV prepare(mk_op *op, const unsigned char *data, size_t len)
@@ -189,8 +261,17 @@ static CK_RV prepare(mk_op *op, const unsigned char *data, size_t len)
 	}
 	if (rv != CKR_OK)
 		return rv;
-	if (op->base.mech == d->type || d->kind == MK_ECDSA_HASH) {
-		if (hl > sizeof(op->in))
+	if (op->base.engine && op->base.mech == CKM_RSA_X_509 &&
+	    d->type == CKM_RSA_X_509) {
+		/* the engine gets k bytes (include/p11overlay.h); shorter
+		 * input is a number with leading zeros, as tokens take it */
+		if (hl > op->k)
+			return CKR_DATA_LEN_RANGE;
+		memset(op->in, 0, op->k - hl);
+		memcpy(op->in + op->k - hl, data, hl);
+		op->in_len = op->k;
+	} else if (op->base.mech == d->type || d->kind == MK_ECDSA_HASH) {
+		if (hl > sizeof(op->in) || !engine_pkcs1_fits(op, hl))
 			return CKR_DATA_LEN_RANGE;
 		memcpy(op->in, data, hl);
 		op->in_len = hl;
@@ -205,6 +286,8 @@ static CK_RV prepare(mk_op *op, const unsigned char *data, size_t len)
 			hl = dl;
 		}
 		if (op->base.mech == CKM_RSA_PKCS) {
+			if (!engine_pkcs1_fits(op, hl))
+				return CKR_DATA_LEN_RANGE;
 			memcpy(op->in, data, hl);
 			op->in_len = hl;
 		} else {
@@ -267,7 +350,7 @@ static CK_RV mk_C_Sign(p11o_layer *self, CK_SESSION_HANDLE hs, CK_BYTE_PTR data,
 	if (!op)
 		return P11O_DOWN(self, C_Sign, hs, data, len, sig, siglen);
 	if (!op->prepared && (rv = prepare(op, data, len)) != CKR_OK) {
-		mk_op_end(op);
+		mk_abort(self, hs, op, OPK_SIGN);
 		return rv;
 	}
 	return sign_finish(self, hs, op, sig, siglen);
@@ -285,7 +368,7 @@ static CK_RV mk_C_SignUpdate(p11o_layer *self, CK_SESSION_HANDLE hs,
 		 ? mk_hash_update(op, part, len)
 		 : CKR_FUNCTION_NOT_SUPPORTED; /* single-part mechanism */
 	if (rv != CKR_OK)
-		mk_op_end(op);
+		mk_abort(self, hs, op, OPK_SIGN);
 	return rv;
 }
 
@@ -302,7 +385,7 @@ static CK_RV mk_C_SignFinal(p11o_layer *self, CK_SESSION_HANDLE hs,
 	else
 		rv = op->prepared ? CKR_OK : prepare(op, NULL, 0);
 	if (rv != CKR_OK) {
-		mk_op_end(op);
+		mk_abort(self, hs, op, OPK_SIGN);
 		return rv;
 	}
 	return sign_finish(self, hs, op, sig, siglen);
@@ -319,6 +402,10 @@ static CK_RV decrypt_raw(p11o_layer *self, CK_SESSION_HANDLE hs, mk_op *op,
 	CK_RV rv;
 
 	if (op->base.engine) {
+		/* the engine gets a k-byte ciphertext (include/p11overlay.h) */
+		if (inlen != op->k || !in)
+			return in ? CKR_ENCRYPTED_DATA_LEN_RANGE
+				  : CKR_ARGUMENTS_BAD;
 		rv = engine_run(op, CKF_DECRYPT, in, inlen, raw, &rl);
 	} else {
 		rv = P11O_DOWN(self, C_Decrypt, hs, in, inlen, raw, &tl);

@@ -94,7 +94,7 @@ CK_RV mk_pad_pss(const EVP_MD *md, const EVP_MD *mgf, size_t salt,
 	static const unsigned char zeros[8];
 	size_t embits = kbits - 1, emlen = (embits + 7) / 8;
 	size_t k = (kbits + 7) / 8, off = k - emlen;
-	unsigned char *db = em + off, *h, s[EVP_MAX_MD_SIZE * 2 + 64];
+	unsigned char *db = em + off, *h, s[MK_MAX_K];
 	unsigned hl;
 	EVP_MD_CTX *ctx;
 	CK_RV rv = CKR_OK;

@@ -274,7 +274,7 @@ static CK_RV mk_C_DecryptUpdate(p11o_layer *self, CK_SESSION_HANDLE hs,
 	if (!op)
 		return P11O_DOWN(self, C_DecryptUpdate, hs, in, len, out,
 				 outlen);
-	mk_op_end(op);
+	mk_abort(self, hs, op, OPK_DECRYPT);
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 
@@ -285,7 +285,7 @@ static CK_RV mk_C_DecryptFinal(p11o_layer *self, CK_SESSION_HANDLE hs,
 
 	if (!op)
 		return P11O_DOWN(self, C_DecryptFinal, hs, out, outlen);
-	mk_op_end(op);
+	mk_abort(self, hs, op, OPK_DECRYPT);
 	return CKR_FUNCTION_NOT_SUPPORTED;
 }
 

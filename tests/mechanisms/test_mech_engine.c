@@ -383,6 +383,102 @@ static void test_digest_and_random(void **state)
 	}
 }
 
+/* The engine is promised at most k - 11 bytes to sign and a k-byte
+ * ciphertext (include/p11overlay.h): other lengths get the standard error
+ * without reaching it, and the session goes on. */
+static void test_engine_input_lengths(void **state)
+{
+	(void)state;
+	static const CK_ULONG too_long[] = {246, 256, 300};
+	CK_MECHANISM v15 = {CKM_RSA_PKCS, NULL, 0};
+	unsigned char sig[256], out[256];
+	CK_ULONG len;
+
+	mt_start(softhsm, HIDE_RSA, "mech engine", "1234");
+	CK_ENGINE e = rsa_engine();
+	assert_int_equal(reg(CKM_RSA_PKCS, "test rsa", &e), CKR_OK);
+	CK_OBJECT_HANDLE priv = mt_find(CKO_PRIVATE_KEY, "e1");
+	atomic_store(&ops, 0);
+	for (size_t i = 0; i < 3; i++) {
+		len = sizeof(sig);
+		assert_int_equal(mt->C_SignInit(mt_s, &v15, priv), CKR_OK);
+		assert_int_equal(mt->C_Sign(mt_s, msg, too_long[i], sig, &len),
+				 CKR_DATA_LEN_RANGE);
+		len = 0;
+		assert_int_equal(mt->C_SignInit(mt_s, &v15, priv), CKR_OK);
+		assert_int_equal(mt->C_Sign(mt_s, msg, too_long[i], NULL, &len),
+				 CKR_DATA_LEN_RANGE);
+	}
+	assert_int_equal(atomic_load(&ops), 0);
+	len = sizeof(sig);
+	assert_int_equal(mt_sign(&v15, priv, msg, 245, 0, sig, &len), CKR_OK);
+	assert_int_equal(atomic_load(&ops), 1);
+	assert_int_equal(last_in_len, 245);
+	/* what the engine signed is the message: OpenSSL recovers it */
+	EVP_PKEY_CTX *c = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
+	size_t rl = sizeof(out);
+	assert_true(EVP_PKEY_verify_recover_init(c) > 0);
+	assert_true(EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PADDING) > 0);
+	assert_true(EVP_PKEY_verify_recover(c, out, &rl, sig, len) > 0);
+	EVP_PKEY_CTX_free(c);
+	assert_int_equal(rl, 245);
+	assert_memory_equal(out, msg, 245);
+	/* a ciphertext of 255 or 257 bytes is not one of this key */
+	len = sizeof(out);
+	assert_int_equal(mt_decrypt(&v15, priv, msg, 255, out, &len),
+			 CKR_ENCRYPTED_DATA_LEN_RANGE);
+	len = sizeof(out);
+	assert_int_equal(mt_decrypt(&v15, priv, msg, 257, out, &len),
+			 CKR_ENCRYPTED_DATA_LEN_RANGE);
+	assert_int_equal(atomic_load(&ops), 1);
+	mt_stop();
+}
+
+/* prefer-engine: the RSA_PKCS engine comes before the token, also for the
+ * mechanisms built on it that SoftHSM2 has itself; its key sizes are the
+ * mechanism's. */
+static void test_prefer_engine_base(void **state)
+{
+	(void)state;
+	CK_MECHANISM m = {CKM_SHA256_RSA_PKCS, NULL, 0};
+	CK_MECHANISM_INFO tok, i;
+	unsigned char sig[256];
+	CK_ULONG len;
+
+	mt_start(softhsm, "[mechanisms]\nprefer-engine = yes\n", "mech engine",
+		 "1234");
+	assert_int_equal(mt_info(CKM_SHA256_RSA_PKCS, &tok), CKR_OK);
+	assert_int_not_equal(tok.ulMaxKeySize, 4096); /* SoftHSM2's */
+	CK_ENGINE e = rsa_engine();
+	assert_int_equal(reg(CKM_RSA_PKCS, "test rsa", &e), CKR_OK);
+	assert_int_equal(mt_info(CKM_SHA256_RSA_PKCS, &i), CKR_OK);
+	assert_true(i.flags & CKF_SIGN);
+	assert_true(i.flags & CKF_VERIFY); /* still the token's */
+	assert_int_equal(i.ulMinKeySize, 1024);
+	assert_int_equal(i.ulMaxKeySize, 4096);
+	CK_OBJECT_HANDLE priv = mt_find(CKO_PRIVATE_KEY, "e1");
+	atomic_store(&ops, 0);
+	len = sizeof(sig);
+	assert_int_equal(mt_sign(&m, priv, msg, sizeof(msg), 0, sig, &len),
+			 CKR_OK);
+	assert_memory_equal(sig, native_sig, 256);
+	assert_int_equal(atomic_load(&ops), 1);
+	assert_int_equal(last_in_len, 19 + 32);
+	assert_int_equal(mt_verify(&m, mt_find(CKO_PUBLIC_KEY, "e1"), msg,
+				   sizeof(msg), 0, sig, len),
+			 CKR_OK);
+	/* removed: the token's mechanism and sizes again */
+	assert_int_equal(reg(CKM_RSA_PKCS, NULL, NULL), CKR_OK);
+	assert_int_equal(mt_info(CKM_SHA256_RSA_PKCS, &i), CKR_OK);
+	assert_int_equal(i.ulMaxKeySize, tok.ulMaxKeySize);
+	len = sizeof(sig);
+	assert_int_equal(mt_sign(&m, priv, msg, sizeof(msg), 0, sig, &len),
+			 CKR_OK);
+	assert_memory_equal(sig, native_sig, 256);
+	assert_int_equal(atomic_load(&ops), 1);
+	mt_stop();
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
@@ -402,6 +498,8 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_rsa_engine),
 	    cmocka_unit_test(test_threads),
 	    cmocka_unit_test(test_digest_and_random),
+	    cmocka_unit_test(test_engine_input_lengths),
+	    cmocka_unit_test(test_prefer_engine_base),
 	};
 	int r = cmocka_run_group_tests(tests, setup, teardown);
 	p11test_unload(&mt_m);

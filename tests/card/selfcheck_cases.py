@@ -71,7 +71,7 @@ def _wrong(p):
     return w[:p.get("max", 8)] if w != p["value"] else "8" * len(w)
 
 
-def openpgp_case(version):
+def openpgp_case(version, family="openpgp"):
     def build():
         user = {"label": "OpenPGP card (User PIN)", "pin": "123456", "ref": 0x82,
                 "verify": b"123456", "sign": ["03"]}
@@ -84,8 +84,23 @@ def openpgp_case(version):
         ub[1]["token"] = dict(sig, pin="654321")  # PW1 after the first unblock
         # v2 has no ISO PIN status: OpenSC 0.23 reads DO C4 byte 4 + (ref & 0F), one
         # too far (ref 81 shows the Resetting Code's counter, 82 PW3's): never "locked"
-        return {"family": "openpgp", "config": {"family": "openpgp", "version": version},
+        spec = {"family": "openpgp", "config": {"family": "openpgp", "version": version},
                 "tokens": [user, sig], "unblock": ub, "shows_locked": version >= "3.1"}
+        if family == "piv+openpgp":  # the OpenPGP applet of the two-applet card
+            spec.update(family=family, card_drivers="openpgp",
+                        config={"family": family, "openpgp": {"version": version}})
+        return spec
+    return build
+
+
+def piv_case(config=None, family="piv"):
+    def build():
+        tok = {"label": "PIV Authentication Test User", "pin": "123456", "ref": 0x80,
+               "verify": b"123456\xff\xff", "sign": ["01", "02"]}
+        # OpenSC's unblock: 00 2C 00 80 10 <PUK FF-padded to 8><new PIN FF-padded to 8>
+        ub = {"token": tok, "wrong": "000000", "tries": 3, "puk": "12345678", "new": "654321",
+              "apdu": (0, 0x80, b"12345678" + b"654321\xff\xff"), "ok": True, "why": ""}
+        return {"family": family, "config": config, "tokens": [tok], "unblock": [ub]}
     return build
 
 
@@ -97,4 +112,9 @@ CASES = {
     "pkcs15-utf8": pkcs15_case("p15-utf8"),
     "openpgp-v2": openpgp_case("2.1"),
     "openpgp-v3": openpgp_case("3.4"),
+    "piv": piv_case(),
+    # two applets on one card: OpenSC binds PIV-II first; with card_drivers = openpgp
+    # it serves the OpenPGP applet (YubiKey 4: OpenPGP 2.1)
+    "multi-piv": piv_case({"family": "piv+openpgp"}, "piv+openpgp"),
+    "multi-openpgp": openpgp_case("2.1", "piv+openpgp"),
 }

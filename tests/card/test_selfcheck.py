@@ -83,6 +83,8 @@ def run(case):
         env = rig.start(os.path.join(d, "rig"), card_config=cfg, family=spec["family"],
                         apdu_log=True)
         rd = env["RIG_DIR"]
+        if spec.get("card_drivers"):
+            oracle.set_opensc_option(env, "app default", "card_drivers", spec["card_drivers"])
         labels = [lab for _, lab in oracle.slot_labels(env)]
         print("   tokens:", labels)
         check(len(labels) == len(spec["tokens"]), "%d tokens" % len(spec["tokens"]), repr(labels))

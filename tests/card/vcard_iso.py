@@ -224,8 +224,9 @@ def load_key(state_dir, key_cache, name, kind="rsa2048"):
     return serialization.load_pem_private_key(pem, None)
 
 
-def load_cert(state_dir, name, cn, key, issuer_cn, issuer_key, ca, serial):
-    """DER certificate `name` (made once per state dir)."""
+def load_cert(state_dir, name, cn, key, issuer_cn, issuer_key, ca, serial, key_usage=None):
+    """DER certificate `name` (made once per state dir).  key_usage: None (no
+    extension), "sign" (digitalSignature) or "nonrep" (+ nonRepudiation)."""
     fn = os.path.join(state_dir, name + ".cert.der") if state_dir else None
     if fn and os.path.exists(fn):
         with open(fn, "rb") as fh:
@@ -240,6 +241,9 @@ def load_cert(state_dir, name, cn, key, issuer_cn, issuer_key, ca, serial):
     if ca:
         b = b.add_extension(x509.KeyUsage(False, False, False, False, False, True, True,
                                           False, False), critical=True)
+    elif key_usage:
+        b = b.add_extension(x509.KeyUsage(True, key_usage == "nonrep", False, False, False,
+                                          False, False, False, False), critical=True)
     der = b.sign(issuer_key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
     if fn:
         with open(fn, "wb") as fh:

@@ -1,5 +1,5 @@
-/* Unlock layer: assembly, the per-call guard while a card is held, and the
- * session bookkeeping the guard needs (unlock_internal.h). */
+/* Unlock layer: assembly, the per-call guard while a card is held, and
+ * what a session's end means for a hold (unlock_internal.h). */
 #include "unlock.h"
 
 #include <stdlib.h>
@@ -40,19 +40,31 @@ P11O_FUNCTIONS(UL_WRAP_)
 /* ---- own rules ----------------------------------------------------------
  */
 
-static CK_RV ul_C_OpenSession(p11o_layer *self, CK_SLOT_ID slotID,
-			      CK_FLAGS flags, CK_VOID_PTR pApplication,
-			      CK_NOTIFY Notify, CK_SESSION_HANDLE_PTR phSession)
+CK_RV ul_session_slot(unlock_layer *l, CK_SESSION_HANDLE s, CK_SLOT_ID *slot)
 {
-	unlock_layer *l = UL(self);
-	CK_RV rv = P11O_DOWN(self, C_OpenSession, slotID, flags, pApplication,
-			     Notify, phSession);
-	if (rv == CKR_OK && phSession) {
-		p11o_mutex_lock(&l->mu);
-		ul_sessions_put(l, *phSession, slotID);
-		p11o_mutex_unlock(&l->mu);
-	}
+	p11o_session *rec;
+	CK_RV rv = p11o_session_check(l->sessions, l->view, s, &rec);
+	if (rv == CKR_OK)
+		*slot = rec->down_slot;
 	return rv;
+}
+
+/* Registry hook (sessions.h): the hold of a session that is gone ends,
+ * whatever ended it (close, card pulled, the provider's verdict). */
+static void session_gone(void *ctx, p11o_session *s, void *ext)
+{
+	unlock_layer *l = ctx;
+	(void)ext;
+	if (!atomic_load(&l->nholds))
+		return;
+	CK_SESSION_HANDLE h = atomic_load(&s->handle);
+	p11o_mutex_lock(&l->op_mu);
+	for (size_t k = 0; k < UL_MAX_HOLDS; k++) {
+		ul_hold *hold = &l->holds[k];
+		if (hold->card && hold->owned && hold->owner == h)
+			ul_hold_release(l, hold);
+	}
+	p11o_mutex_unlock(&l->op_mu);
 }
 
 /* The hold ends before the provider is called: its C_CloseSession may
@@ -69,15 +81,7 @@ static CK_RV ul_C_CloseSession(p11o_layer *self, CK_SESSION_HANDLE hSession)
 		}
 		p11o_mutex_unlock(&l->op_mu);
 	}
-	CK_RV rv = P11O_DOWN(self, C_CloseSession, hSession);
-	if (rv == CKR_OK || rv == CKR_SESSION_HANDLE_INVALID ||
-	    rv == CKR_SESSION_CLOSED || rv == CKR_DEVICE_REMOVED ||
-	    rv == CKR_TOKEN_NOT_PRESENT) {
-		p11o_mutex_lock(&l->mu);
-		ul_sessions_remove(l, hSession);
-		p11o_mutex_unlock(&l->mu);
-	}
-	return rv;
+	return P11O_DOWN(self, C_CloseSession, hSession);
 }
 
 static void forget_slot(unlock_layer *l, CK_SLOT_ID slotID)
@@ -91,22 +95,13 @@ static CK_RV ul_C_CloseAllSessions(p11o_layer *self, CK_SLOT_ID slotID)
 {
 	unlock_layer *l = UL(self);
 	forget_slot(l, slotID);
-	CK_RV rv = P11O_DOWN(self, C_CloseAllSessions, slotID);
-	if (rv == CKR_OK) {
-		p11o_mutex_lock(&l->mu);
-		ul_sessions_remove_slot(l, slotID);
-		p11o_mutex_unlock(&l->mu);
-	}
-	return rv;
+	return P11O_DOWN(self, C_CloseAllSessions, slotID);
 }
 
 static CK_RV ul_C_Reinitialize(p11o_layer *self, CK_SLOT_ID slotID)
 {
 	unlock_layer *l = UL(self);
 	forget_slot(l, slotID);
-	p11o_mutex_lock(&l->mu);
-	ul_sessions_remove_slot(l, slotID);
-	p11o_mutex_unlock(&l->mu);
 	return P11O_DOWN(self, C_Reinitialize, slotID);
 }
 
@@ -127,9 +122,6 @@ static CK_RV ul_C_Finalize(p11o_layer *self, CK_VOID_PTR pReserved)
 	p11o_mutex_lock(&l->op_mu);
 	ul_hold_release_all(l);
 	p11o_mutex_unlock(&l->op_mu);
-	p11o_mutex_lock(&l->mu);
-	ul_sessions_free(l);
-	p11o_mutex_unlock(&l->mu);
 	return P11O_DOWN(self, C_Finalize, pReserved);
 }
 
@@ -137,7 +129,6 @@ static void unlock_layer_destroy(p11o_layer *self)
 {
 	unlock_layer *l = UL(self);
 	ul_hold_release_all(l);
-	ul_sessions_free(l);
 	p11o_mutex_destroy(&l->mu);
 	p11o_mutex_destroy(&l->op_mu);
 	explicit_bzero(&l->scratch, sizeof(l->scratch));
@@ -164,11 +155,11 @@ p11o_layer *p11o_unlock_layer_new(struct p11o_stack *stack)
 #undef UL_OP_
 	/* Never need the card (PC/SC status only, or nothing). */
 	ops->C_GetSlotInfo = NULL;
+	ops->C_OpenSession = NULL;
 	ops->C_GetMechanismList = NULL;
 	ops->C_GetMechanismInfo = NULL;
 	/* Own rules. */
 	ops->C_Finalize = ul_C_Finalize;
-	ops->C_OpenSession = ul_C_OpenSession;
 	ops->C_CloseSession = ul_C_CloseSession;
 	ops->C_CloseAllSessions = ul_C_CloseAllSessions;
 	ops->C_GetTokenInfo = ul_C_GetTokenInfo;
@@ -183,6 +174,13 @@ p11o_layer *p11o_unlock_layer_new(struct p11o_stack *stack)
 	l->base.ops = ops;
 	l->base.stack = stack;
 	l->base.destroy = unlock_layer_destroy;
+	l->sessions = &stack->sessions;
+	l->view = &stack->view;
+	if (p11o_sessions_reserve(l->sessions, 0, session_gone, l) ==
+	    SIZE_MAX) {
+		unlock_layer_destroy(&l->base);
+		return NULL;
+	}
 	l->timer =
 	    !(stack->provider_args.flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS);
 	return &l->base;

@@ -20,61 +20,62 @@
 CK_RV ul_slot_kind(unlock_layer *l, CK_SLOT_ID slot, enum ul_kind *kind,
 		   char *reader, size_t readersz)
 {
-	CK_SLOT_INFO si;
-	CK_RV rv = P11O_DOWN(&l->base, C_GetSlotInfo, slot, &si);
-	if (rv != CKR_OK)
+	CK_ULONG i = p11o_slot_find_down(l->view, slot);
+	if (i == P11O_NO_SLOT) {
+		/* Not a slot of ours: the provider's own error. */
+		CK_SLOT_INFO si;
+		CK_RV rv = P11O_DOWN(&l->base, C_GetSlotInfo, slot, &si);
+		*kind = UL_OTHER;
 		return rv;
-	if (p11o_card_reader_for_slot(si.slotDescription,
-				      sizeof(si.slotDescription), reader,
-				      readersz) == CKR_OK)
+	}
+	switch (p11o_slot_kind(l->view, i)) {
+	case P11O_SLOT_CARD:
+		if (strlen(l->view->slots[i].reader) >= readersz)
+			return CKR_BUFFER_TOO_SMALL;
+		strcpy(reader, l->view->slots[i].reader);
 		*kind = UL_CARD;
-	else
-		*kind = (si.flags & CKF_HW_SLOT) ? UL_OTHER : UL_SOFT;
+		break;
+	case P11O_SLOT_SOFT:
+		*kind = UL_SOFT;
+		break;
+	default:
+		*kind = UL_OTHER;
+		break;
+	}
 	return CKR_OK;
 }
 
-size_t ul_reader_slots(unlock_layer *l, const char *reader, CK_SLOT_ID *out,
+size_t ul_reader_slots(unlock_layer *l, CK_SLOT_ID slot, CK_SLOT_ID *out,
 		       size_t max)
 {
-	CK_SLOT_ID ids[64];
-	CK_ULONG n = 64;
-	size_t got = 0;
-	if (P11O_DOWN(&l->base, C_GetSlotList, CK_FALSE, ids, &n) != CKR_OK)
+	const p11o_slot_view *v = l->view;
+	CK_ULONG i = p11o_slot_find_down(v, slot);
+	size_t n = p11o_slot_count(v), got = 0;
+	if (i == P11O_NO_SLOT)
 		return 0;
-	for (CK_ULONG i = 0; i < n && got < max; i++) {
-		CK_SLOT_INFO si;
-		if (P11O_DOWN(&l->base, C_GetSlotInfo, ids[i], &si) == CKR_OK &&
-		    p11o_card_reader_matches(
-			si.slotDescription, sizeof(si.slotDescription), reader))
-			out[got++] = ids[i];
-	}
+	for (size_t k = 0; k < n && got < max; k++)
+		if (memcmp(v->slots[k].description, v->slots[i].description,
+			   64) == 0)
+			out[got++] = v->slots[k].down;
 	return got;
 }
 
-const p11o_card_pin *ul_pick_pin(const p11o_card_info *info,
-				 const CK_UTF8CHAR label[32], size_t index)
+const p11o_card_pin *ul_pick_pin(unlock_layer *l, CK_SLOT_ID slot,
+				 const p11o_card_info *info,
+				 const CK_UTF8CHAR label[32])
 {
-	char name[40], pin[40];
-	if (info->pin_count == 0)
-		return NULL;
-	if (label &&
-	    p11o_label_split(label, name, sizeof(name), pin, sizeof(pin))) {
-		for (size_t i = 0; i < info->pin_count; i++)
-			if (strcmp(info->pins[i].name, pin) == 0)
-				return &info->pins[i];
-	}
-	if (index < info->pin_count)
-		return &info->pins[index];
-	return &info->pins[0];
+	int k = p11o_slot_pin(l->view, p11o_slot_find_down(l->view, slot), info,
+			      label);
+	return k < 0 ? NULL : &info->pins[k];
 }
 
 void ul_forget_pin_states(unlock_layer *l, CK_SLOT_ID slot)
 {
-	CK_SLOT_INFO si;
-	if (P11O_DOWN(&l->base, C_GetSlotInfo, slot, &si) != CKR_OK)
+	CK_ULONG i = p11o_slot_find_down(l->view, slot);
+	if (i == P11O_NO_SLOT)
 		return;
-	p11o_card_entry *e =
-	    p11o_card_cache_get(l->base.stack->cards, si.slotDescription, NULL);
+	p11o_card_entry *e = p11o_card_cache_get(
+	    l->base.stack->cards, l->view->slots[i].description, NULL);
 	if (e) {
 		p11o_card_entry_forget_pins(e);
 		p11o_card_cache_put(e);
@@ -103,16 +104,9 @@ static CK_RV by_provider(unlock_layer *l, CK_SESSION_HANDLE s,
 	return rv;
 }
 
-void ul_token_identity(unlock_layer *l, CK_SLOT_ID slot, const char *reader,
-		       CK_UTF8CHAR label[32], size_t *index)
+void ul_token_label(unlock_layer *l, CK_SLOT_ID slot, CK_UTF8CHAR label[32])
 {
 	CK_TOKEN_INFO ti;
-	CK_SLOT_ID ids[UL_MAX_READER_SLOTS];
-	size_t n = ul_reader_slots(l, reader, ids, UL_MAX_READER_SLOTS);
-	*index = 0;
-	for (size_t i = 0; i < n; i++)
-		if (ids[i] == slot)
-			*index = i;
 	memset(label, ' ', 32);
 	if (P11O_DOWN(&l->base, C_GetTokenInfo, slot, &ti) == CKR_OK)
 		memcpy(label, ti.label, 32);
@@ -167,13 +161,11 @@ CK_RV ul_C_UnlockPIN(p11o_layer *self, CK_SESSION_HANDLE hSession,
 	bool need_info = !h || !h->have_info;
 	p11o_card *card = h ? h->card : NULL, *own = NULL;
 	CK_UTF8CHAR label[32];
-	size_t index = 0;
+	memset(label, ' ', sizeof(label));
 	if (h) {
 		for (size_t i = 0; i < h->nslots; i++)
-			if (h->slots[i] == slot) {
-				index = i;
+			if (h->slots[i] == slot)
 				memcpy(label, h->tinfo[i].label, 32);
-			}
 	} else {
 		enum ul_kind kind;
 		char reader[P11O_CARD_MAX_READER];
@@ -185,7 +177,7 @@ CK_RV ul_C_UnlockPIN(p11o_layer *self, CK_SESSION_HANDLE hSession,
 		if (rv != CKR_OK)
 			goto out;
 		card = own;
-		ul_token_identity(l, slot, reader, label, &index);
+		ul_token_label(l, slot, label);
 	}
 	if (need_info) {
 		rv = p11o_card_read_info(card, &self->stack->config, info);
@@ -195,8 +187,8 @@ CK_RV ul_C_UnlockPIN(p11o_layer *self, CK_SESSION_HANDLE hSession,
 	if (rv == CKR_TOKEN_NOT_RECOGNIZED)
 		rv = CKR_FUNCTION_NOT_SUPPORTED;
 	if (rv == CKR_OK)
-		rv = unblock(card, info, ul_pick_pin(info, label, index), pPuk,
-			     ulPukLen, pNewPin, ulNewPinLen);
+		rv = unblock(card, info, ul_pick_pin(l, slot, info, label),
+			     pPuk, ulPukLen, pNewPin, ulNewPinLen);
 out:
 	p11o_card_close(own);
 	p11o_mutex_unlock(&l->op_mu);

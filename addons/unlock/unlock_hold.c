@@ -27,12 +27,21 @@ static int slot_index(const ul_hold *h, CK_SLOT_ID slot)
 	return -1;
 }
 
-/* Under mu: is an active hold still held?  Marks it ended if not. */
+/* The card of a hold is still the one inserted when it began. */
+static bool same_card(unlock_layer *l, const ul_hold *h)
+{
+	uint64_t now = p11o_slot_insertion(l->view, h->view_slot);
+	return now == P11O_NO_INSERTION || now == h->insertion;
+}
+
+/* Under mu: is an active hold still held?  Marks it ended if not (its
+ * timeout passed, or its card was pulled: issue of a pulled card keeping
+ * every call of this process from the new one). */
 static bool still_held(unlock_layer *l, ul_hold *h)
 {
 	if (!h->active)
 		return false;
-	if (p11o_card_is_locked(h->card))
+	if (p11o_card_is_locked(h->card) && same_card(l, h))
 		return true;
 	h->active = false;
 	atomic_fetch_sub(&l->nholds, 1);
@@ -67,11 +76,11 @@ CK_RV ul_guard_session(unlock_layer *l, CK_SESSION_HANDLE s)
 {
 	if (!atomic_load_explicit(&l->nholds, memory_order_acquire))
 		return CKR_OK;
-	CK_SLOT_ID slot;
-	ul_hold *h = NULL;
+	const p11o_session *rec = p11o_session_get(l->sessions, s);
+	if (!rec)
+		return CKR_OK; /* the provider answers for it */
 	p11o_mutex_lock(&l->mu);
-	if (ul_sessions_get(l, s, &slot))
-		h = held_slot_locked(l, slot, NULL);
+	ul_hold *h = held_slot_locked(l, rec->down_slot, NULL);
 	p11o_mutex_unlock(&l->mu);
 	return h ? UL_HELD_RV : CKR_OK;
 }
@@ -158,13 +167,15 @@ void ul_hold_release_slot(unlock_layer *l, CK_SLOT_ID slot)
 
 /* Take a new hold on a reader (op_mu not held: this may wait for another
  * process).  The token infos are read before, while the provider can. */
-static CK_RV new_hold(unlock_layer *l, const char *reader,
+static CK_RV new_hold(unlock_layer *l, CK_SLOT_ID slot, const char *reader,
 		      unsigned long timeout)
 {
 	CK_SLOT_ID slots[UL_MAX_READER_SLOTS];
 	CK_TOKEN_INFO ti[UL_MAX_READER_SLOTS];
 	bool have[UL_MAX_READER_SLOTS];
-	size_t n = ul_reader_slots(l, reader, slots, UL_MAX_READER_SLOTS);
+	CK_ULONG view_slot = p11o_slot_find_down(l->view, slot);
+	uint64_t insertion = p11o_slot_insertion(l->view, view_slot);
+	size_t n = ul_reader_slots(l, slot, slots, UL_MAX_READER_SLOTS);
 	for (size_t i = 0; i < n; i++)
 		have[i] = P11O_DOWN(&l->base, C_GetTokenInfo, slots[i],
 				    &ti[i]) == CKR_OK;
@@ -199,6 +210,8 @@ static CK_RV new_hold(unlock_layer *l, const char *reader,
 	memcpy(h->tinfo, ti, n * sizeof(ti[0]));
 	memcpy(h->have_tinfo, have, n * sizeof(have[0]));
 	h->owned = h->challenge = h->have_info = false;
+	h->view_slot = view_slot;
+	h->insertion = insertion;
 	h->active = true;
 	atomic_fetch_add(&l->nholds, 1);
 	p11o_mutex_unlock(&l->mu);
@@ -235,7 +248,7 @@ CK_RV ul_C_LockToken(p11o_layer *self, CK_SLOT_ID slotID, CK_ULONG timeout)
 		return rv;
 	}
 	p11o_mutex_unlock(&l->op_mu);
-	return new_hold(l, reader, timeout);
+	return new_hold(l, slotID, reader, timeout);
 }
 
 static CK_RV read_info(p11o_layer *self, ul_hold *h)
@@ -267,7 +280,7 @@ CK_RV ul_C_GetUnlockChallenge(p11o_layer *self, CK_SESSION_HANDLE hSession,
 		rv = card_reader(l, slot, reader, sizeof(reader));
 		if (rv == CKR_OK && pChallenge &&
 		    *pulChallengeLen >= UL_CHALLENGE_LEN)
-			rv = new_hold(l, reader,
+			rv = new_hold(l, slot, reader,
 				      self->stack->config.unlock_timeout);
 		if (rv != CKR_OK || !pChallenge ||
 		    *pulChallengeLen < UL_CHALLENGE_LEN)
@@ -336,9 +349,9 @@ CK_RV ul_C_UnlockPINWithResponse(p11o_layer *self, CK_SESSION_HANDLE hSession,
 		return rv;
 	}
 	int i = slot_index(h, slot);
-	const p11o_card_pin *pin = ul_pick_pin(
-	    &h->info, i >= 0 && h->have_tinfo[i] ? h->tinfo[i].label : NULL,
-	    i >= 0 ? (size_t)i : 0);
+	const p11o_card_pin *pin =
+	    ul_pick_pin(l, slot, &h->info,
+			i >= 0 && h->have_tinfo[i] ? h->tinfo[i].label : NULL);
 	if (!pin)
 		rv = CKR_FUNCTION_NOT_SUPPORTED;
 	else if (ulNewPinLen && !ul_len_ok(pin, ulNewPinLen))

@@ -88,16 +88,15 @@ static CK_RV change_puk(p11o_card *card, const p11o_card_info *info,
 }
 
 /* The PINs init-pin-names names: indexes into info->pins. */
-static CK_RV pick_pins(unlock_layer *l, CK_SLOT_ID slot, const char *reader,
+static CK_RV pick_pins(unlock_layer *l, CK_SLOT_ID slot,
 		       const p11o_card_info *info, const init_vars *v,
 		       size_t *idx, size_t *n)
 {
 	*n = 0;
 	if (!v->have_names || !v->names[0]) {
 		CK_UTF8CHAR label[32];
-		size_t index;
-		ul_token_identity(l, slot, reader, label, &index);
-		const p11o_card_pin *p = ul_pick_pin(info, label, index);
+		ul_token_label(l, slot, label);
+		const p11o_card_pin *p = ul_pick_pin(l, slot, info, label);
 		if (!p)
 			return CKR_FUNCTION_NOT_SUPPORTED;
 		idx[(*n)++] = (size_t)(p - info->pins);
@@ -152,7 +151,7 @@ static CK_RV card_init(unlock_layer *l, CK_SLOT_ID slot, const char *reader,
 	    !ul_len_ok(&info->puk, strlen(v->puk)))
 		rv = CKR_PIN_LEN_RANGE;
 	if (rv == CKR_OK && v->have_user_pin)
-		rv = pick_pins(l, slot, reader, info, v, idx, &n);
+		rv = pick_pins(l, slot, info, v, idx, &n);
 	for (size_t i = 0; rv == CKR_OK && i < n; i++)
 		if (!ul_len_ok(&info->pins[idx[i]], strlen(v->user_pin)))
 			rv = CKR_PIN_LEN_RANGE;

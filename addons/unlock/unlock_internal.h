@@ -18,9 +18,15 @@
  *     C_CloseAllSessions, C_GetTokenInfo (answered from a snapshot taken
  *     when the hold began), and the unlock functions themselves.
  *
+ * A hold also ends when its card is pulled: the hold remembers the
+ * reader's insertion (slotview.h) and a guard that finds another one ends
+ * it.  Sessions are the stack's (sessions.h): the extension functions check
+ * theirs as the provider would (p11o_session_check), and a hold ends when
+ * its owner session goes, for whatever reason.
+ *
  * Locks: op_mu serialises the unlock operations and is the only lock under
  * which a hold's card handle is used or closed; mu protects the hold
- * table and the session map and is taken for short moments only.  Order:
+ * table and is taken for short moments only.  Order:
  * op_mu, then mu, then the card's own mutex.  Neither is held while
  * calling down, except op_mu around card APDUs of an unlock operation. */
 #ifndef P11O_UNLOCK_INTERNAL_H
@@ -49,15 +55,12 @@ typedef struct ul_hold {
 	size_t nslots;
 	bool owned;
 	CK_SESSION_HANDLE owner;
-	bool challenge; /* a challenge is outstanding */
+	bool challenge;     /* a challenge is outstanding */
+	CK_ULONG view_slot; /* slot view index of slots[0] */
+	uint64_t insertion; /* of the card held (slotview.h) */
 	bool have_info;
 	p11o_card_info info;
 } ul_hold;
-
-typedef struct ul_session {
-	CK_SESSION_HANDLE session; /* 0 = empty */
-	CK_SLOT_ID slot;
-} ul_session;
 
 typedef struct unlock_layer {
 	p11o_layer base;
@@ -66,40 +69,36 @@ typedef struct unlock_layer {
 	p11o_mutex op_mu;
 	atomic_int nholds; /* active holds: the per-call fast path */
 	ul_hold holds[UL_MAX_HOLDS];
-	ul_session *sessions; /* open addressing, provider handle keyed */
-	size_t sess_cap, sess_used;
-	bool timer;             /* the application lets us create threads */
-	p11o_card_info scratch; /* card info outside holds, under op_mu */
+	p11o_sessions *sessions; /* the stack's (sessions.h) */
+	p11o_slot_view *view;    /* the stack's (slotview.h) */
+	bool timer;              /* the application lets us create threads */
+	p11o_card_info scratch;  /* card info outside holds, under op_mu */
 } unlock_layer;
 
 #define UL(self) ((unlock_layer *)(self))
 
-/* ---- sessions (unlock_sessions.c), under mu ---- */
-void ul_sessions_put(unlock_layer *l, CK_SESSION_HANDLE s, CK_SLOT_ID slot);
-bool ul_sessions_get(unlock_layer *l, CK_SESSION_HANDLE s, CK_SLOT_ID *slot);
-void ul_sessions_remove(unlock_layer *l, CK_SESSION_HANDLE s);
-void ul_sessions_remove_slot(unlock_layer *l, CK_SLOT_ID slot);
-void ul_sessions_free(unlock_layer *l);
-/* Takes mu: the provider slot of a session, CKR_SESSION_HANDLE_INVALID. */
+/* The provider slot of a session, checked as the provider would check it
+ * (sessions.h); CKR_SESSION_HANDLE_INVALID. */
 CK_RV ul_session_slot(unlock_layer *l, CK_SESSION_HANDLE s, CK_SLOT_ID *slot);
 
 /* ---- card helpers (unlock_card.c) ---- */
 enum ul_kind { UL_CARD, UL_SOFT, UL_OTHER };
-/* What a provider slot is: a card in a PC/SC reader (reader filled), a
- * soft token (no hardware slot, no reader) or neither.  Provider errors
- * (CKR_SLOT_ID_INVALID, ...) are returned as is. */
+/* What a provider slot is (the slot view's facts): a card in a PC/SC
+ * reader (reader filled), a soft token (no hardware slot, no reader) or
+ * neither.  A slot the view does not know gets the provider's error
+ * (CKR_SLOT_ID_INVALID, ...). */
 CK_RV ul_slot_kind(unlock_layer *l, CK_SLOT_ID slot, enum ul_kind *kind,
 		   char *reader, size_t readersz);
-/* Provider slots whose description names the reader, provider order. */
-size_t ul_reader_slots(unlock_layer *l, const char *reader, CK_SLOT_ID *out,
+/* Provider slots of the same card as `slot`, provider order. */
+size_t ul_reader_slots(unlock_layer *l, CK_SLOT_ID slot, CK_SLOT_ID *out,
 		       size_t max);
-/* The user PIN of a virtual token: by the PIN name in its label, else by
- * its position among the card's slots, else the only PIN; NULL if none. */
-const p11o_card_pin *ul_pick_pin(const p11o_card_info *info,
-				 const CK_UTF8CHAR label[32], size_t index);
-/* Label and position of a provider slot among its card's slots. */
-void ul_token_identity(unlock_layer *l, CK_SLOT_ID slot, const char *reader,
-		       CK_UTF8CHAR label[32], size_t *index);
+/* The user PIN of virtual token `slot` (the slot view's mapping,
+ * p11o_slot_pin), given its provider label; NULL if none. */
+const p11o_card_pin *ul_pick_pin(unlock_layer *l, CK_SLOT_ID slot,
+				 const p11o_card_info *info,
+				 const CK_UTF8CHAR label[32]);
+/* The provider's label of a token (blanks when it cannot tell). */
+void ul_token_label(unlock_layer *l, CK_SLOT_ID slot, CK_UTF8CHAR label[32]);
 /* The card's PIN states are read again (shared card cache, the slots
  * layer's token flags) after an unblock. */
 void ul_forget_pin_states(unlock_layer *l, CK_SLOT_ID slot);

@@ -1,6 +1,7 @@
 /* Unlock addon on the virtual card rig (issue 7): PUK unblock,
  * challenge-response, the hold (other sessions, timeout, killed holder,
- * session close), a blocked PUK.  argv[1] = p11overlay.so. */
+ * session close), a blocked PUK, a card pulled during a hold.  argv[1] =
+ * p11overlay.so. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -421,6 +422,42 @@ static void test_puk_blocked(void **state)
 			 CKR_PIN_LOCKED);
 }
 
+/* Issue 16 items 5 and 6: pulling the card ends the hold on it, and the
+ * extension functions check a session as the standard functions do: an
+ * old session's handle is invalid for them too, and the card never sees
+ * the RESET RETRY COUNTER it would have asked for. */
+static void test_pulled_card(void **state)
+{
+	(void)state;
+	init();
+	CK_SESSION_HANDLE s = open_on(slot_of("Identification"));
+	block_pin(s);
+	uint8_t ch[8], r[8];
+	get_challenge(s, ch); /* s holds the card */
+	p11test_rig_cmd("remove");
+	p11test_rig_cmd("insert");
+	CK_ULONG n = 0;
+	assert_int_equal(x->C_UnlockPIN(s, U("12345678"), U("4321")),
+			 CKR_SESSION_HANDLE_INVALID);
+	assert_int_equal(x->C_GetUnlockChallenge(s, NULL, &n),
+			 CKR_SESSION_HANDLE_INVALID);
+	des3(ch, r);
+	assert_int_equal(x->C_UnlockPINWithResponse(s, r, 8, U("4321")),
+			 CKR_SESSION_HANDLE_INVALID);
+	CK_SESSION_INFO si;
+	assert_int_equal(fl->C_GetSessionInfo(s, &si),
+			 CKR_SESSION_HANDLE_INVALID);
+	/* The new card: no hold left, and the PIN still blocked (no reset
+	 * happened through the old handle). */
+	CK_SESSION_HANDLE s2 = open_on(slot_of("Identification"));
+	assert_int_equal(fl->C_Login(s2, CKU_USER, U("1234")), CKR_PIN_LOCKED);
+	get_challenge(s2, ch);
+	des3(ch, r);
+	assert_int_equal(x->C_UnlockPINWithResponse(s2, r, 8, U("1234")),
+			 CKR_OK);
+	login_ok(s2, "1234");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 6 && strcmp(argv[1], "--child-lock") == 0)
@@ -445,6 +482,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test_teardown(test_lock_release, finalize),
 	    cmocka_unit_test_teardown(test_card_init, finalize),
 	    cmocka_unit_test_teardown(test_puk_blocked, finalize),
+	    cmocka_unit_test_teardown(test_pulled_card, finalize),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	p11test_unload(&m);

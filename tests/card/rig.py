@@ -5,12 +5,19 @@
   rig insert <dir> [--slot N] [--card-config FILE] [--family F] [--state DIR] [--verbose]
   rig remove <dir> [--slot N]
   rig stop   <dir>
+  rig reset  <dir> [--slot N]
   rig status <dir>
+
+`start --owner PID` ties the rig's life to process PID (the test): a
+watcher process stops the card(s) and pcscd as soon as PID ends, however
+it ends (exit, abort(), a signal, meson's timeout), and with --cleanup-dir
+also removes <dir>.  `reset` puts the card's PINs, counters and TokenInfo
+back to the defaults (keys and certificates stay).
 
 `rig start` writes <dir>/env (sourceable). Importable: start(), insert(),
 remove(), stop(), load_env(), wait_card(), Pcsc (raw APDUs via pyscard).
 """
-import argparse, json, os, random, shlex, shutil, signal, socket, subprocess, sys, time
+import argparse, json, os, random, select, shlex, shutil, signal, socket, subprocess, sys, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VCARD = os.path.join(HERE, "vcard.py")
@@ -246,17 +253,21 @@ def opensc_conf(family="pkcs15"):
         "    card_drivers = %s;\n" % (family, CARD_DRIVERS[family]))
 
 
-def start(d, card_config=None, card=True, verbose=False, family=None, apdu_log=False):
+def start(d, card_config=None, card=True, verbose=False, family=None, apdu_log=False,
+          owner=None, cleanup_dir=False):
     """Start pcscd (and the card unless card=False).  family: pkcs15 | openpgp |
     piv | piv+openpgp (default: the config's "family" key, else pkcs15).
     apdu_log: every card process of this rig appends its APDUs to
-    <dir>/apdu<slot>.log (see oracle.py)."""
+    <dir>/apdu<slot>.log (see oracle.py).  owner: stop the rig when that
+    process ends (and with cleanup_dir remove <dir>)."""
     d = os.path.abspath(d)
     family = family_of(card_config, family)
     if _read_pid(os.path.join(d, "pcscd.pid")) and _pid_alive(_read_pid(os.path.join(d, "pcscd.pid"))):
         raise RuntimeError("rig already running in " + d)
     for sub in ("pcscd", "reader.conf.d", "state"):
         os.makedirs(os.path.join(d, sub), exist_ok=True)
+    if owner:  # first, so that an owner dying during the start is seen too
+        _start_watcher(d, owner, cleanup_dir)
     port = _free_port_pair()
     with open(os.path.join(d, "reader.conf.d", "vpcd"), "w") as fh:
         fh.write('FRIENDLYNAME "Virtual PCD"\nDEVICENAME /dev/null:%d\nLIBPATH %s\n'
@@ -357,6 +368,55 @@ def stop(d):
         if f.startswith("card") and f.endswith(".pid"):
             _kill(os.path.join(d, f))
     _kill(os.path.join(d, "pcscd.pid"))
+    if _read_pid(os.path.join(d, "watch.pid")) != os.getpid():
+        _kill(os.path.join(d, "watch.pid"))
+
+
+def reset(d, slot=0):
+    """The card in reader `slot` back to its default PINs, counters and
+    TokenInfo (state.json goes; keys and certificates stay)."""
+    d = os.path.abspath(d)
+    pid = _read_pid(os.path.join(d, "card%d.pid" % slot))
+    present = pid is not None and _pid_alive(pid)
+    remove(d, slot)
+    state = os.path.join(d, "state" if slot == 0 else "state%d" % slot)
+    for f in ("state.json", "state.json.tmp"):
+        if os.path.exists(os.path.join(state, f)):
+            os.unlink(os.path.join(state, f))
+    if present:
+        insert(d, slot)
+
+
+# ------------------------------------------------ the rig dies with its owner
+
+def _start_watcher(d, owner, cleanup_dir):
+    cmd = [PY, os.path.abspath(__file__), "_watch", d, str(owner)]
+    if cleanup_dir:
+        cmd.append("--cleanup-dir")
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    with open(os.path.join(d, "watch.pid"), "w") as fh:
+        fh.write("%d\n" % proc.pid)
+
+
+def _watch(d, owner, cleanup_dir):
+    """Wait for process `owner` to end, then stop the rig (twice: a `rig
+    insert` the owner had running may still start a card)."""
+    try:
+        fd = os.pidfd_open(owner)
+        select.select([fd], [], [])
+    except ProcessLookupError:
+        pass
+    except OSError:  # no pidfd: poll
+        while _pid_alive(owner):
+            time.sleep(0.2)
+    for _ in range(2):
+        stop(d)
+        time.sleep(0.5)
+    if os.path.exists(os.path.join(d, "watch.pid")):
+        os.unlink(os.path.join(d, "watch.pid"))
+    if cleanup_dir:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def status(d):
@@ -379,6 +439,9 @@ def main(argv=None):
     p.add_argument("--verbose", action="store_true", help="pcscd APDU log")
     p.add_argument("--family", choices=FAMILIES, help="card family (default: config's, pkcs15)")
     p.add_argument("--apdu-log", action="store_true", help="cards log APDUs to DIR/apdu<N>.log")
+    p.add_argument("--owner", type=int, help="stop the rig when this process ends")
+    p.add_argument("--cleanup-dir", action="store_true",
+                   help="with --owner: also remove the dir then")
     p = sub.add_parser("insert")
     p.add_argument("dir")
     p.add_argument("--slot", type=int, default=0, choices=(0, 1))
@@ -389,8 +452,15 @@ def main(argv=None):
     p = sub.add_parser("remove")
     p.add_argument("dir")
     p.add_argument("--slot", type=int, default=0, choices=(0, 1))
+    p = sub.add_parser("reset")
+    p.add_argument("dir")
+    p.add_argument("--slot", type=int, default=0, choices=(0, 1))
     for name in ("stop", "status"):
         sub.add_parser(name).add_argument("dir")
+    p = sub.add_parser("_watch")  # internal: the watcher of start --owner
+    p.add_argument("dir")
+    p.add_argument("owner", type=int)
+    p.add_argument("--cleanup-dir", action="store_true")
     a = ap.parse_args(argv)
     if a.cmd == "start" and missing_dependencies():
         print("rig: missing %s" % ", ".join(missing_dependencies()), file=sys.stderr)
@@ -398,7 +468,8 @@ def main(argv=None):
     try:
         if a.cmd == "start":
             t = time.monotonic()
-            start(a.dir, a.card_config, not a.no_card, a.verbose, a.family, a.apdu_log)
+            start(a.dir, a.card_config, not a.no_card, a.verbose, a.family, a.apdu_log,
+                  a.owner, a.cleanup_dir)
             print("rig started in %s (%.2f s); source %s/env" %
                   (os.path.abspath(a.dir), time.monotonic() - t, os.path.abspath(a.dir)))
         elif a.cmd == "insert":
@@ -407,6 +478,10 @@ def main(argv=None):
             remove(a.dir, a.slot)
         elif a.cmd == "stop":
             stop(a.dir)
+        elif a.cmd == "reset":
+            reset(a.dir, a.slot)
+        elif a.cmd == "_watch":
+            _watch(os.path.abspath(a.dir), a.owner, a.cleanup_dir)
         elif a.cmd == "status":
             status(a.dir)
     except (RuntimeError, TimeoutError, OSError) as e:

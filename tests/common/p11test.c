@@ -1,10 +1,13 @@
 #include "p11test.h"
 
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char rig_dir[256];
@@ -75,18 +78,128 @@ static void load_env(const char *dir)
 	fclose(f);
 }
 
+/* ---- cleanup on every exit path ------------------------------------
+ *
+ * A test that ends by exit(), abort(), a crash or meson's timeout
+ * (SIGTERM to its process group) must not leave its temp dirs or its rig
+ * behind (issue 18).  The rig stops itself when this process ends (`rig
+ * start --owner`).  Temp dirs are sent to a keeper: a child in its own
+ * session (so a signal to the test's process group misses it) that reads
+ * their paths from a pipe and removes them when the pipe closes, that is
+ * when this process and the children it forked have ended.  The keeper
+ * only reads, forks and execs (no malloc): it may be forked from a test
+ * with threads. */
+static int keeper_fd = -1;
+
+static void keeper_remove(const char *paths, size_t len)
+{
+	const char *p = paths;
+	while (p < paths + len) {
+		const char *nl = memchr(p, '\n', (size_t)(paths + len - p));
+		if (!nl)
+			break;
+		char path[512];
+		size_t n = (size_t)(nl - p);
+		if (n > 0 && n < sizeof(path)) {
+			memcpy(path, p, n);
+			path[n] = '\0';
+			pid_t pid = fork();
+			if (pid == 0) {
+				execl("/bin/rm", "rm", "-rf", "--", path,
+				      (char *)NULL);
+				_exit(127);
+			}
+			if (pid > 0)
+				waitpid(pid, NULL, 0);
+		}
+		p = nl + 1;
+	}
+}
+
+static void keeper_run(int in)
+{
+	static char paths[16384];
+	size_t len = 0;
+	setsid();
+	int null = open("/dev/null", O_RDWR);
+	dup2(in, 0);
+	dup2(null, 1);
+	dup2(null, 2);
+	for (int fd = 3; fd < 1024; fd++)
+		close(fd);
+	for (;;) {
+		ssize_t r = read(0, paths + len, sizeof(paths) - len);
+		if (r > 0 && len + (size_t)r < sizeof(paths))
+			len += (size_t)r;
+		else if (r == 0 || (r < 0 && errno != EINTR))
+			break;
+	}
+	keeper_remove(paths, len);
+	_exit(0);
+}
+
+/* Removes `dir` when this process ends, however it ends. */
+static void keep_for_cleanup(const char *dir)
+{
+	if (keeper_fd < 0) {
+		int p[2];
+		if (pipe(p) != 0)
+			die("pipe");
+		fflush(NULL);
+		pid_t pid = fork();
+		if (pid < 0)
+			die("fork");
+		if (pid == 0) {
+			close(p[1]);
+			keeper_run(p[0]);
+		}
+		close(p[0]);
+		/* Programs the test runs (system(), the rig) do not hold
+		 * it open. */
+		fcntl(p[1], F_SETFD, FD_CLOEXEC);
+		keeper_fd = p[1];
+	}
+	char line[520];
+	int n = snprintf(line, sizeof(line), "%s\n", dir);
+	if (n > 0 && (size_t)n < sizeof(line) &&
+	    write(keeper_fd, line, (size_t)n) != n)
+		fprintf(stderr, "p11test: cleanup keeper: %s not sent\n", dir);
+}
+
+const char *p11test_tmpdir(const char *prefix)
+{
+	static char dirs[8][256];
+	static int ndirs;
+	if (ndirs == 8)
+		die("too many temp dirs");
+	char *d = dirs[ndirs++];
+	snprintf(d, sizeof(dirs[0]), "/tmp/%s.XXXXXX", prefix);
+	if (!mkdtemp(d))
+		die("mkdtemp");
+	keep_for_cleanup(d);
+	return d;
+}
+
 const char *p11test_rig_start(void)
 {
 	snprintf(rig_dir, sizeof(rig_dir), "/tmp/p11test-rig.XXXXXX");
 	if (!mkdtemp(rig_dir))
 		die("mkdtemp");
 	char cmd[1024];
-	snprintf(cmd, sizeof(cmd), "%s start %s >/dev/null", rig_script(),
-		 rig_dir);
+	/* The rig's watcher stops it and removes the dir when this process
+	 * ends, on every exit path. */
+	snprintf(cmd, sizeof(cmd),
+		 "%s start %s --owner %d --cleanup-dir >/dev/null",
+		 rig_script(), rig_dir, (int)getpid());
 	if (system(cmd) != 0)
 		die("rig start failed");
 	load_env(rig_dir);
 	return rig_dir;
+}
+
+void p11test_card_reset(void)
+{
+	p11test_rig_cmd("reset");
 }
 
 void p11test_rig_cmd(const char *verb)
@@ -101,13 +214,21 @@ void p11test_rig_cmd(const char *verb)
 		if (system(cmd) != 0)
 			fprintf(stderr, "p11test: could not remove %s\n",
 				rig_dir);
+		rig_dir[0] = '\0';
 	}
 }
+
+static char hsm_dir[128];
 
 void p11test_write_config(const char *module, const char *extra)
 {
 	char path[512];
-	const char *dir = rig_dir[0] ? rig_dir : "/tmp";
+	/* In the test's own dir, never loose in /tmp (issue 17). */
+	static const char *run_dir;
+	const char *dir = rig_dir[0]   ? rig_dir
+			  : hsm_dir[0] ? hsm_dir
+			  : run_dir    ? run_dir
+				    : (run_dir = p11test_tmpdir("p11test-run"));
 	snprintf(path, sizeof(path), "%s/p11overlay-%d.conf", dir,
 		 (int)getpid());
 	FILE *f = fopen(path, "w");
@@ -148,8 +269,6 @@ bool p11test_find_token(CK_FUNCTION_LIST_PTR fl, const char *label,
 	return false;
 }
 
-static char hsm_dir[128];
-
 const char *p11test_softhsm_start(const char *label, const char *pin,
 				  const char *so_pin)
 {
@@ -157,6 +276,7 @@ const char *p11test_softhsm_start(const char *label, const char *pin,
 	snprintf(hsm_dir, sizeof(hsm_dir), "/tmp/p11test-hsm.XXXXXX");
 	if (!mkdtemp(hsm_dir))
 		die("mkdtemp");
+	keep_for_cleanup(hsm_dir);
 	snprintf(path, sizeof(path), "%s/tokens", hsm_dir);
 	if (mkdir(path, 0700) != 0)
 		die("softhsm token dir");

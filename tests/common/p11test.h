@@ -20,14 +20,25 @@ void p11test_unload(p11test_module *m);
 void *p11test_sym(p11test_module *m, const char *name);
 
 /* Start a rig in a new temp dir and export its env (PCSCLITE_CSOCK_NAME,
- * OPENSC_CONF, RIG_*).  Returns the dir (static buffer). */
+ * OPENSC_CONF, RIG_*).  Returns the dir (static buffer).  The rig stops
+ * and the dir goes when this process ends, on every exit path (abort(),
+ * a crash, a timeout's SIGTERM): `rig start --owner`. */
 const char *p11test_rig_start(void);
-void p11test_rig_cmd(const char *verb); /* "insert", "remove", "stop" */
+/* "insert", "remove", "stop" (also removes the dir), "reset" */
+void p11test_rig_cmd(const char *verb);
+/* The card back to its default PINs, retry counters and TokenInfo
+ * (`rig reset`): a test that blocked a PIN does not fail the next one. */
+void p11test_card_reset(void);
+/* A new dir /tmp/<prefix>.XXXXXX, removed when this process (and the
+ * children it forked) have ended, however they end.  Static storage;
+ * at most 8 per process. */
+const char *p11test_tmpdir(const char *prefix);
 /* Send raw APDUs (hex, space-separated list) to the rig's card from
  * another process (python + pyscard); returns the last status word. */
 unsigned p11test_rig_apdus(const char *hex_apdus);
-/* Write a p11overlay config into the rig/temp dir and point
- * P11OVERLAY_CONF at it; `extra` is appended verbatim. */
+/* Write a p11overlay config into the rig's dir, else the SoftHSM2 dir,
+ * else a per-run temp dir (p11test_tmpdir), and point P11OVERLAY_CONF at
+ * it; `extra` is appended verbatim. */
 void p11test_write_config(const char *module, const char *extra);
 
 /* Find the slots whose token label matches; returns count. */
@@ -38,7 +49,8 @@ size_t p11test_token_slots(p11test_module *m, CK_SLOT_ID *out, size_t max);
 bool p11test_find_token(CK_FUNCTION_LIST_PTR fl, const char *label,
 			bool substring, CK_SLOT_ID *slot);
 
-/* A throw-away SoftHSM2 token store: a new temp dir with a softhsm2.conf
+/* A throw-away SoftHSM2 token store (removed on every exit path, see
+ * p11test_tmpdir): a new temp dir with a softhsm2.conf
  * (directories.tokendir = <dir>/tokens, objectstore.backend = file,
  * log.level = ERROR), SOFTHSM2_CONF exported; with a label, one token is
  * initialised (softhsm2-util --init-token --free --label --pin --so-pin).

@@ -1,6 +1,6 @@
 /* Differential integration harness (issue 2).
  *
- *   diff_harness <p11overlay.so> <libsofthsm2.so> [--self]
+ *   diff_harness <p11overlay.so> <libsofthsm2.so> [--self | --addons]
  *
  * Sets up one SoftHSM2 token directory (two initialised tokens), copies it
  * twice, then forks one child per module: "direct" loads SoftHSM2 itself,
@@ -48,6 +48,14 @@ static int write_file(const char *path, const char *text)
 	return fclose(f);
 }
 
+/* --addons: the proxy runs with every addon on (diff_addons.c). */
+static int addons;
+/* The mechanisms the proxy completes for SoftHSM2 2.6 (ECDSA with a
+ * hash): left out of the lists compared, [mechanisms] disable. */
+#define ADDON_COMPLETED                                                        \
+	"CKM_ECDSA_SHA1, CKM_ECDSA_SHA224, CKM_ECDSA_SHA256, "                 \
+	"CKM_ECDSA_SHA384, CKM_ECDSA_SHA512"
+
 /* <base>/<name>/{tokens/, softhsm2.conf, p11overlay.conf} */
 static int make_env(const char *name, const char *softhsm, char *conf,
 		    size_t len)
@@ -67,12 +75,15 @@ static int make_env(const char *name, const char *softhsm, char *conf,
 	if (write_file(conf, text) != 0)
 		return -1;
 	snprintf(path, sizeof(path), "%s/p11overlay.conf", dir);
-	/* Pure forwarding is compared here; the special objects the proxy
-	 * adds have their own tests (tests/objects). */
+	/* Pure forwarding is compared by default; with --addons the
+	 * special objects and the completed mechanisms are on too, so that
+	 * NULL and short-buffer cases reach their code (issue 18), and the
+	 * sequences set aside what the addons add (diff_record.h). */
 	snprintf(text, sizeof(text),
-		 "[provider]\nmodule = %s\n[objects]\nenabled = no\n"
-		 "[mechanisms]\nenabled = no\n",
-		 softhsm);
+		 "[provider]\nmodule = %s\n[objects]\nenabled = %s\n"
+		 "[mechanisms]\nenabled = %s\n%s",
+		 softhsm, addons ? "yes" : "no", addons ? "yes" : "no",
+		 addons ? "disable = " ADDON_COMPLETED "\n" : "");
 	return write_file(path, text);
 }
 
@@ -149,6 +160,8 @@ static int child_run(const char *module, int is_proxy, const char *out_path)
 	if (!D.f)
 		return 3;
 	D.is_proxy = is_proxy;
+	if (is_proxy && addons)
+		addons_wrap();
 	seq_before_init();
 	seq_init_edges();
 	seq_info_slots();
@@ -157,11 +170,13 @@ static int child_run(const char *module, int is_proxy, const char *out_path)
 	seq_keys_sign();
 	seq_encrypt_digest();
 	seq_wrap_pin_misc();
+	if (is_proxy && addons)
+		seq_addon_paths();
 	seq_after_finalize();
 	rec_end();
 	fprintf(D.out, "END calls=%u\n", D.calls);
 	fclose(D.out);
-	return 0;
+	return addons_failures() ? 4 : 0;
 }
 
 static pid_t spawn_child(const char *module, int is_proxy, const char *name,
@@ -229,6 +244,7 @@ int main(int argc, char **argv)
 	}
 	const char *proxy = argv[1], *softhsm = argv[2];
 	int self = argc > 3 && strcmp(argv[3], "--self") == 0;
+	addons = argc > 3 && strcmp(argv[3], "--addons") == 0;
 	if (access(softhsm, R_OK) != 0) {
 		fprintf(stderr, "SKIP: %s not found\n", softhsm);
 		return 77;

@@ -1,5 +1,6 @@
 /* Transcript recording: see diff_record.h. */
 #include "diff_record.h"
+#include "p11test_canary.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -258,4 +259,14 @@ void rec_template(const CK_ATTRIBUTE *t, CK_ULONG n)
 			rec_hex("v", t[i].pValue, t[i].ulValueLen);
 		put("]");
 	}
+}
+
+void *rec_canary_buf(size_t n)
+{
+	return p11test_canary_alloc(n);
+}
+
+void rec_canary(const char *key, void *buf)
+{
+	rec_str(key, p11test_canary_free(buf, key) ? "intact" : "overwritten");
 }

@@ -68,6 +68,11 @@ void rec_forget_obj(CK_OBJECT_HANDLE h);
 /* A template after C_GetAttributeValue: type, ulValueLen, value. */
 void rec_template(const CK_ATTRIBUTE *t, CK_ULONG n);
 void rec_end(void);
+/* An output buffer of n bytes with a canary tail (p11test_canary.h), and
+ * its check: records key=intact or key=overwritten, then frees it.  A
+ * write past a short buffer shows as a difference (issue 18). */
+void *rec_canary_buf(size_t n);
+void rec_canary(const char *key, void *buf);
 
 /* Call through the function list and record the CKR. */
 #define CALL(fn, ...) rec_call(#fn, D.f->fn(__VA_ARGS__))
@@ -104,5 +109,13 @@ void seq_keys_sign(void);
 void seq_encrypt_digest(void);
 void seq_wrap_pin_misc(void);
 void seq_after_finalize(void);
+
+/* --addons (diff_addons.c): the proxy child's function list without the
+ * special objects in C_FindObjects results; the special-object and
+ * mechanism paths checked against the standard (proxy child only); the
+ * number of mismatches. */
+void addons_wrap(void);
+void seq_addon_paths(void);
+int addons_failures(void);
 
 #endif

@@ -248,13 +248,13 @@ static void slot_list(void)
 		n = 0;
 		CALL(C_GetSlotList, present, NULL, &n);
 		rec_ul("count", n);
-		n = 1;
-		memset(list, 0, sizeof(list));
-		CALL(C_GetSlotList, present, list, &n);
-		rec_ul("count", n);
-		n = 0;
-		CALL(C_GetSlotList, present, list, &n);
-		rec_ul("count", n);
+		for (CK_ULONG room = 0; room < 2; room++) {
+			CK_SLOT_ID *c = rec_canary_buf(room * sizeof(*c));
+			n = room;
+			CALL(C_GetSlotList, present, c, &n);
+			rec_ul("count", n);
+			rec_canary("canary", c);
+		}
 		n = MAX_REC_SLOTS;
 		CALL(C_GetSlotList, present, list, &n);
 		rec_ul("count", n);
@@ -327,9 +327,11 @@ static void slots_tokens_mechs(void)
 	CALL(C_GetMechanismList, D.slot_a, NULL, &n);
 	rec_ul("count", n);
 	CK_ULONG total = n;
+	CK_MECHANISM_TYPE *short_list = rec_canary_buf(sizeof(*short_list));
 	n = 1;
-	CALL(C_GetMechanismList, D.slot_a, mechs, &n);
+	CALL(C_GetMechanismList, D.slot_a, short_list, &n);
 	rec_ul("count", n);
+	rec_canary("canary", short_list);
 	CALL(C_GetMechanismList, D.slot_a, NULL, NULL);
 	n = 256;
 	memset(mechs, 0, sizeof(mechs));

@@ -37,9 +37,11 @@ static void crypt1(CK_SESSION_HANDLE s, CK_MECHANISM *m, CK_OBJECT_HANDLE ek,
 	len = 0;
 	CALL(C_Decrypt, s, ct, ctlen, NULL, &len);
 	rec_ul("len", len);
+	CK_BYTE *short_pt = rec_canary_buf(1);
 	len = 1;
-	CALL(C_Decrypt, s, ct, ctlen, pt, &len);
+	CALL(C_Decrypt, s, ct, ctlen, short_pt, &len);
 	rec_ul("len", len);
+	rec_canary("canary", short_pt);
 	len = sizeof(pt);
 	if (CALL(C_Decrypt, s, ct, ctlen, pt, &len) == CKR_OK)
 		rec_hex("pt", pt, len);
@@ -136,9 +138,11 @@ static void digest(CK_SESSION_HANDLE s, CK_MECHANISM_TYPE mt)
 	len = 0;
 	CALL(C_DigestFinal, s, NULL, &len);
 	rec_ul("len", len);
+	CK_BYTE *short_md = rec_canary_buf(2);
 	len = 2;
-	CALL(C_DigestFinal, s, out, &len);
+	CALL(C_DigestFinal, s, short_md, &len);
 	rec_ul("len", len);
+	rec_canary("canary", short_md);
 	len = sizeof(out);
 	if (CALL(C_DigestFinal, s, out, &len) == CKR_OK)
 		rec_hex("md", out, len);

@@ -157,15 +157,20 @@ void seq_objects(void)
 	t[2].pValue = b2;
 	t[3].pValue = b3;
 	get_attrs(s, d[0], t, 4);
+	t[1].pValue = rec_canary_buf(1);
 	t[1].ulValueLen = 1; /* short */
 	t[2].ulValueLen = 64;
 	get_attrs(s, d[1], t, 4);
+	rec_canary("canary", t[1].pValue);
+	t[1].pValue = b1;
 	CK_ATTRIBUTE mixed[] = {
 	    {CKA_LABEL, b1, 64}, {0x7fff1234UL, b2, 64}, {CKA_VALUE, b3, 64}};
 	get_attrs(s, d[1], mixed, 3);
-	CK_ATTRIBUTE mixed2[] = {
-	    {CKA_LABEL, b1, 1}, {0x7fff1234UL, b2, 64}, {CKA_VALUE, NULL, 0}};
+	CK_ATTRIBUTE mixed2[] = {{CKA_LABEL, rec_canary_buf(1), 1},
+				 {0x7fff1234UL, b2, 64},
+				 {CKA_VALUE, NULL, 0}};
 	get_attrs(s, d[1], mixed2, 3);
+	rec_canary("canary", mixed2[0].pValue);
 	CALL(C_GetAttributeValue, s, d[0], NULL, 2);
 	CALL(C_GetAttributeValue, s, d[0], NULL, 0);
 	CK_ATTRIBUTE lab = {CKA_LABEL, b1, 64};

@@ -16,8 +16,11 @@
 #include <unistd.h>
 
 #include "p11test.h"
+#include "p11test_canary.h"
 
 #define SOFTHSM "/usr/lib/softhsm/libsofthsm2.so"
+/* Longer than any variable (values are at most 511 bytes). */
+#define P11O_VARIABLE_MAX_TEST 600
 
 static p11test_module m;
 static CK_FUNCTION_LIST_PTR fl;
@@ -89,6 +92,63 @@ static void test_variables_before_initialize(void **state)
 	assert_int_equal(fl->C_GetSlotList(CK_FALSE, NULL, &n),
 			 CKR_CRYPTOKI_NOT_INITIALIZED);
 	assert_int_equal(fl->C_Finalize(NULL), CKR_CRYPTOKI_NOT_INITIALIZED);
+}
+
+typedef struct variable_ctx {
+	CK_RV (*get)(const char *, char *, CK_ULONG);
+	const char *name;
+} variable_ctx;
+
+/* C_GetVariable takes the buffer size and reports no length: on CKR_OK
+ * the value's length with its NUL is what the two-call check counts. */
+static CK_RV fill_variable(void *ctx, void *buf, CK_ULONG *len)
+{
+	variable_ctx *v = ctx;
+	CK_RV rv = v->get(v->name, buf, *len);
+	if (rv == CKR_OK)
+		*len = strlen(buf) + 1;
+	return rv;
+}
+
+/* Every readable variable, before and after C_Initialize: a buffer one
+ * byte short (or any shorter) is CKR_BUFFER_TOO_SMALL and nothing is
+ * written past it (issue 18: the whole value was copied into a short
+ * buffer and no test saw it). */
+static void check_variables_short(CK_RV (*get)(const char *, char *, CK_ULONG))
+{
+	static const char *names[] = {
+	    "system-info",    "netid-system-info", "soft-token-type",
+	    "version",        "config-path",       "provider",
+	    "unlock-timeout", "unlock-method",     "init-pin-names",
+	};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char value[P11O_VARIABLE_MAX_TEST];
+		assert_int_equal(get(names[i], value, sizeof(value)), CKR_OK);
+		variable_ctx v = {get, names[i]};
+		char got[P11O_VARIABLE_MAX_TEST];
+		assert_int_equal(p11test_canary_two_call(
+				     names[i], fill_variable, &v, 1,
+				     P11TEST_SHORT_LEN_ANY, strlen(value) + 1,
+				     got, sizeof(got)),
+				 (long)strlen(value) + 1);
+		assert_string_equal(got, value);
+	}
+}
+
+static void test_variables_short_buffers(void **state)
+{
+	(void)state;
+	CK_RV(*getvar)
+	(const char *, char *, CK_ULONG) = p11test_sym(&m, "C_GetVariable");
+	CK_RV(*setvar)
+	(const char *, const char *) = p11test_sym(&m, "C_SetVariable");
+	check_variables_short(getvar);
+	write_conf("[provider]\nmodule = " SOFTHSM "\n");
+	assert_int_equal(fl->C_Initialize(NULL), CKR_OK);
+	assert_int_equal(setvar("init-pin-names", "Identification,Signing"),
+			 CKR_OK);
+	check_variables_short(getvar);
+	assert_int_equal(fl->C_Finalize(NULL), CKR_OK);
 }
 
 static void test_info_versions(void **state)
@@ -183,6 +243,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_identity_and_interfaces),
 	    cmocka_unit_test(test_variables_before_initialize),
+	    cmocka_unit_test(test_variables_short_buffers),
 	    cmocka_unit_test(test_info_versions),
 	    cmocka_unit_test(test_broken_setups),
 	};

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "p11test.h"
+#include "p11test_canary.h"
 
 static const char *module_path;
 static p11test_module m;
@@ -118,6 +119,47 @@ static void test_stable_ids(void **state)
 	assert_int_equal(fl->C_Finalize(NULL), CKR_OK);
 }
 
+typedef struct slot_list_ctx {
+	CK_BBOOL present;
+} slot_list_ctx;
+
+static CK_RV fill_slot_list(void *ctx, void *buf, CK_ULONG *len)
+{
+	return fl->C_GetSlotList(((slot_list_ctx *)ctx)->present, buf, len);
+}
+
+/* C_GetSlotList(present) through the two-call check (canary-tailed
+ * buffers of every short size); returns the count. */
+static long checked_slot_list(CK_BBOOL present)
+{
+	slot_list_ctx c = {present};
+	return p11test_canary_two_call(present ? "C_GetSlotList(CK_TRUE)"
+					       : "C_GetSlotList(CK_FALSE)",
+				       fill_slot_list, &c, sizeof(CK_SLOT_ID),
+				       P11TEST_SHORT_LEN_NEEDED, ~0UL, NULL, 0);
+}
+
+/* Short buffers on every filtered and unfiltered list: nothing is written
+ * past the buffer (issue 18: the filtered list wrote all IDs into a
+ * short buffer and still said CKR_BUFFER_TOO_SMALL). */
+static void test_slot_lists_short_buffers(void **state)
+{
+	(void)state;
+	static const char *const configs[] = {
+	    NULL,
+	    "[slots]\npins = first\n",
+	    "[slots]\nempty-slots = hide\n",
+	    "[slots]\npins = Signing\nempty-slots = hide\n",
+	};
+	static const long present[] = {2, 1, 2, 1}, all[] = {3, 2, 2, 1};
+	for (size_t i = 0; i < sizeof(configs) / sizeof(configs[0]); i++) {
+		init_with(configs[i]);
+		assert_int_equal(checked_slot_list(CK_TRUE), present[i]);
+		assert_int_equal(checked_slot_list(CK_FALSE), all[i]);
+		assert_int_equal(fl->C_Finalize(NULL), CKR_OK);
+	}
+}
+
 static void test_config_filters(void **state)
 {
 	(void)state;
@@ -199,6 +241,64 @@ static void test_has_new_event_threads(void **state)
 	assert_int_equal(fl->C_Finalize(NULL), CKR_OK);
 	assert_int_equal(has_new_event(&(CK_ULONG){0}),
 			 CKR_CRYPTOKI_NOT_INITIALIZED);
+}
+
+/* Calls C_HasNewEvent until it answers CKR_NO_EVENT (the card's events
+ * have all been posted): every CKR_OK must have moved *pLastEvent on.
+ * Returns the number it settled on. */
+static CK_ULONG settle_events(CK_ULONG last)
+{
+	for (int i = 0; i < 2000; i++) {
+		CK_ULONG prev = last;
+		CK_RV rv = has_new_event(&last);
+		if (rv == CKR_NO_EVENT) {
+			assert_int_equal(last, prev);
+			return last;
+		}
+		assert_int_equal(rv, CKR_OK);
+		if (last == prev)
+			fail_msg("C_HasNewEvent: CKR_OK without a new event "
+				 "number (still %lu)",
+				 last);
+		usleep(5000);
+	}
+	fail_msg("C_HasNewEvent never answered CKR_NO_EVENT");
+	return last;
+}
+
+/* man/p11overlay.7: CKR_OK with the newest number when an event happened
+ * since the number passed in, else CKR_NO_EVENT (issue 18: not storing
+ * the number passed both tests that looked only for a CKR_OK). */
+static void test_has_new_event_sequence(void **state)
+{
+	(void)state;
+	init_with(NULL);
+	has_new_event = p11test_sym(&m, "C_HasNewEvent");
+	CK_SLOT_ID ids[8];
+	assert_int_equal(token_slots(ids, 8), 2);
+	CK_ULONG last = settle_events(0);
+	CK_ULONG again = last;
+	assert_int_equal(has_new_event(&again), CKR_NO_EVENT);
+	assert_int_equal(again, last);
+	p11test_rig_cmd("remove");
+	CK_ULONG seq = last;
+	for (int i = 0; i < 2000 && has_new_event(&seq) == CKR_NO_EVENT; i++)
+		usleep(5000);
+	assert_true(seq > last);
+	CK_ULONG removed = settle_events(seq);
+	again = removed;
+	assert_int_equal(has_new_event(&again), CKR_NO_EVENT);
+	p11test_rig_cmd("insert");
+	seq = removed;
+	for (int i = 0; i < 2000 && has_new_event(&seq) == CKR_NO_EVENT; i++)
+		usleep(5000);
+	assert_true(seq > removed);
+	settle_events(seq);
+	/* Any older number still sees that something happened. */
+	CK_ULONG old = last;
+	assert_int_equal(has_new_event(&old), CKR_OK);
+	assert_true(old > removed);
+	assert_int_equal(fl->C_Finalize(NULL), CKR_OK);
 }
 
 static CK_RV waiter_rv;
@@ -450,22 +550,35 @@ static int finalize(void **state)
 	return 0;
 }
 
+/* Every test starts with the card inserted, with its default PINs and
+ * retry counters: a test that fails half-way (a PIN left blocked) does
+ * not fail the next one (issue 18). */
+static int restore_card(void **state)
+{
+	(void)state;
+	p11test_card_reset();
+	p11test_rig_cmd("insert");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	module_path = argc > 1 ? argv[1] : "build/p11overlay.so";
 	p11test_rig_start();
 	p11test_load(&m, module_path);
 	fl = m.fl;
+#define CARD_TEST(t) cmocka_unit_test_setup_teardown(t, restore_card, finalize)
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_teardown(test_two_tokens_one_card, finalize),
-	    cmocka_unit_test_teardown(test_stable_ids, finalize),
-	    cmocka_unit_test_teardown(test_config_filters, finalize),
-	    cmocka_unit_test_teardown(test_has_new_event_threads, finalize),
-	    cmocka_unit_test_teardown(test_wait_for_slot_event, finalize),
-	    cmocka_unit_test_teardown(test_certificate_flow_without_login,
-				      finalize),
-	    cmocka_unit_test_teardown(test_pin_state_from_card, finalize),
-	    cmocka_unit_test_teardown(test_reinitialize, finalize),
+	    CARD_TEST(test_two_tokens_one_card),
+	    CARD_TEST(test_stable_ids),
+	    CARD_TEST(test_config_filters),
+	    CARD_TEST(test_slot_lists_short_buffers),
+	    CARD_TEST(test_has_new_event_threads),
+	    CARD_TEST(test_has_new_event_sequence),
+	    CARD_TEST(test_wait_for_slot_event),
+	    CARD_TEST(test_certificate_flow_without_login),
+	    CARD_TEST(test_pin_state_from_card),
+	    CARD_TEST(test_reinitialize),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	p11test_unload(&m);

@@ -227,8 +227,13 @@ static void test_broken_setups(void **state)
 	assert_int_equal(init_in_child(err, sizeof(err)), CKR_GENERAL_ERROR);
 	assert_non_null(strstr(err, "/nonexistent/p11overlay.conf"));
 
-	/* An unknown key is only a warning. */
+	/* A typo in [provider] is an error (the module would quietly load
+	 * the default provider otherwise, issue 17); elsewhere a warning. */
 	write_conf("[provider]\nmodule = " SOFTHSM "\nfrobnicate = 1\n");
+	assert_int_equal(init_in_child(err, sizeof(err)), CKR_GENERAL_ERROR);
+	assert_non_null(strstr(err, "frobnicate"));
+	write_conf("[provider]\nmodule = " SOFTHSM
+		   "\n[slots]\nfrobnicate = 1\n");
 	assert_int_equal(init_in_child(err, sizeof(err)), CKR_OK);
 	assert_non_null(strstr(err, "frobnicate"));
 }

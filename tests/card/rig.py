@@ -128,9 +128,31 @@ def _scard():
     return scard
 
 
+# libpcsclite reads PCSCLITE_CSOCK_NAME once per process: pyscard in this
+# process can only talk to the first rig it used.  Other rigs are asked through
+# a child process (reader_state) or refused with a clear error (Pcsc).
+_pcsc_socket = None
+
+
+def _claim_socket(d):
+    """True when this process's libpcsclite talks to the pcscd of rig `d`."""
+    global _pcsc_socket
+    sock = os.path.join(os.path.abspath(d), "pcscd", "pcscd.comm")
+    if _pcsc_socket is None:
+        _pcsc_socket = sock
+        os.environ["PCSCLITE_CSOCK_NAME"] = sock
+    return _pcsc_socket == sock
+
+
 def reader_state(d, slot=0, timeout_ms=0):
     """(present, atr) of the rig's reader `slot`."""
-    os.environ["PCSCLITE_CSOCK_NAME"] = os.path.join(d, "pcscd", "pcscd.comm")
+    if not _claim_socket(d):
+        p = subprocess.run([PY, os.path.abspath(__file__), "_state", d, str(slot)],
+                           capture_output=True, text=True, timeout=30)
+        out = p.stdout.split()
+        if p.returncode != 0 or not out or out[0] == "none":
+            return None, None
+        return out[0] == "1", bytes.fromhex(out[1]) if len(out) > 1 else b""
     sc = _scard()
     hr, ctx = sc.SCardEstablishContext(sc.SCARD_SCOPE_USER)
     if hr != sc.SCARD_S_SUCCESS:
@@ -163,7 +185,9 @@ class Pcsc:
     """Raw APDUs to the rig's card; SCARD_LEAVE_CARD keeps the security state."""
 
     def __init__(self, d, slot=0):
-        os.environ["PCSCLITE_CSOCK_NAME"] = os.path.join(d, "pcscd", "pcscd.comm")
+        if not _claim_socket(d):
+            raise RuntimeError("rig.Pcsc: this process already used the pcscd of another rig "
+                               "(libpcsclite keeps the first socket); use a child process")
         self.sc = sc = _scard()
         hr, self.ctx = sc.SCardEstablishContext(sc.SCARD_SCOPE_USER)
         hr, self.h, self.proto = sc.SCardConnect(
@@ -291,9 +315,12 @@ def start(d, card_config=None, card=True, verbose=False, family=None, apdu_log=F
              % (shlex.quote(os.path.join(d, "pcscd")), "--apdu --debug" if verbose else "",
                 shlex.quote(os.path.join(d, "reader.conf.d"))))
     log = open(os.path.join(d, "pcscd.log"), "ab")
+    # pcscd honours PCSCLITE_CSOCK_NAME: a value left by an earlier rig of this
+    # process (Pcsc, reader_state) would put the socket in that rig's directory
+    penv = {k: v for k, v in os.environ.items() if k != "PCSCLITE_CSOCK_NAME"}
     proc = subprocess.Popen(["unshare", "-r", "-m", "--propagation", "private", "sh", "-c", inner],
                             stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                            start_new_session=True)
+                            start_new_session=True, env=penv)
     log.close()
     with open(os.path.join(d, "pcscd.pid"), "w") as fh:
         fh.write("%d\n" % proc.pid)
@@ -430,6 +457,11 @@ def status(d):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["_state"]:  # internal: reader_state of another rig, see _claim_socket
+        present, atr = reader_state(argv[1], int(argv[2]))
+        print("none" if present is None else "%d %s" % (present, atr.hex()))
+        return 0
     ap = argparse.ArgumentParser(prog="rig", description="virtual smart-card rig")
     sub = ap.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("start")

@@ -61,7 +61,11 @@ def pkcs15_case(profile):
         for t in tokens:  # the label OpenSC shows may be the bare PIN label
             if profile == "p15-utf8" and t["suffix"].startswith(" (Signatur"):
                 t["label"] = t.pop("suffix")[2:-1]
-        return {"family": "pkcs15", "config": cfg if profile else None,
+        first = cfg["pins"][0]
+        replace = {"family": "pkcs15", "which": first["key_ref"], "token": tokens[0],
+                   "id": first["key_id"],
+                   "kw": {"pin": (first["ref"], tokens[0]["verify"])}}
+        return {"family": "pkcs15", "config": cfg if profile else None, "replace": replace,
                 "tokens": tokens, "unblock": unblocks, "shows_locked": False}
     return build
 
@@ -85,7 +89,8 @@ def openpgp_case(version, family="openpgp"):
         # v2 has no ISO PIN status: OpenSC 0.23 reads DO C4 byte 4 + (ref & 0F), one
         # too far (ref 81 shows the Resetting Code's counter, 82 PW3's): never "locked"
         spec = {"family": "openpgp", "config": {"family": "openpgp", "version": version},
-                "tokens": [user, sig], "unblock": ub, "shows_locked": version >= "3.1"}
+                "tokens": [user, sig], "unblock": ub, "shows_locked": version >= "3.1",
+                "replace": {"family": "openpgp", "which": "aut", "token": user, "id": "03"}}
         if family == "piv+openpgp":  # the OpenPGP applet of the two-applet card
             spec.update(family=family, card_drivers="openpgp",
                         config={"family": family, "openpgp": {"version": version}})
@@ -100,7 +105,8 @@ def piv_case(config=None, family="piv"):
         # OpenSC's unblock: 00 2C 00 80 10 <PUK FF-padded to 8><new PIN FF-padded to 8>
         ub = {"token": tok, "wrong": "000000", "tries": 3, "puk": "12345678", "new": "654321",
               "apdu": (0, 0x80, b"12345678" + b"654321\xff\xff"), "ok": True, "why": ""}
-        return {"family": family, "config": config, "tokens": [tok], "unblock": [ub]}
+        return {"family": family, "config": config, "tokens": [tok], "unblock": [ub],
+                "replace": {"family": "piv", "which": "9C", "token": tok, "id": "02"}}
     return build
 
 

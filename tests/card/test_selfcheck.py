@@ -9,6 +9,7 @@ import json, os, shutil, sys, tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import cardadmin  # noqa: E402
 import oracle  # noqa: E402
 import rig  # noqa: E402
 import selfcheck_cases  # noqa: E402
@@ -98,6 +99,18 @@ def run(case):
                   "VERIFY %02X data is %s" % (tok["ref"], tok["verify"].hex()), repr(sent))
             for kid in tok.get("sign", []):
                 sign_and_verify(env, d, idx, tok, kid)
+        rep = spec.get("replace")
+        if rep:  # another process replaces a certificate: OpenSC (no file cache) sees it
+            new = cardadmin.replace_certificate(rd, rep["family"], rep["which"],
+                                                **rep.get("kw", {}))
+            cfile = os.path.join(d, "replaced.der")
+            rc, out = oracle.pkcs11_tool(env, "--slot-index", token_index(env, rep["token"]),
+                                         "--read-object", "--type", "cert", "--id", rep["id"],
+                                         "-o", cfile)
+            with open(cfile, "rb") as fh:
+                check(rc == 0 and fh.read() == new,
+                      "certificate %s replaced from another process is what OpenSC reads"
+                      % rep["id"], out)
         for ub in spec.get("unblock", []):
             tok = ub["token"]
             idx = token_index(env, tok)

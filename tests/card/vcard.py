@@ -12,11 +12,10 @@ Importable: VirtualCard(config, state_dir).process_apdu(bytes) -> bytes.
 """
 import argparse, json, os, secrets, signal, socket, struct, sys, time
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from vcard_iso import (IsoCard, Secret, StateFile, SWError, load_secrets,  # noqa: E402
-                       rsa_decrypt_pkcs1, rsa_sign_pkcs1, save_secrets)
+                       compute_unlock_response, rsa_decrypt_pkcs1, rsa_sign_pkcs1,
+                       save_secrets)
 from vcard_p15 import (DEFAULTS, DF, EF, ISOAPPLET_AID, P15Content,  # noqa: E402
                        SELECT_AID_ANSWER, ALG_RSA_PKCS1, PinFormat, puk_of,
                        tlv, unblocking_pins)
@@ -39,6 +38,10 @@ class VirtualCard(IsoCard, P15Content):
         self._load_state()
         self._load_keys()
         self._build_fs()
+        for fid, data in self.state.data.get("files", {}).items():
+            ef = self.app_df.children.get(int(fid, 16))
+            if ef is not None:
+                ef.data = bytearray(bytes.fromhex(data))
         self.power_on()
 
     # ---- persistent state (PIN values and counters, TokenInfo updates)
@@ -194,7 +197,9 @@ class VirtualCard(IsoCard, P15Content):
         ef.data[off:off + len(data)] = data
         if ef is self.tokeninfo_ef:
             self.tokeninfo_override = bytes(ef.data)
-            self.save_state()
+        else:  # a certificate EF: replaced from any process, kept across restarts
+            self.state.data.setdefault("files", {})["%04X" % ef.fid] = bytes(ef.data).hex()
+        self.save_state()
         return b""
 
     # ---- PINs (stored as the bytes of their AODF encoding, see PinFormat)
@@ -362,15 +367,6 @@ class VirtualCard(IsoCard, P15Content):
                 0x2C: cmd_reset_retry_counter, 0x84: cmd_get_challenge,
                 0x82: cmd_external_authenticate, 0x22: cmd_mse, 0x2A: cmd_pso}
 
-
-def compute_unlock_response(key_hex, challenge):
-    """3DES-ECB encryption of the 8-byte challenge with the unlock key
-    (24-byte key = 3-key 3DES, 16-byte key = 2-key 3DES)."""
-    key = bytes.fromhex(key_hex)
-    if len(key) == 16:
-        key = key + key[:8]
-    enc = Cipher(algorithms.TripleDES(key), modes.ECB()).encryptor()
-    return enc.update(challenge) + enc.finalize()
 
 # ------------------------------------------------------------ vpcd transport
 

@@ -7,6 +7,7 @@ import datetime, json, os
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.x509.oid import NameOID
 
 
@@ -289,3 +290,13 @@ def make_atr(hist):
     for b in body:
         tck ^= b
     return bytes([0x3B]) + body + bytes([tck])
+
+
+def compute_unlock_response(key_hex, challenge):
+    """3DES-ECB encryption of the 8-byte challenge with the unlock key
+    (24-byte key = 3-key 3DES, 16-byte key = 2-key 3DES)."""
+    key = bytes.fromhex(key_hex)
+    if len(key) == 16:
+        key = key + key[:8]
+    enc = Cipher(algorithms.TripleDES(key), modes.ECB()).encryptor()
+    return enc.update(challenge) + enc.finalize()

@@ -245,7 +245,7 @@ class P15Content:
                        seq(tlv(0x04, bytes.fromhex(p["key_id"]))),
                        tlv(0xA1, seq(path(app + cfid.to_bytes(2, "big")))))
             d.add(EF(kfid, b"", readable=False, internal=True, key=kr))
-            d.add(EF(cfid, self.certs[kr]))
+            d.add(EF(cfid, self.certs[kr])).writable = True
         for puk in unblocking_pins(c):
             aodf += seq(seq(tlv(0x0C, puk["name"].encode("utf-8")), der_bits([1])),
                         seq(tlv(0x04, bytes.fromhex(puk["auth_id"]))),

@@ -11,8 +11,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa, utils
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from vcard_iso import (IsoCard, Secret, StateFile, SWError, load_cert, load_key,  # noqa: E402
-                       load_secrets, parse_tlvs, rsa_private, save_secrets, tlv)
+from vcard_iso import (IsoCard, Secret, StateFile, SWError, compute_unlock_response,  # noqa: E402
+                       load_cert, load_key, load_secrets, parse_tlvs, rsa_private,
+                       save_secrets, tlv)
 
 PIV_AID = bytes.fromhex("A000000308000010000100")
 YUBIKEY4_ATR = "3BF81300008131FE15597562696B657934D4"   # historical bytes "Yubikey4"
@@ -27,6 +28,8 @@ DEFAULTS = {
     "fascn": "D4E739DA739CED39CE739D836858210842108421C84210C3EB",
     "guid": "494730303030A00112345678ABCDEF01",
     "ca_cn": "p11overlay PIV Test CA",
+    # card management key (9B, 3-key 3DES; the YubiKey default)
+    "mgmt_key": "010203040506070801020304050607080102030405060708",
     "keys": {
         "9A": {"alg": "rsa2048", "cn": "PIV Authentication Test User"},
         "9C": {"alg": "p256", "cn": "PIV Digital Signature Test User"},
@@ -88,6 +91,8 @@ class PivCard(IsoCard):
                             _pin_accepts(6)),
         }
         load_secrets(self.state, self.secrets)
+        for slot, der in self.state.data.get("certs", {}).items():
+            self.certs[slot] = bytes.fromhex(der)
 
     def save_state(self):
         save_secrets(self.state, self.secrets)
@@ -103,6 +108,8 @@ class PivCard(IsoCard):
         """Security state is lost when the application is left (YubiKey)."""
         self.verified = False
         self.pin_always_ok = False
+        self.admin = False
+        self.mgmt_challenge = None
 
     # ---- data objects
     def chuid(self):
@@ -218,10 +225,8 @@ class PivCard(IsoCard):
         if outer is None:
             raise SWError(0x6A80)
         inner = parse_tlvs(outer)
-        if p2 == 0x9B:                       # management key challenge (random source)
-            if inner.get(0x81) == b"":
-                return tlv(0x7C, tlv(0x81, secrets.token_bytes(8)))
-            raise SWError(0x6982)
+        if p2 == 0x9B:
+            return self._mgmt_auth(inner)
         slot = "%02X" % p2
         key = self.keys.get(slot)
         if key is None:
@@ -243,6 +248,40 @@ class PivCard(IsoCard):
             out = key.sign(digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
         return tlv(0x7C, tlv(0x82, out))
 
-    HANDLERS = {0xA4: cmd_select, 0xCB: cmd_get_data, 0xFD: cmd_get_version,
+    def _mgmt_auth(self, inner):
+        """Card management key (9B): 7C{81 00} gives a challenge (OpenSC's
+        random source too); 7C{82 3DES-ECB(key, challenge)} authenticates."""
+        if inner.get(0x81) == b"":
+            self.mgmt_challenge = secrets.token_bytes(8)
+            return tlv(0x7C, tlv(0x81, self.mgmt_challenge))
+        ch, self.mgmt_challenge = self.mgmt_challenge, None
+        if 0x82 in inner and ch is not None:
+            if inner[0x82] == compute_unlock_response(self.cfg["mgmt_key"], ch):
+                self.admin = True
+                return b""
+            raise SWError(0x6982)
+        raise SWError(0x6A80)
+
+    def cmd_put_data(self, p1, p2, data, le):
+        """PUT DATA 00 DB 3F FF 5C <tag> 53 <object>, after 9B authentication;
+        certificate containers of keys the card has (kept in the state dir)."""
+        self._app()
+        if (p1, p2) != (0x3F, 0xFF):
+            raise SWError(0x6A86)
+        if not self.admin:
+            raise SWError(0x6982)
+        t = parse_tlvs(data)
+        slot = CERT_TAGS.get(int.from_bytes(t.get(0x5C, b""), "big"))
+        if slot not in self.keys or 0x53 not in t:
+            raise SWError(0x6A80)
+        cert = parse_tlvs(t[0x53]).get(0x70)
+        if not cert:
+            raise SWError(0x6A80)
+        self.certs[slot] = cert
+        self.state.data.setdefault("certs", {})[slot] = cert.hex()
+        self.save_state()
+        return b""
+
+    HANDLERS = {0xA4: cmd_select, 0xCB: cmd_get_data, 0xFD: cmd_get_version, 0xDB: cmd_put_data,
                 0x20: cmd_verify, 0x24: cmd_change_reference_data,
                 0x2C: cmd_reset_retry_counter, 0x87: cmd_general_authenticate}

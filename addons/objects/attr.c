@@ -11,11 +11,6 @@ static const CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 static const char *const labels[OB_KINDS] = {"TokenSerialNumber", "TokenLabel",
 					     "UpdateCount", "ATR"};
 
-const char *ob_label(enum ob_kind kind)
-{
-	return labels[kind];
-}
-
 bool ob_attr(const ob_view *v, CK_ATTRIBUTE_TYPE type, const void **p,
 	     CK_ULONG *len)
 {

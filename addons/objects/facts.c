@@ -38,27 +38,24 @@ ob_token *ob_token_get(ob_layer *l, CK_SLOT_ID pid)
 	ob_token *t = find(l, pid);
 	if (t && atomic_load(&t->source) != OB_SRC_UNKNOWN)
 		return t;
-	/* A provider slot keeps its reader: classify once. */
-	CK_SLOT_INFO si;
-	bool have_si = P11O_DOWN(&l->base, C_GetSlotInfo, pid, &si) == CKR_OK;
+	/* Card or not: the slot view's facts, found once for all layers. */
+	CK_ULONG i = p11o_slot_find_down(l->view, pid);
+	enum p11o_slot_kind kind = p11o_slot_kind(l->view, i);
+	if (kind == P11O_SLOT_UNKNOWN)
+		return NULL;
 	p11o_mutex_lock(&l->lock);
 	t = find(l, pid);
 	if (!t)
 		t = add(l, pid);
-	if (t && atomic_load(&t->source) == OB_SRC_UNKNOWN && have_si)
-		atomic_store(&t->source, ob_card_attach(l, t, &si)
-					     ? OB_SRC_CARD
-					     : OB_SRC_SOFT);
+	if (t && atomic_load(&t->source) == OB_SRC_UNKNOWN) {
+		t->slot = i;
+		atomic_store(&t->source,
+			     kind == P11O_SLOT_CARD && ob_card_attach(l, t, i)
+				 ? OB_SRC_CARD
+				 : OB_SRC_SOFT);
+	}
 	p11o_mutex_unlock(&l->lock);
 	return t && atomic_load(&t->source) != OB_SRC_UNKNOWN ? t : NULL;
-}
-
-uint64_t ob_token_insertion(ob_layer *l, ob_token *t)
-{
-	(void)l;
-	if (atomic_load(&t->source) != OB_SRC_CARD)
-		return OB_NO_INSERTION;
-	return ob_card_insertion(t->reader);
 }
 
 CK_RV ob_token_facts(ob_layer *l, ob_token *t, ob_facts *out)

@@ -31,6 +31,7 @@
 
 #include "layer.h"
 #include "objects_int.h"
+#include "sessions.h"
 #include "tables.h"
 
 #define OB_MAX_TOKENS 128
@@ -50,11 +51,21 @@ typedef struct ob_facts {
 
 struct ob_reader;
 
+/* The addon's space in a session record (sessions.h): its part of a find
+ * operation.  Zero at the start of every session (the registry hook resets
+ * it). */
+typedef struct ob_session {
+	bool find_active;      /* our part of a find operation */
+	unsigned find_pending; /* bit per ob_kind still to return */
+	unsigned find_token;   /* their token's index */
+} ob_session;
+
 enum ob_source { OB_SRC_UNKNOWN, OB_SRC_SOFT, OB_SRC_CARD };
 
 typedef struct ob_token {
 	CK_SLOT_ID pid;
-	unsigned idx; /* in ob_layer.tokens: part of synthetic handles */
+	CK_ULONG slot; /* slot view index */
+	unsigned idx;  /* in ob_layer.tokens: part of synthetic handles */
 	p11o_mutex lock;
 	_Atomic int source;       /* enum ob_source, set once */
 	struct ob_reader *reader; /* OB_SRC_CARD */
@@ -70,15 +81,15 @@ typedef struct ob_layer {
 	atomic_size_t ntokens;
 	struct ob_reader *readers[OB_MAX_READERS];
 	size_t nreaders;
-	ob_sessions sessions;
+	p11o_sessions *sessions; /* the stack's */
+	p11o_slot_view *view;    /* the stack's */
+	size_t ext;              /* offset of ob_session in a record */
 	ob_escapes escapes;
 } ob_layer;
 
 /* The token of a provider slot, its source known; NULL when the table is
  * full or out of memory. */
 ob_token *ob_token_get(ob_layer *l, CK_SLOT_ID pid);
-/* Current insertion of a card token (OB_NO_INSERTION for others). */
-uint64_t ob_token_insertion(ob_layer *l, ob_token *t);
 /* Copy of the facts, loading them when not cached. */
 CK_RV ob_token_facts(ob_layer *l, ob_token *t, ob_facts *out);
 CK_RV ob_token_update_count(ob_layer *l, ob_token *t,
@@ -89,10 +100,9 @@ void ob_tokens_destroy(ob_layer *l);
 
 /* ---- card source (facts_card.c) ---- */
 
-/* Does the slot description name a PC/SC reader?  Then t->reader is set
- * (shared per reader).  Called under l->lock. */
-bool ob_card_attach(ob_layer *l, ob_token *t, const CK_SLOT_INFO *si);
-uint64_t ob_card_insertion(struct ob_reader *r);
+/* A card slot (slot view index i): t->reader is set (shared per reader).
+ * Called under l->lock; false when out of room or memory. */
+bool ob_card_attach(ob_layer *l, ob_token *t, CK_ULONG i);
 CK_RV ob_card_facts(ob_layer *l, ob_token *t, ob_facts *out);
 CK_RV ob_card_update_count(ob_layer *l, ob_token *t,
 			   unsigned char out[OB_UPDATE_LEN]);

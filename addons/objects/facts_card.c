@@ -1,11 +1,10 @@
 /* Facts of card tokens (facts.h): the card cache shared by the layers
  * (proxy/cardcache.h) holds what p11o_card_read_info() found; this layer
- * adds the check for a new insertion (pcsc-lite event counter) and reads
- * the update seed afresh for UpdateCount. */
+ * adds the check for a new insertion (the slot view's insertion counter) and
+ * reads the update seed afresh for UpdateCount. */
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <winscard.h>
 
 #include "cardcache.h"
 #include "facts.h"
@@ -14,26 +13,18 @@
 struct ob_reader {
 	unsigned char desc[64]; /* slot description: the cache's key */
 	char name[P11O_CARD_MAX_READER];
-	p11o_mutex lock;  /* everything below */
-	SCARDCONTEXT ctx; /* for the event counter */
-	bool have_ctx;
-	uint64_t insertion;       /* last seen */
+	CK_ULONG slot;            /* a slot view index of the reader */
+	p11o_mutex lock;          /* everything below */
 	uint64_t cache_insertion; /* the shared cache was valid for it */
 	p11o_card *atr_card;      /* ATR of a card no profile knows */
 };
 
-static uint64_t insertion(struct ob_reader *r);
-
-bool ob_card_attach(ob_layer *l, ob_token *t, const CK_SLOT_INFO *si)
+bool ob_card_attach(ob_layer *l, ob_token *t, CK_ULONG i)
 {
-	char name[P11O_CARD_MAX_READER];
-	if (p11o_card_reader_for_slot(si->slotDescription,
-				      sizeof(si->slotDescription), name,
-				      sizeof(name)) != CKR_OK)
-		return false;
-	for (size_t i = 0; i < l->nreaders; i++)
-		if (!memcmp(l->readers[i]->desc, si->slotDescription, 64)) {
-			t->reader = l->readers[i];
+	const p11o_slot *v = &l->view->slots[i];
+	for (size_t k = 0; k < l->nreaders; k++)
+		if (!memcmp(l->readers[k]->desc, v->description, 64)) {
+			t->reader = l->readers[k];
 			return true;
 		}
 	if (l->nreaders >= OB_MAX_READERS)
@@ -45,60 +36,23 @@ bool ob_card_attach(ob_layer *l, ob_token *t, const CK_SLOT_INFO *si)
 		free(r);
 		return false;
 	}
-	memcpy(r->desc, si->slotDescription, 64);
-	strcpy(r->name, name);
-	r->insertion = OB_NO_INSERTION;
+	memcpy(r->desc, v->description, 64);
+	memcpy(r->name, v->reader, sizeof(r->name));
+	r->slot = i;
 	/* The shared cache was filled in this process, after C_Initialize:
 	 * what it holds is taken as this insertion's (no second read). */
-	r->cache_insertion = insertion(r);
+	r->cache_insertion = p11o_slot_insertion(l->view, i);
 	l->readers[l->nreaders++] = r;
 	t->reader = r;
 	return true;
-}
-
-/* Under r->lock: pcsc-lite keeps an event counter (insertions and
- * removals) in the upper 16 bits of dwEventState.  One IPC to pcscd, no
- * card access.  On PC/SC errors the last value stays. */
-static uint64_t insertion(struct ob_reader *r)
-{
-	for (int attempt = 0; attempt < 2; attempt++) {
-		if (!r->have_ctx)
-			r->have_ctx = SCardEstablishContext(
-					  SCARD_SCOPE_SYSTEM, NULL, NULL,
-					  &r->ctx) == SCARD_S_SUCCESS;
-		if (!r->have_ctx)
-			break;
-		SCARD_READERSTATE st = {.szReader = r->name,
-					.dwCurrentState = SCARD_STATE_UNAWARE};
-		LONG rc = SCardGetStatusChange(r->ctx, 0, &st, 1);
-		if (rc == SCARD_S_SUCCESS || rc == SCARD_E_TIMEOUT) {
-			uint64_t present =
-			    (st.dwEventState & SCARD_STATE_PRESENT) != 0;
-			r->insertion =
-			    (uint64_t)((st.dwEventState >> 16) & 0xFFFF) << 1 |
-			    present;
-			break;
-		}
-		SCardReleaseContext(r->ctx); /* pcscd restarted: retry */
-		r->have_ctx = false;
-	}
-	return r->insertion;
-}
-
-uint64_t ob_card_insertion(struct ob_reader *r)
-{
-	p11o_mutex_lock(&r->lock);
-	uint64_t v = insertion(r);
-	p11o_mutex_unlock(&r->lock);
-	return v;
 }
 
 /* The shared cache's entry, its facts those of the card inserted now. */
 static p11o_card_entry *entry(ob_layer *l, struct ob_reader *r)
 {
 	p11o_card_cache *cards = l->base.stack->cards;
+	uint64_t now = p11o_slot_insertion(l->view, r->slot);
 	p11o_mutex_lock(&r->lock);
-	uint64_t now = insertion(r);
 	if (now != r->cache_insertion) {
 		p11o_card_cache_invalidate(cards, r->desc);
 		r->cache_insertion = now;
@@ -200,8 +154,6 @@ void ob_card_reader_free(struct ob_reader *r)
 {
 	if (r->atr_card)
 		p11o_card_close(r->atr_card);
-	if (r->have_ctx)
-		SCardReleaseContext(r->ctx);
 	p11o_mutex_destroy(&r->lock);
 	free(r);
 }

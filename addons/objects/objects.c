@@ -1,5 +1,7 @@
-/* The objects layer (design.md §5): sessions, handle translation and the
- * token caches; the synthetic objects themselves are in ops.c. */
+/* The objects layer (design.md §5): handle translation and the token
+ * caches; the synthetic objects themselves are in ops.c.  Sessions are the
+ * stack's (sessions.h): this layer keeps its find state in its space of
+ * the record. */
 #include "objects.h"
 
 #include <stdlib.h>
@@ -43,6 +45,8 @@ P11O_FUNCTIONS(OB_WRAP_)
 
 /* ---- sessions and caches ------------------------------------------------ */
 
+/* Soft facts live until the next session on their token; card facts
+ * until the next insertion (checked when read). */
 static CK_RV ob_C_OpenSession(p11o_layer *self, CK_SLOT_ID pid, CK_FLAGS flags,
 			      CK_VOID_PTR app, CK_NOTIFY notify,
 			      CK_SESSION_HANDLE_PTR ph)
@@ -52,39 +56,18 @@ static CK_RV ob_C_OpenSession(p11o_layer *self, CK_SLOT_ID pid, CK_FLAGS flags,
 	if (rv != CKR_OK || !ph)
 		return rv;
 	ob_token *t = ob_token_get(l, pid);
-	uint64_t insertion = OB_NO_INSERTION;
-	if (t) {
-		/* Soft facts live until the next session; card facts until
-		 * the next insertion (checked when read). */
-		if (atomic_load(&t->source) == OB_SRC_SOFT)
-			ob_token_drop(l, t);
-		insertion = ob_token_insertion(l, t);
-	}
-	if (!ob_sessions_add(&l->sessions, *ph, pid, insertion,
-			     (flags & CKF_RW_SESSION) != 0)) {
-		P11O_DOWN(self, C_CloseSession, *ph);
-		return CKR_HOST_MEMORY;
-	}
+	if (t && atomic_load(&t->source) == OB_SRC_SOFT)
+		ob_token_drop(l, t);
 	return CKR_OK;
 }
 
-static CK_RV ob_C_CloseSession(p11o_layer *self, CK_SESSION_HANDLE hs)
+/* Registry hook (sessions.h): a session is gone; its space is left as a
+ * new session finds it. */
+static void session_gone(void *ctx, p11o_session *s, void *ext)
 {
-	CK_RV rv = P11O_DOWN(self, C_CloseSession, hs);
-	if (rv == CKR_OK || rv == CKR_SESSION_HANDLE_INVALID ||
-	    rv == CKR_SESSION_CLOSED || rv == CKR_DEVICE_REMOVED ||
-	    rv == CKR_TOKEN_NOT_PRESENT)
-		ob_sessions_remove(&L(self)->sessions, hs);
-	return rv;
-}
-
-static CK_RV ob_C_CloseAllSessions(p11o_layer *self, CK_SLOT_ID pid)
-{
-	CK_RV rv = P11O_DOWN(self, C_CloseAllSessions, pid);
-	if (rv == CKR_OK || rv == CKR_TOKEN_NOT_PRESENT ||
-	    rv == CKR_DEVICE_REMOVED)
-		ob_sessions_remove_slot(&L(self)->sessions, pid);
-	return rv;
+	(void)ctx;
+	(void)s;
+	memset(ext, 0, sizeof(ob_session));
 }
 
 /* The slots layer closes the token's sessions, then passes C_Reinitialize
@@ -96,7 +79,6 @@ static CK_RV ob_C_Reinitialize(p11o_layer *self, CK_SLOT_ID pid)
 	for (size_t i = 0; i < n; i++)
 		if (l->tokens[i]->pid == pid)
 			ob_token_drop(l, l->tokens[i]);
-	ob_sessions_remove_slot(&l->sessions, pid);
 	return P11O_DOWN(self, C_Reinitialize, pid);
 }
 
@@ -104,7 +86,6 @@ static void objects_layer_destroy(p11o_layer *self)
 {
 	ob_layer *l = L(self);
 	ob_tokens_destroy(l);
-	ob_sessions_destroy(&l->sessions);
 	ob_escapes_destroy(&l->escapes);
 	p11o_mutex_destroy(&l->lock);
 	free(l);
@@ -119,13 +100,7 @@ p11o_layer *p11o_objects_layer_new(struct p11o_stack *stack)
 		free(l);
 		return NULL;
 	}
-	if (ob_sessions_init(&l->sessions) != CKR_OK) {
-		p11o_mutex_destroy(&l->lock);
-		free(l);
-		return NULL;
-	}
 	if (ob_escapes_init(&l->escapes) != CKR_OK) {
-		ob_sessions_destroy(&l->sessions);
 		p11o_mutex_destroy(&l->lock);
 		free(l);
 		return NULL;
@@ -134,8 +109,16 @@ p11o_layer *p11o_objects_layer_new(struct p11o_stack *stack)
 	l->base.ops = &l->ops;
 	l->base.stack = stack;
 	l->base.destroy = objects_layer_destroy;
+	l->sessions = &stack->sessions;
+	l->view = &stack->view;
 	if (!stack->config.objects_enabled)
 		return &l->base; /* no overrides: skipped */
+	l->ext = p11o_sessions_reserve(l->sessions, sizeof(ob_session),
+				       session_gone, l);
+	if (l->ext == SIZE_MAX) {
+		objects_layer_destroy(&l->base);
+		return NULL;
+	}
 	p11o_ops *ops = &l->ops;
 	/* Only functions that carry object handles. */
 #define OB_OP_(name, ...)                                                      \
@@ -144,8 +127,6 @@ p11o_layer *p11o_objects_layer_new(struct p11o_stack *stack)
 #undef OB_OP_
 	ob_ops_install(ops);
 	ops->C_OpenSession = ob_C_OpenSession;
-	ops->C_CloseSession = ob_C_CloseSession;
-	ops->C_CloseAllSessions = ob_C_CloseAllSessions;
 	ops->C_Reinitialize = ob_C_Reinitialize;
 	return &l->base;
 }

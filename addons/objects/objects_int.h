@@ -55,8 +55,6 @@ static inline int ob_kind_of(CK_OBJECT_HANDLE h, unsigned *idx)
 	return (int)(v & 7) - 1;
 }
 
-const char *ob_label(enum ob_kind kind);
-
 /* The attribute `type` of the object: true with *p and *len (for CKA_VALUE only
  * when the value is known), false when the object has no such attribute. */
 bool ob_attr(const ob_view *v, CK_ATTRIBUTE_TYPE type, const void **p,

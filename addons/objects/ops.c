@@ -25,10 +25,16 @@ CK_RV ob_obj_up(ob_layer *l, CK_OBJECT_HANDLE *h)
 
 /* A synthetic object in a session of ours. */
 typedef struct ob_call {
-	ob_session *s;
+	p11o_session *rec; /* the stack's record (sessions.h) */
+	ob_session *s;     /* this layer's space in it */
 	ob_token *t;
 	enum ob_kind kind;
 } ob_call;
+
+static ob_session *space(ob_layer *l, p11o_session *rec)
+{
+	return p11o_session_ext(rec, l->ext);
+}
 
 static bool exists(ob_token *t, enum ob_kind kind)
 {
@@ -37,25 +43,24 @@ static bool exists(ob_token *t, enum ob_kind kind)
 
 /* 1: synthetic object of a live session (c filled); 0: not one, the
  * provider answers (with CK_INVALID_HANDLE for reserved values); -1: *rv
- * is the provider's verdict on a session whose card was replaced. */
+ * says the session is gone (its card was pulled, sessions.h). */
 static int resolve(ob_layer *l, CK_SESSION_HANDLE hs, CK_OBJECT_HANDLE h,
 		   ob_call *c, CK_RV *rv)
 {
 	unsigned idx;
 	int kind = ob_kind_of(h, &idx);
-	if (kind < 0 || !(c->s = ob_sessions_get(&l->sessions, hs)))
+	if (kind < 0 || !(c->rec = p11o_session_get(l->sessions, hs)))
 		return 0;
-	if (!(c->t = ob_token_get(l, c->s->pid)) || c->t->idx != idx ||
+	if (!(c->t = ob_token_get(l, c->rec->down_slot)) || c->t->idx != idx ||
 	    !exists(c->t, kind))
 		return 0;
+	c->s = space(l, c->rec);
 	c->kind = (enum ob_kind)kind;
-	uint64_t now = ob_token_insertion(l, c->t);
-	if (now != c->s->insertion) {
-		CK_SESSION_INFO si;
-		*rv = P11O_DOWN(&l->base, C_GetSessionInfo, hs, &si);
+	if (c->rec->insertion != P11O_NO_INSERTION) {
+		p11o_session *same;
+		*rv = p11o_session_check(l->sessions, l->view, hs, &same);
 		if (*rv != CKR_OK)
 			return -1;
-		c->s->insertion = now;
 	}
 	return 1;
 }
@@ -190,7 +195,7 @@ static CK_RV ob_C_SetAttributeValue(p11o_layer *self, CK_SESSION_HANDLE hs,
 		return r < 0 ? rv
 			     : P11O_DOWN(self, C_SetAttributeValue, hs,
 					 ob_obj_down(l, h), t, n);
-	if (!c.s->rw)
+	if (!c.rec->rw)
 		return CKR_SESSION_READ_ONLY;
 	ob_view v = {.kind = c.kind, .app = ""};
 	return ob_set_attributes(&v, t, n);
@@ -208,7 +213,7 @@ static CK_RV ob_C_DestroyObject(p11o_layer *self, CK_SESSION_HANDLE hs,
 			     : P11O_DOWN(self, C_DestroyObject, hs,
 					 ob_obj_down(l, h));
 	/* CKA_DESTROYABLE false (2.40 §4.4). */
-	return c.s->rw ? CKR_ACTION_PROHIBITED : CKR_SESSION_READ_ONLY;
+	return c.rec->rw ? CKR_ACTION_PROHIBITED : CKR_SESSION_READ_ONLY;
 }
 
 static CK_RV ob_C_CopyObject(p11o_layer *self, CK_SESSION_HANDLE hs,
@@ -275,10 +280,11 @@ static CK_RV ob_C_FindObjectsInit(p11o_layer *self, CK_SESSION_HANDLE hs,
 {
 	ob_layer *l = L(self);
 	CK_RV rv = P11O_DOWN(self, C_FindObjectsInit, hs, t, n);
-	ob_session *s = ob_sessions_get(&l->sessions, hs);
-	if (rv != CKR_OK || !s)
+	p11o_session *rec = p11o_session_get(l->sessions, hs);
+	if (rv != CKR_OK || !rec)
 		return rv;
-	ob_token *tok = ob_token_get(l, s->pid);
+	ob_session *s = space(l, rec);
+	ob_token *tok = ob_token_get(l, rec->down_slot);
 	s->find_pending = tok ? matching(l, tok, t, n) : 0;
 	s->find_token = tok ? tok->idx : 0;
 	s->find_active = true;
@@ -303,7 +309,8 @@ static CK_RV ob_C_FindObjects(p11o_layer *self, CK_SESSION_HANDLE hs,
 			      CK_ULONG_PTR count)
 {
 	ob_layer *l = L(self);
-	ob_session *s = ob_sessions_get(&l->sessions, hs);
+	p11o_session *rec = p11o_session_get(l->sessions, hs);
+	ob_session *s = rec ? space(l, rec) : NULL;
 	if (!s || !s->find_active || !s->find_pending || !h || !count ||
 	    max == 0)
 		return find_down(l, hs, h, max, count);
@@ -329,8 +336,9 @@ static CK_RV ob_C_FindObjectsFinal(p11o_layer *self, CK_SESSION_HANDLE hs)
 {
 	ob_layer *l = L(self);
 	CK_RV rv = P11O_DOWN(self, C_FindObjectsFinal, hs);
-	ob_session *s = ob_sessions_get(&l->sessions, hs);
-	if (s) {
+	p11o_session *rec = p11o_session_get(l->sessions, hs);
+	if (rec) {
+		ob_session *s = space(l, rec);
 		s->find_active = false;
 		s->find_pending = 0;
 	}

@@ -66,6 +66,17 @@ static int finalize(void **state)
 	return 0;
 }
 
+/* Each test starts from the card's default PINs, PUK and counters, so a
+ * test that fails half-way (a PIN or the PUK left blocked) does not fail
+ * the next (issue 18). */
+static int restore_card(void **state)
+{
+	(void)state;
+	p11test_card_reset();
+	p11test_rig_cmd("insert");
+	return 0;
+}
+
 /* The virtual token whose label ends in "(<pin>)". */
 static CK_SLOT_ID slot_of(const char *pin)
 {
@@ -407,7 +418,7 @@ static void test_card_init(void **state)
 	login_ok(s2, "123456");
 }
 
-/* Last: the PUK stays blocked on this rig's card. */
+/* The PUK stays blocked until the next test's restore_card. */
 static void test_puk_blocked(void **state)
 {
 	(void)state;
@@ -475,14 +486,12 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	x = itf->pFunctionList;
+#define CARD_TEST(t) cmocka_unit_test_setup_teardown(t, restore_card, finalize)
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_teardown(test_bad_arguments, finalize),
-	    cmocka_unit_test_teardown(test_puk_unlock, finalize),
-	    cmocka_unit_test_teardown(test_challenge_response, finalize),
-	    cmocka_unit_test_teardown(test_lock_release, finalize),
-	    cmocka_unit_test_teardown(test_card_init, finalize),
-	    cmocka_unit_test_teardown(test_puk_blocked, finalize),
-	    cmocka_unit_test_teardown(test_pulled_card, finalize),
+	    CARD_TEST(test_bad_arguments),      CARD_TEST(test_puk_unlock),
+	    CARD_TEST(test_challenge_response), CARD_TEST(test_lock_release),
+	    CARD_TEST(test_card_init),          CARD_TEST(test_puk_blocked),
+	    CARD_TEST(test_pulled_card),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	p11test_unload(&m);

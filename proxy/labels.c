@@ -2,17 +2,10 @@
 
 #include <string.h>
 
-/* Length of a UTF-8 prefix of s no longer than max bytes, ending on a
- * character boundary. */
-static size_t utf8_cut(const char *s, size_t len, size_t max)
-{
-	if (len <= max)
-		return len;
-	size_t n = max;
-	while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
-		n--;
-	return n;
-}
+#include "utf8.h"
+
+/* Cleaned inputs: card labels are at most P11O_CARD_STR bytes. */
+#define LABEL_IN 256
 
 static size_t trim_right(const char *s, size_t n)
 {
@@ -21,51 +14,99 @@ static size_t trim_right(const char *s, size_t n)
 	return n;
 }
 
-/* Expand `fmt` (%p = pin, %% = %) into out; returns the length. */
-static size_t expand(char *out, size_t cap, const char *fmt, size_t n,
-		     const char *pin)
+static bool blank(char c)
 {
-	size_t len = 0;
-	for (size_t i = 0; i < n && len < cap; i++) {
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Valid UTF-8 (utf8.h), without leading and trailing blanks. */
+static const char *clean(char out[LABEL_IN], const char *in)
+{
+	size_t n =
+	    p11o_utf8_clean(out, LABEL_IN, in ? in : "", in ? strlen(in) : 0);
+	while (n > 0 && blank(out[n - 1]))
+		out[--n] = '\0';
+	while (blank(*out))
+		out++;
+	return out;
+}
+
+/* A part of the label being built: up to cap bytes, cut between
+ * characters; once something did not fit, nothing more is added. */
+struct part {
+	char b[32];
+	size_t len, cap;
+	bool full;
+};
+
+static void put(struct part *p, const char *s, size_t n)
+{
+	if (p->full)
+		return;
+	size_t k = p11o_utf8_prefix(s, n, p->cap - p->len);
+	memcpy(p->b + p->len, s, k);
+	p->len += k;
+	p->full = k < n;
+}
+
+/* Expand fmt[0..n) (%p = pin, %% = %, valid UTF-8) into p. */
+static void expand(struct part *p, const char *fmt, size_t n, const char *pin)
+{
+	for (size_t i = 0; i < n;) {
 		if (fmt[i] == '%' && i + 1 < n && fmt[i + 1] == 'p') {
-			size_t p = utf8_cut(pin, strlen(pin), cap - len);
-			memcpy(out + len, pin, p);
-			len += p;
-			i++;
+			put(p, pin, strlen(pin));
+			i += 2;
 		} else if (fmt[i] == '%' && i + 1 < n && fmt[i + 1] == '%') {
-			out[len++] = '%';
-			i++;
+			put(p, "%", 1);
+			i += 2;
 		} else {
-			out[len++] = fmt[i];
+			size_t c = p11o_utf8_char(
+			    (const unsigned char *)fmt + i, n - i);
+			c = c ? c : 1;
+			put(p, fmt + i, c);
+			i += c;
 		}
 	}
-	return len;
 }
 
 void p11o_label_compose(CK_UTF8CHAR out[32], const char *format,
 			const char *token_name, const char *pin_name)
 {
+	char tbuf[LABEL_IN], pbuf[LABEL_IN], fbuf[LABEL_IN];
+	/* Card data and the config may hold anything: the field gets valid
+	 * UTF-8 only (utf8.h). */
+	const char *token = clean(tbuf, token_name);
+	const char *pin = clean(pbuf, pin_name);
 	/* One PIN: the plain token name.  Otherwise the format around %t
 	 * (default "%t (%p)"); only the token name is ever cut. */
-	const char *fmt = pin_name && *pin_name ? format : "%t";
+	const char *fmt = *pin ? clean(fbuf, format) : "%t";
 	const char *t = strstr(fmt, "%t");
 	size_t flen = strlen(fmt);
 	size_t before = t ? (size_t)(t - fmt) : flen;
-	char prefix[32], suffix[32];
-	size_t plen = expand(prefix, sizeof(prefix), fmt, before, pin_name);
-	size_t slen = t ? expand(suffix, sizeof(suffix) - plen, t + 2,
-				 flen - before - 2, pin_name)
-			: 0;
+	struct part prefix = {.cap = 32}, suffix = {.cap = 32};
+	expand(&prefix, fmt, before, pin);
+	if (t) {
+		suffix.cap = 32 - prefix.len;
+		expand(&suffix, t + 2, flen - before - 2, pin);
+	}
 	size_t tlen = 0;
 	if (t) {
-		tlen = strlen(token_name);
-		tlen = trim_right(token_name,
-				  utf8_cut(token_name, tlen, 32 - plen - slen));
+		tlen = p11o_utf8_prefix(token, strlen(token),
+					32 - prefix.len - suffix.len);
+		tlen = trim_right(token, tlen);
 	}
+	char l[32];
+	memcpy(l, prefix.b, prefix.len);
+	memcpy(l + prefix.len, token, tlen);
+	memcpy(l + prefix.len + tlen, suffix.b, suffix.len);
+	size_t n = prefix.len + tlen + suffix.len, skip = 0;
+	/* An empty token name (or a format starting with blanks) must not
+	 * leave a leading blank: applications show labels trimmed on the
+	 * right only. */
+	while (skip < n && l[skip] == ' ')
+		skip++;
 	memset(out, ' ', 32);
-	memcpy(out, prefix, plen);
-	memcpy(out + plen, token_name, tlen);
-	memcpy(out + plen + tlen, suffix, slen);
+	memcpy(out, l + skip, n - skip);
 	for (size_t i = 0; i < 32; i++)
 		if (out[i] == ':')
 			out[i] = '-';

@@ -1,8 +1,10 @@
-/* Token labels of virtual tokens (design.md §4):
+/* Token labels of virtual tokens (docs/architecture.md §4):
  *   "<token name> (<pin name>)" when the card has two or more PINs,
  *   "<token name>" with one.
  * The 32-byte field is cut in the token name, never in the PIN part, and
- * ':' (NSS splits token names on it) becomes '-'. */
+ * ':' (NSS splits token names on it) becomes '-'.  It is always valid
+ * UTF-8 (invalid bytes of the inputs become '?', utf8.h), cut between
+ * characters, and never starts with a blank. */
 #ifndef P11O_LABELS_H
 #define P11O_LABELS_H
 

@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "utf8.h"
+
 void p11o_der_init(p11o_der *cur, const void *buf, size_t len)
 {
 	cur->p = buf;
@@ -161,9 +163,8 @@ long p11o_der_string(const p11o_tlv *tlv, char *out, size_t outsz)
 
 	if (outsz == 0 || memchr(tlv->value, 0, n) || n > (size_t)0x7FFFFFFF)
 		return -1;
-	if (n > outsz - 1)
-		n = outsz - 1;
-	memcpy(out, tlv->value, n);
-	out[n] = '\0';
+	/* Card strings become labels and PIN names (CK_UTF8CHAR): valid
+	 * UTF-8, cut between characters (utf8.h). */
+	p11o_utf8_clean(out, outsz, (const char *)tlv->value, n);
 	return (long)tlv->len;
 }

@@ -76,8 +76,10 @@ int p11o_der_uint(const p11o_tlv *tlv, unsigned long *out);
 int p11o_der_bits(const p11o_tlv *tlv, uint32_t *bits);
 
 /* Copy a string value (UTF8String, PrintableString, [0] label, ...) into
- * out as a NUL-terminated string, cut at outsz - 1 bytes; embedded NULs
- * make it fail.  Returns the full value length, or -1. */
+ * out as a NUL-terminated string of valid UTF-8 (each byte of an invalid
+ * sequence becomes '?'), cut on a character boundary to at most
+ * outsz - 1 bytes; embedded NULs make it fail.  Returns the full value
+ * length, or -1. */
 long p11o_der_string(const p11o_tlv *tlv, char *out, size_t outsz);
 
 #endif

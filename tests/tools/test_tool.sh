@@ -49,6 +49,24 @@ check "unknown variable" 1 T variables no-such-variable
 has "unknown variable named" "CKR_ARGUMENTS_BAD"
 check "read-only variable" 1 T variables version=2
 check "usage error" 2 T frobnicate
+# Usage errors are found before anything is loaded: a module that does
+# not exist would make them exit 3.
+check "unknown command: usage, before loading" 2 "$tool" --module /nonexistent.so bogus
+has "unknown command named" "unknown command bogus"
+check "unknown option: usage, before loading" 2 "$tool" --module /nonexistent.so --bogus list
+check "extra argument: usage, before loading" 2 "$tool" --module /nonexistent.so list extra
+check "config without check: usage" 2 "$tool" --module /nonexistent.so config frob
+default_mod=$("$tool" --help | sed -n 's/^default module: //p')
+if [ ! -e "$default_mod" ]; then
+	check "module not installed" 3 "$tool" list
+	has "not installed: --module suggested" "give the module with --module PATH"
+fi
+# No PC/SC service: list says so (exit 5), not an empty success.
+printf '[provider]\nmodule = %s\n' "${RIG_OPENSC_MODULE:-$(dirname "$default_mod")/opensc-pkcs11.so}" >"$dir/nopcsc.conf"
+check "list without pcscd" 5 env P11OVERLAY_CONF="$dir/nopcsc.conf" \
+	PCSCLITE_CSOCK_NAME="$dir/no-such.sock" "$tool" --module "$mod" list
+has "no slots said" "no slots found"
+has "no PC/SC service said" "no PC/SC service: cannot connect to $dir/no-such.sock"
 check "config check of a good file" 0 T config check "$P11OVERLAY_CONF"
 has "no errors" "0 error(s), 0 warning(s)"
 printf '[unlock]\ntimeout = abc\nbogus = 1\n' >"$dir/bad.conf"

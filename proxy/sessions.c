@@ -34,12 +34,13 @@ size_t p11o_sessions_reserve(p11o_sessions *r, size_t size,
 	return off;
 }
 
-static void run_hooks(p11o_sessions *r, p11o_session *s)
+static void run_hooks(p11o_sessions *r, p11o_session *s, bool last)
 {
 	for (size_t i = r->nhooks; i-- > 0;)
 		if (r->hooks[i].fn)
 			r->hooks[i].fn(r->hooks[i].ctx, s,
-				       p11o_session_ext(s, r->hooks[i].off));
+				       p11o_session_ext(s, r->hooks[i].off),
+				       last);
 }
 
 void p11o_sessions_destroy(p11o_sessions *r)
@@ -49,7 +50,8 @@ void p11o_sessions_destroy(p11o_sessions *r)
 		n = s->next_all;
 		CK_SESSION_HANDLE h = atomic_load(&s->handle);
 		if (h && p11o_handles_remove(&r->handles, h))
-			run_hooks(r, s);
+			run_hooks(r, s, false);
+		run_hooks(r, s, true);
 		free(s);
 	}
 	p11o_handles_destroy(&r->handles);
@@ -100,7 +102,7 @@ void p11o_sessions_end(p11o_sessions *r, CK_SESSION_HANDLE h)
 	if (!h || !p11o_handles_take(&r->handles, h, &info))
 		return;
 	p11o_session *s = (p11o_session *)(uintptr_t)info.value;
-	run_hooks(r, s);
+	run_hooks(r, s, false);
 	atomic_store(&s->handle, 0);
 	p11o_mutex_lock(&r->lock);
 	s->next_free = r->free;

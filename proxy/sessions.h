@@ -55,8 +55,12 @@ typedef struct p11o_session {
 	max_align_t ext[]; /* the layers' extension spaces */
 } p11o_session;
 
-/* A layer's hook: session `s` is gone; `ext` is the layer's space. */
-typedef void (*p11o_session_end_fn)(void *ctx, p11o_session *s, void *ext);
+/* A layer's hook: session `s` is gone; `ext` is the layer's space.  With
+ * `last` the registry is being destroyed: free what the space holds (it
+ * runs then for every record, also those already ended).  Hooks never
+ * call down the stack (the provider may be finalised already). */
+typedef void (*p11o_session_end_fn)(void *ctx, p11o_session *s, void *ext,
+				    bool last);
 
 typedef struct p11o_sessions {
 	p11o_handle_table handles; /* value: the record's address */

@@ -1,9 +1,8 @@
 /* Internals of the mechanisms addon.
  *
- * Below the slots layer: slot IDs and session handles are the provider's.
- * For every session the layer keeps a record (made at C_OpenSession) with
- * one operation state per function class, allocated the first time that
- * class is completed in the session and reused until the session closes.
+ * Below the slots layer: slot IDs are the provider's; sessions are the
+ * stack's records (sessions.h), in which this layer has its space
+ * (mk_session): one operation state per function class.
  *
  * An operation with a mechanism this layer knows (mk_def) is routed once,
  * at its Init: to the token as it is (the record stays inactive and every
@@ -97,22 +96,14 @@ typedef struct mk_op {
 	size_t in_len, out_len;
 } mk_op;
 
+/* The layer's space in a session record (sessions.h): one operation state
+ * per function class, allocated the first time that class is completed
+ * in a session and kept with the record (reused by its next sessions). */
 typedef struct mk_session {
-	CK_SESSION_HANDLE h;
-	CK_SLOT_ID slot;
+	CK_SESSION_HANDLE h; /* the session; both set by mk_session_of */
+	CK_SLOT_ID slot;     /* the record's down_slot */
 	mk_op *op[OPK_N];
-	struct mk_session *next;
 } mk_session;
-
-#define MK_SHARDS 64
-typedef struct mk_sessions {
-	struct {
-		p11o_mutex lock;
-		mk_session *head;
-	} shard[MK_SHARDS];
-	p11o_mutex free_lock;
-	mk_session *free;
-} mk_sessions;
 
 #define MK_MAX_ENGINES 32
 typedef struct mk_engine_entry {
@@ -125,8 +116,9 @@ typedef struct mk_layer {
 	p11o_layer base;
 	p11o_ops ops;
 	const p11o_config *cfg;
-	mk_sessions sessions;
-	atomic_long live_ops; /* 0: no lookups on the per-call path */
+	p11o_sessions *sessions; /* the stack's */
+	size_t ext;              /* offset of mk_session in a record */
+	atomic_long live_ops;    /* 0: no lookups on the per-call path */
 	p11o_mutex eng_lock;
 	mk_engine_entry engines[MK_MAX_ENGINES];
 	size_t neng;
@@ -135,12 +127,11 @@ typedef struct mk_layer {
 #define MK(self) ((mk_layer *)(self))
 
 /* ---- sessions (mech_sessions.c) ---- */
-CK_RV mk_sessions_init(mk_sessions *s);
-void mk_sessions_destroy(mk_sessions *s);
-CK_RV mk_sessions_add(mk_sessions *s, CK_SESSION_HANDLE h, CK_SLOT_ID slot);
-mk_session *mk_sessions_get(mk_sessions *s, CK_SESSION_HANDLE h);
-void mk_sessions_remove(mk_sessions *s, CK_SESSION_HANDLE h);
-void mk_sessions_remove_slot(mk_sessions *s, CK_SLOT_ID slot);
+/* This layer's space in session h's record, or NULL (no such session).
+ * Lock-free. */
+mk_session *mk_session_of(struct mk_layer *l, CK_SESSION_HANDLE h);
+/* Registry hook: a session is gone (its operations end). */
+void mk_session_gone(void *ctx, p11o_session *rec, void *ext, bool last);
 /* The session's state for class k, made on first use; NULL when out of
  * memory. */
 mk_op *mk_op_get(mk_session *s, enum mk_opk k);

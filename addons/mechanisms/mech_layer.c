@@ -1,65 +1,19 @@
-/* The mechanisms layer (design.md §3): session records, routing at the
- * operation's Init, C_RegisterEngine.  With [mechanisms] enabled = no it
- * overrides nothing and resolution skips it. */
+/* The mechanisms layer (design.md §3): routing at the operation's Init,
+ * C_RegisterEngine.  With [mechanisms] enabled = no it overrides nothing and
+ * resolution skips it. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "mech_int.h"
 #include "mechanisms.h"
 
-/* ---- sessions ------------------------------------------------------- */
-
-static CK_RV mk_C_OpenSession(p11o_layer *self, CK_SLOT_ID slot, CK_FLAGS fl,
-			      CK_VOID_PTR app, CK_NOTIFY notify,
-			      CK_SESSION_HANDLE_PTR ph)
-{
-	CK_RV rv = P11O_DOWN(self, C_OpenSession, slot, fl, app, notify, ph);
-
-	if (rv != CKR_OK || !ph)
-		return rv;
-	if (mk_sessions_add(&MK(self)->sessions, *ph, slot) != CKR_OK) {
-		P11O_DOWN(self, C_CloseSession, *ph);
-		return CKR_HOST_MEMORY;
-	}
-	return CKR_OK;
-}
-
-static bool session_gone(CK_RV rv)
-{
-	return rv == CKR_OK || rv == CKR_SESSION_HANDLE_INVALID ||
-	       rv == CKR_SESSION_CLOSED || rv == CKR_DEVICE_REMOVED ||
-	       rv == CKR_TOKEN_NOT_PRESENT;
-}
-
-static CK_RV mk_C_CloseSession(p11o_layer *self, CK_SESSION_HANDLE hs)
-{
-	CK_RV rv = P11O_DOWN(self, C_CloseSession, hs);
-
-	if (session_gone(rv))
-		mk_sessions_remove(&MK(self)->sessions, hs);
-	return rv;
-}
-
-static CK_RV mk_C_CloseAllSessions(p11o_layer *self, CK_SLOT_ID slot)
-{
-	CK_RV rv = P11O_DOWN(self, C_CloseAllSessions, slot);
-
-	if (session_gone(rv))
-		mk_sessions_remove_slot(&MK(self)->sessions, slot);
-	return rv;
-}
-
-static CK_RV mk_C_Reinitialize(p11o_layer *self, CK_SLOT_ID slot)
-{
-	mk_sessions_remove_slot(&MK(self)->sessions, slot);
-	return P11O_DOWN(self, C_Reinitialize, slot);
-}
+/* ---- sessions: the stack's records (mech_sessions.c) ------------------- */
 
 /* PKCS#11 3.0: ends the operations named by flags. */
 static CK_RV mk_C_SessionCancel(p11o_layer *self, CK_SESSION_HANDLE hs,
 				CK_FLAGS flags)
 {
-	mk_session *s = mk_sessions_get(&MK(self)->sessions, hs);
+	mk_session *s = mk_session_of(MK(self), hs);
 	CK_RV rv = P11O_DOWN(self, C_SessionCancel, hs, flags);
 
 	for (int k = 0; s && k < OPK_N; k++)
@@ -99,7 +53,7 @@ static CK_RV init(p11o_layer *self, enum mk_opk k, CK_SESSION_HANDLE hs,
 	    !mk_listed(&l->cfg->mechanisms_hide, mech->mechanism) &&
 	    atomic_load_explicit(&l->live_ops, memory_order_acquire) == 0)
 		return CKR_OK;
-	s = mk_sessions_get(&l->sessions, hs);
+	s = mk_session_of(l, hs);
 	*done = true;
 	if (s && s->op[k] && s->op[k]->active) {
 		if (mech)
@@ -154,10 +108,8 @@ static void mechanisms_destroy(p11o_layer *self)
 {
 	mk_layer *l = MK(self);
 
-	if (l->cfg->mechanisms_enabled) {
-		mk_sessions_destroy(&l->sessions);
+	if (l->cfg->mechanisms_enabled)
 		p11o_mutex_destroy(&l->eng_lock);
-	}
 	free(l);
 }
 
@@ -175,18 +127,15 @@ p11o_layer *p11o_mechanisms_layer_new(struct p11o_stack *stack)
 	l->cfg = &stack->config;
 	if (!l->cfg->mechanisms_enabled)
 		return &l->base; /* no overrides: costs nothing */
-	if (mk_sessions_init(&l->sessions) != CKR_OK ||
-	    p11o_mutex_init(&l->eng_lock) != CKR_OK) {
-		mk_sessions_destroy(&l->sessions);
+	l->sessions = &stack->sessions;
+	l->ext = p11o_sessions_reserve(l->sessions, sizeof(mk_session),
+				       mk_session_gone, l);
+	if (l->ext == SIZE_MAX || p11o_mutex_init(&l->eng_lock) != CKR_OK) {
 		free(l);
 		return NULL;
 	}
 	atomic_init(&l->live_ops, 0);
 	ops = &l->ops;
-	ops->C_OpenSession = mk_C_OpenSession;
-	ops->C_CloseSession = mk_C_CloseSession;
-	ops->C_CloseAllSessions = mk_C_CloseAllSessions;
-	ops->C_Reinitialize = mk_C_Reinitialize;
 	ops->C_SessionCancel = mk_C_SessionCancel;
 	ops->C_GetOperationState = mk_C_GetOperationState;
 	ops->C_GetMechanismList = mk_C_GetMechanismList;

@@ -63,10 +63,11 @@ static CK_RV ob_C_OpenSession(p11o_layer *self, CK_SLOT_ID pid, CK_FLAGS flags,
 
 /* Registry hook (sessions.h): a session is gone; its space is left as a
  * new session finds it. */
-static void session_gone(void *ctx, p11o_session *s, void *ext)
+static void session_gone(void *ctx, p11o_session *s, void *ext, bool last)
 {
 	(void)ctx;
 	(void)s;
+	(void)last;
 	memset(ext, 0, sizeof(ob_session));
 }
 

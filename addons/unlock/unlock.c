@@ -51,10 +51,11 @@ CK_RV ul_session_slot(unlock_layer *l, CK_SESSION_HANDLE s, CK_SLOT_ID *slot)
 
 /* Registry hook (sessions.h): the hold of a session that is gone ends,
  * whatever ended it (close, card pulled, the provider's verdict). */
-static void session_gone(void *ctx, p11o_session *s, void *ext)
+static void session_gone(void *ctx, p11o_session *s, void *ext, bool last)
 {
 	unlock_layer *l = ctx;
 	(void)ext;
+	(void)last;
 	if (!atomic_load(&l->nholds))
 		return;
 	CK_SESSION_HANDLE h = atomic_load(&s->handle);

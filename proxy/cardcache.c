@@ -24,6 +24,7 @@ struct p11o_card_entry {
 	bool info_valid;
 	bool unrecognised; /* a card no profile knows: until invalidated */
 	unsigned char serial[16];
+	bool serial_known; /* serial holds the provider's serial of this card */
 	p11o_card *card;
 	p11o_card_info info;
 	pin_cache pins[P11O_CARD_MAX_PINS];
@@ -95,9 +96,14 @@ static bool refresh(p11o_card_entry *e, const unsigned char *serial)
 {
 	if (e->no_reader)
 		return false;
-	if (serial && (e->info_valid || e->unrecognised) &&
-	    memcmp(e->serial, serial, 16) != 0)
-		forget(e);
+	if (serial && (e->info_valid || e->unrecognised)) {
+		if (!e->serial_known) { /* read for a caller without one */
+			memcpy(e->serial, serial, 16);
+			e->serial_known = true;
+		} else if (memcmp(e->serial, serial, 16) != 0) {
+			forget(e);
+		}
+	}
 	if (e->info_valid)
 		return true;
 	if (e->unrecognised)
@@ -114,12 +120,18 @@ static bool refresh(p11o_card_entry *e, const unsigned char *serial)
 			return false;
 	}
 	CK_RV rv = p11o_card_read_info(e->card, e->cache->cfg, &e->info);
+	/* "Nothing known" is a fact of this insertion too: kept (with the
+	 * serial that tells the next card apart) so that an unknown card
+	 * costs no APDU per call. */
+	if (rv == CKR_TOKEN_NOT_RECOGNIZED || rv == CKR_OK) {
+		e->serial_known = serial != NULL;
+		if (serial)
+			memcpy(e->serial, serial, 16);
+	}
 	if (rv == CKR_TOKEN_NOT_RECOGNIZED)
 		e->unrecognised = true;
 	if (rv != CKR_OK)
 		return false;
-	if (serial)
-		memcpy(e->serial, serial, 16);
 	e->info_valid = true;
 	return true;
 }
@@ -160,19 +172,17 @@ const p11o_card_info *p11o_card_entry_info(const p11o_card_entry *e)
 	return &e->info;
 }
 
+bool p11o_card_entry_token_serial(const p11o_card_entry *e,
+				  unsigned char serial[16])
+{
+	if (e->serial_known)
+		memcpy(serial, e->serial, 16);
+	return e->serial_known;
+}
+
 p11o_card *p11o_card_entry_card(p11o_card_entry *e)
 {
 	return e->card;
-}
-
-int p11o_card_entry_pin_index(const p11o_card_entry *e, const char *pin_name,
-			      unsigned index)
-{
-	const p11o_card_info *info = &e->info;
-	for (size_t k = 0; pin_name && *pin_name && k < info->pin_count; k++)
-		if (strcmp(info->pins[k].name, pin_name) == 0)
-			return (int)k;
-	return index < info->pin_count ? (int)index : -1;
 }
 
 static long ms_since(const struct timespec *t)
@@ -183,17 +193,18 @@ static long ms_since(const struct timespec *t)
 	       (now.tv_nsec - t->tv_nsec) / 1000000;
 }
 
-CK_FLAGS p11o_card_entry_pin_flags(p11o_card_entry *e, int k)
+bool p11o_card_entry_pin_flags(p11o_card_entry *e, int k, CK_FLAGS *flags)
 {
+	*flags = 0;
 	if (k < 0 || (size_t)k >= e->info.pin_count)
-		return 0;
+		return false;
 	pin_cache *p = &e->pins[k];
 	if (!p->valid || ms_since(&p->read_at) >= P11O_PIN_STATE_TTL_MS) {
 		int tries = -1;
 		enum p11o_pin_state st;
-		if (p11o_card_pin_status(e->card, e->info.pins[k].ref, &st,
-					 &tries) != CKR_OK)
-			return 0;
+		if (p11o_card_pin_status_of(e->card, &e->info.pins[k], &st,
+					    &tries) != CKR_OK)
+			return false;
 		p->state = st;
 		p->tries = tries;
 		if (p->max_seen < 3)
@@ -205,17 +216,21 @@ CK_FLAGS p11o_card_entry_pin_flags(p11o_card_entry *e, int k)
 	}
 	switch (p->state) {
 	case P11O_PIN_BLOCKED:
-		return CKF_USER_PIN_LOCKED;
+		*flags = CKF_USER_PIN_LOCKED;
+		return true;
 	case P11O_PIN_NOT_VERIFIED:
 		if (p->tries == 0)
-			return CKF_USER_PIN_LOCKED;
-		if (p->tries == 1)
-			return CKF_USER_PIN_FINAL_TRY | CKF_USER_PIN_COUNT_LOW;
-		return p->tries >= 0 && p->tries < p->max_seen
-			   ? CKF_USER_PIN_COUNT_LOW
-			   : 0;
-	default:
-		return 0;
+			*flags = CKF_USER_PIN_LOCKED;
+		else if (p->tries == 1)
+			*flags =
+			    CKF_USER_PIN_FINAL_TRY | CKF_USER_PIN_COUNT_LOW;
+		else if (p->tries >= 0 && p->tries < p->max_seen)
+			*flags = CKF_USER_PIN_COUNT_LOW;
+		return true;
+	case P11O_PIN_VERIFIED:
+		return true;
+	default: /* the card cannot tell */
+		return false;
 	}
 }
 

@@ -38,17 +38,19 @@ bool p11o_card_cache_no_reader(p11o_card_cache *cache,
 			       const unsigned char desc[64]);
 
 const p11o_card_info *p11o_card_entry_info(const p11o_card_entry *e);
+/* The provider's CK_TOKEN_INFO serialNumber of this card, when a caller
+ * passed it to p11o_card_cache_get(). */
+bool p11o_card_entry_token_serial(const p11o_card_entry *e,
+				  unsigned char serial[16]);
 /* The card handle, for APDU operations while the entry is held. */
 p11o_card *p11o_card_entry_card(p11o_card_entry *e);
 
-/* The user PIN of a virtual token: by name (the provider label's PIN
- * suffix), else the index-th user PIN.  -1 when none. */
-int p11o_card_entry_pin_index(const p11o_card_entry *e, const char *pin_name,
-			      unsigned index);
+/* The user PIN of a virtual token: p11o_card_pin_for_label() (card.h). */
 
-/* CKF_USER_PIN_COUNT_LOW / _FINAL_TRY / _LOCKED for PIN `k` from the card
- * (cached, see above); 0 when the card cannot tell. */
-CK_FLAGS p11o_card_entry_pin_flags(p11o_card_entry *e, int k);
+/* *flags = CKF_USER_PIN_COUNT_LOW / _FINAL_TRY / _LOCKED for PIN `k` from
+ * the card (cached, see above); false when the card could not tell (the
+ * provider's flags are then the best known). */
+bool p11o_card_entry_pin_flags(p11o_card_entry *e, int k, CK_FLAGS *flags);
 
 /* Forget PIN states (after a login or unlock) or everything (events). */
 void p11o_card_entry_forget_pins(p11o_card_entry *e);

@@ -211,15 +211,26 @@ void sl_decorate_token(slots_layer *l, CK_ULONG slot, CK_TOKEN_INFO *ti)
 	if (!e)
 		return;
 	const p11o_card_info *info = p11o_card_entry_info(e);
-	char name[40], pin[40];
-	p11o_label_split(ti->label, name, sizeof(name), pin, sizeof(pin));
 	int k = p11o_slot_pin(l->view, slot, info, ti->label);
-	const char *token = info->label[0] ? info->label : name;
-	p11o_label_compose(ti->label, l->base.stack->config.label_format, token,
-			   info->pin_count >= 2 && k >= 0 ? info->pins[k].name
-							  : NULL);
-	ti->flags &= ~(CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY |
-		       CKF_USER_PIN_LOCKED);
-	ti->flags |= p11o_card_entry_pin_flags(e, k);
+	size_t n = 32;
+	while (n > 0 && (ti->label[n - 1] == ' ' || ti->label[n - 1] == '\0'))
+		n--;
+	if (k >= 0) /* the token name before OpenSC's " (<PIN name>)" */
+		n -= p11o_card_pin_suffix(ti->label, info->pins[k].name);
+	char name[33];
+	memcpy(name, ti->label, n);
+	name[n] = '\0';
+	p11o_card_token_label(info, k, l->base.stack->config.label_format,
+			      info->label[0] ? info->label : name, ti->label);
+	/* The card's PIN state when the proxy could read it (the provider
+	 * may be stale: OpenSC keeps the last VERIFY's count on cards whose
+	 * driver cannot ask); otherwise the provider's flags stay, e.g.
+	 * OpenSC's final try on a card the proxy cannot parse. */
+	CK_FLAGS card;
+	if (p11o_card_entry_pin_flags(e, k, &card)) {
+		ti->flags &= ~(CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY |
+			       CKF_USER_PIN_LOCKED);
+		ti->flags |= card;
+	}
 	p11o_card_cache_put(e);
 }

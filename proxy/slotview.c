@@ -6,8 +6,6 @@
 #include <string.h>
 #include <winscard.h>
 
-#include "labels.h"
-
 CK_RV p11o_slot_view_init(p11o_slot_view *v)
 {
 	memset(v, 0, sizeof(*v));
@@ -113,18 +111,15 @@ uint64_t p11o_slot_insertion(p11o_slot_view *v, CK_ULONG i)
 int p11o_slot_pin(const p11o_slot_view *v, CK_ULONG i,
 		  const p11o_card_info *info, const CK_UTF8CHAR label[32])
 {
-	char name[40], pin[40];
+	static const CK_UTF8CHAR none[32] = {0};
 	if (!info || info->pin_count == 0)
 		return -1;
-	if (label &&
-	    p11o_label_split(label, name, sizeof(name), pin, sizeof(pin)))
-		for (size_t k = 0; k < info->pin_count; k++)
-			if (strcmp(info->pins[k].name, pin) == 0)
-				return (int)k;
 	unsigned index = i < p11o_slot_count(v) ? v->slots[i].index : 0;
-	if (index < info->pin_count)
-		return (int)index;
-	return info->pin_count == 1 ? 0 : -1;
+	int k =
+	    p11o_card_pin_for_label(info, label ? label : none, index, NULL);
+	if (k < 0 && info->pin_count == 1)
+		k = 0;
+	return k;
 }
 
 void p11o_slot_reclassify(p11o_slot_view *v, CK_ULONG i)

@@ -102,8 +102,9 @@ void p11o_slot_reclassify(p11o_slot_view *v, CK_ULONG i);
 uint64_t p11o_slot_insertion(p11o_slot_view *v, CK_ULONG i);
 
 /* The user PIN of the card that virtual token `i` stands for, given the
- * card's facts and the provider's token label: the PIN named by the
- * label's PIN suffix, else the index-th user PIN, else the only one; -1
+ * card's facts and the provider's token label: p11o_card_pin_for_label()
+ * (the longest " (<PIN name>)" suffix naming a PIN of the card, PIN names
+ * may hold parentheses; else the slot's index), else the only PIN; -1
  * when the card has none. */
 int p11o_slot_pin(const p11o_slot_view *v, CK_ULONG i,
 		  const p11o_card_info *info, const CK_UTF8CHAR label[32]);

@@ -85,15 +85,31 @@ static CK_RV unknown_card(ob_layer *l, ob_token *t, ob_facts *out)
 	return rv;
 }
 
+static size_t trimmed16(const unsigned char *s, size_t n)
+{
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\0'))
+		n--;
+	return n;
+}
+
 CK_RV ob_card_facts(ob_layer *l, ob_token *t, ob_facts *out)
 {
 	p11o_card_entry *e = entry(l, t->reader);
 	if (!e)
 		return unknown_card(l, t, out);
 	const p11o_card_info *info = p11o_card_entry_info(e);
+	unsigned char tserial[16];
+	bool have_tserial = p11o_card_entry_token_serial(e, tserial);
 	memset(out, 0, sizeof(*out));
 	copy_str(out->serial, &out->serial_len, info->serial_str);
 	copy_str(out->label, &out->label_len, info->label);
+	/* Never less than the standard field: the token's serial when the
+	 * card's is shorter (OpenSC's OpenPGP serial adds the manufacturer)
+	 * or unknown; the token's label when the card gives none. */
+	if (have_tserial && trimmed16(tserial, 16) > out->serial_len) {
+		out->serial_len = trimmed16(tserial, 16);
+		memcpy(out->serial, tserial, out->serial_len);
+	}
 	out->atr_len =
 	    info->atr_len < sizeof(out->atr) ? info->atr_len : sizeof(out->atr);
 	memcpy(out->atr, info->atr, out->atr_len);
@@ -101,6 +117,19 @@ CK_RV ob_card_facts(ob_layer *l, ob_token *t, ob_facts *out)
 	memcpy(out->atr_app, info->application, a);
 	out->has_atr = true;
 	p11o_card_cache_put(e);
+	if (!have_tserial || out->label_len == 0) {
+		ob_facts tok;
+		if (ob_soft_facts(l, t->pid, &tok) == CKR_OK) {
+			if (tok.serial_len > out->serial_len) {
+				out->serial_len = tok.serial_len;
+				memcpy(out->serial, tok.serial, tok.serial_len);
+			}
+			if (out->label_len == 0) {
+				out->label_len = tok.label_len;
+				memcpy(out->label, tok.label, tok.label_len);
+			}
+		}
+	}
 	return CKR_OK;
 }
 

@@ -69,6 +69,13 @@ const p11o_card_pin *ul_pick_pin(unlock_layer *l, CK_SLOT_ID slot,
 	return k < 0 ? NULL : &info->pins[k];
 }
 
+unsigned char ul_unblock_ref(const p11o_card_info *info,
+			     const p11o_card_pin *pin)
+{
+	return info->unblock_ref >= 0 ? (unsigned char)info->unblock_ref
+				      : pin->ref;
+}
+
 void ul_forget_pin_states(unlock_layer *l, CK_SLOT_ID slot)
 {
 	CK_ULONG i = p11o_slot_find_down(l->view, slot);
@@ -123,7 +130,7 @@ static CK_RV unblock(p11o_card *card, const p11o_card_info *info,
 	    !ul_len_ok(info->puk_is_rc ? NULL : &info->puk, puk_len))
 		return CKR_PIN_LEN_RANGE;
 	int tries = -1;
-	return p11o_card_unblock_puk(card, pin, pin->ref,
+	return p11o_card_unblock_puk(card, pin, ul_unblock_ref(info, pin),
 				     info->puk_is_rc ? NULL : &info->puk, puk,
 				     puk_len, new_pin, new_len, &tries);
 }

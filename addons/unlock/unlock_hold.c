@@ -363,7 +363,8 @@ CK_RV ul_C_UnlockPINWithResponse(p11o_layer *self, CK_SESSION_HANDLE hSession,
 		    ulResponseLen);
 		if (rv == CKR_OK) {
 			rv = p11o_card_reset_retry_counter(
-			    h->card, pin, pin->ref, pNewPin, ulNewPinLen);
+			    h->card, pin, ul_unblock_ref(&h->info, pin),
+			    pNewPin, ulNewPinLen);
 			ul_hold_release(l, h);
 		} else if (p11o_card_rv_removed(rv)) {
 			ul_hold_release(l, h);

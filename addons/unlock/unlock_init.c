@@ -158,9 +158,9 @@ static CK_RV card_init(unlock_layer *l, CK_SLOT_ID slot, const char *reader,
 	for (size_t i = 0; rv == CKR_OK && i < n; i++) {
 		const p11o_card_pin *p = &info->pins[idx[i]];
 		rv = p11o_card_unblock_puk(
-		    card, p, p->ref, info->puk_is_rc ? NULL : &info->puk, puk,
-		    puk_len, (const uint8_t *)v->user_pin, strlen(v->user_pin),
-		    NULL);
+		    card, p, ul_unblock_ref(info, p),
+		    info->puk_is_rc ? NULL : &info->puk, puk, puk_len,
+		    (const uint8_t *)v->user_pin, strlen(v->user_pin), NULL);
 	}
 	if (rv == CKR_OK && v->have_puk)
 		rv = change_puk(card, info, puk, puk_len, v->puk);

@@ -99,6 +99,10 @@ const p11o_card_pin *ul_pick_pin(unlock_layer *l, CK_SLOT_ID slot,
 				 const CK_UTF8CHAR label[32]);
 /* The provider's label of a token (blanks when it cannot tell). */
 void ul_token_label(unlock_layer *l, CK_SLOT_ID slot, CK_UTF8CHAR label[32]);
+/* RESET RETRY COUNTER's P2 for that PIN (the card family's rule, e.g.
+ * OpenPGP's PW1 is 81 whichever reference its slot verifies with). */
+unsigned char ul_unblock_ref(const p11o_card_info *info,
+			     const p11o_card_pin *pin);
 /* The card's PIN states are read again (shared card cache, the slots
  * layer's token flags) after an unblock. */
 void ul_forget_pin_states(unlock_layer *l, CK_SLOT_ID slot);

@@ -39,6 +39,28 @@ CK_RV p11o_card_pin_status(p11o_card *card, unsigned char ref,
 	return *state == P11O_PIN_STATE_ERROR ? CKR_DEVICE_ERROR : CKR_OK;
 }
 
+CK_RV p11o_card_pin_status_of(p11o_card *card, const p11o_card_pin *pin,
+			      enum p11o_pin_state *state, int *tries)
+{
+	static const uint8_t c4[5] = {0x00, 0xCA, 0x00, 0xC4, 0x00};
+	uint8_t buf[64];
+	size_t len, maxl[3];
+	int t[3];
+	uint16_t sw;
+	CK_RV rv;
+
+	if (pin->status_index < 0 || pin->status_index > 2)
+		return p11o_card_pin_status(card, pin->ref, state, tries);
+	rv = run(card, c4, sizeof(c4), buf, sizeof(buf), &len, &sw);
+	if (rv != CKR_OK)
+		return rv;
+	if (sw != 0x9000 || p11o_openpgp_parse_pw_status(buf, len, t, maxl))
+		return CKR_DEVICE_ERROR;
+	*tries = t[pin->status_index];
+	*state = *tries > 0 ? P11O_PIN_NOT_VERIFIED : P11O_PIN_BLOCKED;
+	return CKR_OK;
+}
+
 /* Header + Lc + encoded parts; returns the APDU length or 0. */
 static size_t build(uint8_t *apdu, size_t apdusz, uint8_t ins, uint8_t p1,
 		    uint8_t p2, const p11o_card_pin *ia, const uint8_t *a,

@@ -77,16 +77,57 @@ typedef struct p11o_card_pin {
 	int type;          /* enum p11o_pin_type */
 	size_t min_len;    /* 0 = unknown */
 	size_t max_len;    /* 0 = unknown */
-	size_t stored_len; /* 0 = unknown; with pad_char: pad to this */
-	int pad_char;      /* -1 = none given */
+	size_t stored_len; /* 0 = unknown; NEEDS_PADDING pads to this */
+	int pad_char;      /* -1 = none given (OpenSC then pads with 00) */
+	int status_index;  /* -1: VERIFY without data; else the index of its
+			      tries-left byte in GET DATA C4 (OpenPGP) */
 } p11o_card_pin;
+
+/* How OpenSC 0.23's driver for a card family handles its PINs, as data
+ * (one entry per family, card_family.c).  A family nobody here tried
+ * needs an entry, not code. */
+typedef struct p11o_card_family_pin {
+	const char *name; /* OpenSC's PIN label: the token label's suffix */
+	unsigned char ref;
+	int type; /* enum p11o_pin_type */
+	size_t min_len, max_len;
+	size_t stored_len; /* with pad: padded to this */
+	int pad_char;      /* -1 = none */
+	bool pad;          /* sets P11O_P15_PIN_NEEDS_PADDING */
+	int status_index;  /* see p11o_card_pin */
+} p11o_card_family_pin;
+
+typedef struct p11o_card_family {
+	const char *profile;     /* info->profile */
+	const char *application; /* the ATR object's application */
+	const uint8_t *aid;      /* application OpenSC selects (NULL: paths) */
+	size_t aid_len;
+	/* User PINs in the order OpenSC makes their slots; for PKCS#15 they
+	 * come from the AODF instead (npins 0). */
+	p11o_card_family_pin pins[3];
+	size_t npins;
+	p11o_card_family_pin so, puk; /* name NULL = none */
+	bool puk_is_rc;               /* OpenPGP resetting code (no VERIFY) */
+	/* RESET RETRY COUNTER with the PUK: P2 for every user PIN (-1 = the
+	 * PIN's own reference); P1 is 00 with PUK || new PIN. */
+	int unblock_ref;
+} p11o_card_family;
+
+/* The built-in family of a profile name ("pkcs15", "openpgp", "piv"), or
+ * NULL. */
+const p11o_card_family *p11o_card_family_by_profile(const char *profile);
+/* A family PIN as a p11o_card_pin (flags, encoding, lengths). */
+void p11o_card_family_pin_fill(const p11o_card_family_pin *fp,
+			       p11o_card_pin *out);
 
 /* What a card says about itself, read once by p11o_card_read_info(). */
 typedef struct p11o_card_info {
 	unsigned char atr[P11O_CARD_MAX_ATR];
 	size_t atr_len;
-	char profile[P11O_CARD_STR]; /* "pkcs15", "openpgp" or [card] name */
+	char profile[P11O_CARD_STR]; /* "pkcs15", "openpgp", "piv", [card] */
 	char application[P11O_CARD_STR]; /* "PKCS #15", "OpenPGP", config */
+	const p11o_card_family *family;  /* NULL: config-only profile */
+	int unblock_ref; /* RESET RETRY COUNTER P2, -1 = the PIN's own ref */
 	unsigned char serial[P11O_CARD_MAX_SERIAL]; /* raw serial bytes */
 	size_t serial_len;
 	char serial_str[2 * P11O_CARD_MAX_SERIAL + 1]; /* full serial text */
@@ -152,9 +193,11 @@ enum p11o_pin_state p11o_card_pin_state_from_sw(uint16_t sw, int *tries);
 size_t p11o_card_apdu_set_le(const uint8_t *apdu, size_t len, uint8_t le,
 			     uint8_t *out, size_t outsz);
 
-/* Encode a PIN for VERIFY/RESET RETRY COUNTER per its AODF entry: ASCII /
- * UTF-8 are copied and, when pad_char >= 0 and stored_len > len (or
- * NEEDS_PADDING), padded to stored_len; BCD packs digits.  pin may be
+/* Encode a PIN for VERIFY/RESET RETRY COUNTER exactly as OpenSC 0.23's
+ * sc_build_pin does with the PIN's AODF entry: ASCII / UTF-8 are copied,
+ * BCD packs digits (odd length: padChar's low nibble); only with
+ * NEEDS_PADDING is the result padded with padChar (default 00) to
+ * stored_len (BCD: stored_len / 2 bytes).  pin may be
  * NULL (then no pin info: copied as is).  Returns the encoded length, or
  * 0 when it does not fit in outsz or the value is invalid for the type. */
 size_t p11o_card_encode_pin(const p11o_card_pin *pin, const uint8_t *value,
@@ -219,6 +262,26 @@ int p11o_openpgp_parse_aid(const uint8_t *buf, size_t len,
 /* PW status bytes (GET DATA C4, 7 bytes): tries left of PW1, RC, PW3. */
 int p11o_openpgp_parse_pw_status(const uint8_t *buf, size_t len, int tries[3],
 				 size_t max_len[3]);
+
+/* The user PIN (index into info->pins) a provider token stands for, from
+ * its 32-byte label and its position `index` among the provider slots of
+ * the reader (pinmap.c): the PIN whose " (<name>)" suffix is the longest
+ * match, else the PIN whose name (cut to 32) is the label, the slot's
+ * position deciding ties; else the position itself; -1 when the card has
+ * no PIN there.  *suffix_len (may be NULL): bytes of the matched suffix
+ * (0 when the label is not "<token name> (<PIN name>)"). */
+int p11o_card_pin_for_label(const p11o_card_info *info,
+			    const unsigned char label[32], unsigned index,
+			    size_t *suffix_len);
+/* Bytes of label's " (<name>)" suffix (trailing blanks not counted), 0
+ * when the label does not end so. */
+size_t p11o_card_pin_suffix(const unsigned char label[32], const char *name);
+/* The label of the virtual token of PIN k ([slots] label-format, token
+ * name, the PIN's name when the card has two or more), distinct from the
+ * labels of the card's other PINs. */
+void p11o_card_token_label(const p11o_card_info *info, int k,
+			   const char *format, const char *token_name,
+			   unsigned char out[32]);
 
 /* ---- PC/SC ---- */
 
@@ -293,6 +356,10 @@ CK_RV p11o_card_read_info(p11o_card *card, const p11o_config *cfg,
 /* VERIFY without data (00 20 00 ref): 1 APDU. */
 CK_RV p11o_card_pin_status(p11o_card *card, unsigned char ref,
 			   enum p11o_pin_state *state, int *tries);
+/* The PIN's state the way its family reads it: VERIFY without data, or
+ * (status_index >= 0) its tries-left byte of GET DATA C4: 1 APDU. */
+CK_RV p11o_card_pin_status_of(p11o_card *card, const p11o_card_pin *pin,
+			      enum p11o_pin_state *state, int *tries);
 /* VERIFY with data (00 20 00 ref PIN), encoded per pin (may be NULL):
  * 1 APDU.  63Cx -> CKR_PIN_INCORRECT, *tries = x. */
 CK_RV p11o_card_verify(p11o_card *card, const p11o_card_pin *pin,

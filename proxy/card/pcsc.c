@@ -199,13 +199,39 @@ static void disconnect(p11o_card *c)
 	c->locked = false;
 }
 
+/* pcscd went away (restarted, stopped) or forgot our context: every call
+ * on the old context fails from now on, so it is made anew. */
+static bool context_lost(LONG r)
+{
+	return r == SCARD_E_NO_SERVICE || r == SCARD_E_SERVICE_STOPPED ||
+	       r == SCARD_E_INVALID_HANDLE || r == SCARD_F_COMM_ERROR;
+}
+
+/* With c->mu held: a fresh context after context_lost(). */
+static bool renew_context(p11o_card *c)
+{
+	SCARDCONTEXT ctx;
+
+	if (SCardEstablishContext(SCARD_SCOPE_SYSTEM, NULL, NULL, &ctx) !=
+	    SCARD_S_SUCCESS)
+		return false;
+	SCardReleaseContext(c->ctx);
+	c->ctx = ctx;
+	return true;
+}
+
 static CK_RV connect_card(p11o_card *c)
 {
 	LONG r;
 
-	r = SCardConnect(c->ctx, c->reader, SCARD_SHARE_SHARED,
-			 SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, &c->h,
-			 &c->proto);
+	for (int attempt = 0;; attempt++) {
+		r = SCardConnect(c->ctx, c->reader, SCARD_SHARE_SHARED,
+				 SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, &c->h,
+				 &c->proto);
+		if (attempt == 0 && context_lost(r) && renew_context(c))
+			continue;
+		break;
+	}
 	if (r != SCARD_S_SUCCESS)
 		return map_pcsc(r);
 	r = SCardBeginTransaction(c->h);

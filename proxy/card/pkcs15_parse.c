@@ -108,6 +108,7 @@ static int parse_pin_object(const p11o_tlv *obj, p11o_card_pin *pin)
 
 	memset(pin, 0, sizeof(*pin));
 	pin->pad_char = -1;
+	pin->status_index = -1;
 	pin->type = P11O_PIN_TYPE_UNKNOWN;
 	p11o_der_enter(obj, &o);
 	if (p11o_der_expect(&o, P11O_DER_SEQUENCE, &common) != 1 ||

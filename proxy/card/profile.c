@@ -1,6 +1,7 @@
 /* Card profiles (design.md §8): read a card once into p11o_card_info.
- * Built in: generic PKCS#15 and OpenPGP; [card "name"] config profiles
- * override and extend them. */
+ * Built in: generic PKCS#15, OpenPGP and PIV (their PIN rules are the
+ * family table of card_family.c); [card "name"] config profiles override
+ * and extend them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,12 +110,26 @@ static void set_str(char *dst, const char *src)
 	snprintf(dst, P11O_CARD_STR, "%s", src);
 }
 
-static void add_user_pins(p11o_card_info *info, const p11o_card_pin *pins,
+/* OpenSC 0.23 (sc_pkcs15_decode_aodf_entry): without maxLength a PIN may
+ * be storedLength long (twice that in BCD digits), else 8. */
+static void default_max_len(p11o_card_pin *p)
+{
+	if (p->max_len)
+		return;
+	if (p->stored_len)
+		p->max_len = p->type == P11O_PIN_TYPE_BCD ? 2 * p->stored_len
+							  : p->stored_len;
+	else
+		p->max_len = 8;
+}
+
+static void add_user_pins(p11o_card_info *info, p11o_card_pin *pins,
 			  size_t count)
 {
 	int puk = p11o_p15_find_puk(pins, count);
 
 	for (size_t i = 0; i < count; i++) {
+		default_max_len(&pins[i]);
 		if ((int)i == puk) {
 			info->puk = pins[i];
 			info->puk_ref = pins[i].ref;
@@ -178,6 +193,8 @@ static CK_RV read_pkcs15(p11o_card *card, p11o_card_info *info, bool *ok)
 	if (rv != CKR_OK || !found ||
 	    p11o_p15_parse_tokeninfo(buf, len, &ti) != 0)
 		goto out;
+	info->family = p11o_card_family_by_profile("pkcs15");
+	info->unblock_ref = info->family->unblock_ref;
 	set_str(info->profile, "pkcs15");
 	set_str(info->application, "PKCS #15");
 	memcpy(info->serial, ti.serial, ti.serial_len);
@@ -237,16 +254,25 @@ static CK_RV get_data(p11o_card *card, uint16_t tag, uint8_t *buf, size_t cap,
 	return p11o_card_transmit(card, apdu, 5, buf, cap, len, sw);
 }
 
-static void openpgp_pin(p11o_card_pin *p, const char *name, unsigned ref,
-			size_t min, size_t max)
+/* A family's fixed PINs (OpenPGP, PIV) into info, OpenSC's slot order. */
+static void family_pins(p11o_card_info *info, const p11o_card_family *f)
 {
-	memset(p, 0, sizeof(*p));
-	set_str(p->name, name);
-	p->ref = (unsigned char)ref;
-	p->type = P11O_PIN_TYPE_UTF8;
-	p->min_len = min;
-	p->max_len = max;
-	p->pad_char = -1;
+	info->family = f;
+	info->unblock_ref = f->unblock_ref;
+	set_str(info->profile, f->profile);
+	set_str(info->application, f->application);
+	for (size_t i = 0; i < f->npins && i < P11O_CARD_MAX_PINS; i++)
+		p11o_card_family_pin_fill(&f->pins[i], &info->pins[i]);
+	info->pin_count = f->npins;
+	if (f->so.name) {
+		p11o_card_family_pin_fill(&f->so, &info->so);
+		info->so_ref = f->so.ref;
+	}
+	if (f->puk.name) {
+		p11o_card_family_pin_fill(&f->puk, &info->puk);
+		info->puk_ref = f->puk_is_rc ? 0 : f->puk.ref;
+		info->puk_is_rc = f->puk_is_rc;
+	}
 }
 
 /* OpenPGP: SELECT AID, GET DATA 4F, C4, 6E, 65: 5 APDUs. */
@@ -271,11 +297,14 @@ static CK_RV read_openpgp(p11o_card *card, p11o_card_info *info, bool *ok)
 	if (rv != CKR_OK || sw != 0x9000 ||
 	    p11o_openpgp_parse_aid(buf, len, &aid) != 0)
 		return rv;
-	set_str(info->profile, "openpgp");
-	set_str(info->application, "OpenPGP");
-	memcpy(info->serial, aid.serial, 4);
-	info->serial_len = 4;
-	memcpy(info->serial_str, aid.serial_hex, sizeof(aid.serial_hex));
+	family_pins(info, p11o_card_family_by_profile("openpgp"));
+	/* OpenSC's serial: manufacturer (2 bytes) || serial (4), lowercase. */
+	info->serial[0] = (uint8_t)(aid.manufacturer >> 8);
+	info->serial[1] = (uint8_t)aid.manufacturer;
+	memcpy(info->serial + 2, aid.serial, 4);
+	info->serial_len = 6;
+	for (size_t i = 0; i < 6; i++)
+		snprintf(info->serial_str + 2 * i, 3, "%02x", info->serial[i]);
 	set_str(info->label, "OpenPGP card");
 	snprintf(info->manufacturer, sizeof(info->manufacturer), "%04X",
 		 aid.manufacturer);
@@ -286,15 +315,14 @@ static CK_RV read_openpgp(p11o_card *card, p11o_card_info *info, bool *ok)
 		return rv;
 	if (sw == 0x9000)
 		p11o_openpgp_parse_pw_status(buf, len, tries, maxl);
-	openpgp_pin(&info->pins[0], "User PIN (sig)", 0x81, 6, maxl[0]);
-	openpgp_pin(&info->pins[1], "User PIN", 0x82, 6, maxl[0]);
-	info->pin_count = 2;
-	openpgp_pin(&info->so, "Admin PIN", 0x83, 8, maxl[2]);
-	info->so_ref = 0x83;
-	if (tries[1] > 0) { /* a resetting code is set */
-		openpgp_pin(&info->puk, "Resetting Code", 0, 8, maxl[1]);
-		info->puk_ref = 0;
-		info->puk_is_rc = true;
+	/* Maximum lengths from the PW status bytes, as OpenSC. */
+	for (size_t i = 0; i < info->pin_count; i++)
+		info->pins[i].max_len = maxl[0];
+	info->so.max_len = maxl[2];
+	info->puk.max_len = maxl[1];
+	if (tries[1] <= 0) { /* no resetting code set */
+		info->puk_ref = P11O_CARD_REF_NONE;
+		info->puk_is_rc = false;
 	}
 	md = EVP_MD_CTX_new();
 	if (!md)
@@ -326,6 +354,61 @@ static CK_RV read_openpgp(p11o_card *card, p11o_card_info *info, bool *ok)
 	return rv;
 }
 
+/* PIV: SELECT AID (OpenSC's PIV-II keeps it selected), GET DATA CHUID
+ * (5FC102): the GUID (tag 34) is the serial: 2 APDUs (+ GET RESPONSE). */
+static CK_RV read_piv(p11o_card *card, p11o_card_info *info, bool *ok)
+{
+	const p11o_card_family *f = p11o_card_family_by_profile("piv");
+	uint8_t apdu[5 + 16], buf[4096];
+	static const uint8_t chuid[] = {0x00, 0xCB, 0x3F, 0xFF, 0x05, 0x5C,
+					0x03, 0x5F, 0xC1, 0x02, 0x00};
+	size_t len;
+	uint16_t sw;
+	p11o_tlv t;
+	p11o_der in;
+	CK_RV rv;
+
+	*ok = false;
+	apdu[0] = 0x00;
+	apdu[1] = 0xA4;
+	apdu[2] = 0x04;
+	apdu[3] = 0x00;
+	apdu[4] = (uint8_t)f->aid_len;
+	memcpy(apdu + 5, f->aid, f->aid_len);
+	apdu[5 + f->aid_len] = 0x00;
+	rv = p11o_card_transmit(card, apdu, 6 + f->aid_len, buf, sizeof(buf),
+				&len, &sw);
+	if (rv != CKR_OK || sw != 0x9000)
+		return rv;
+	family_pins(info, f);
+	/* OpenSC names the token after the first certificate's CN: the
+	 * label is left to the provider (empty here). */
+	rv = p11o_card_transmit(card, chuid, sizeof(chuid), buf, sizeof(buf),
+				&len, &sw);
+	if (rv != CKR_OK)
+		return rv;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	if (!md)
+		return CKR_HOST_MEMORY;
+	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
+	hash_part(md, buf, sw == 0x9000 ? len : 0);
+	if (sw == 0x9000 && p11o_der_whole(buf, len, 0x53, &t) == 0) {
+		p11o_der_enter(&t, &in);
+		while (p11o_der_next(&in, &t) == 1)
+			if (t.tag == 0x34 && t.len == 16) {
+				memcpy(info->serial, t.value, 16);
+				info->serial_len = 16;
+				for (size_t i = 0; i < 16; i++)
+					snprintf(info->serial_str + 2 * i, 3,
+						 "%02x", t.value[i]);
+			}
+	}
+	seed_final(md, info);
+	EVP_MD_CTX_free(md);
+	*ok = true;
+	return CKR_OK;
+}
+
 static void apply_profile(const p11o_card_profile *p, p11o_card_info *info)
 {
 	set_str(info->profile, p->name);
@@ -341,6 +424,7 @@ static void apply_profile(const p11o_card_profile *p, p11o_card_info *info)
 			memset(d, 0, sizeof(*d));
 			d->type = P11O_PIN_TYPE_UNKNOWN;
 			d->pad_char = -1;
+			d->status_index = -1;
 			d->ref = p->pin_refs[i];
 			for (size_t j = 0; j < info->pin_count; j++)
 				if (info->pins[j].ref == d->ref)
@@ -362,6 +446,7 @@ static void apply_profile(const p11o_card_profile *p, p11o_card_info *info)
 		memset(&info->puk, 0, sizeof(info->puk));
 		info->puk.type = P11O_PIN_TYPE_UNKNOWN;
 		info->puk.pad_char = -1;
+		info->puk.status_index = -1;
 		set_str(info->puk.name, "PUK");
 		info->puk.ref = (unsigned char)p->puk_ref;
 		info->puk_ref = p->puk_ref;
@@ -381,6 +466,7 @@ CK_RV p11o_card_read_info(p11o_card *card, const p11o_config *cfg,
 	memset(info, 0, sizeof(*info));
 	info->puk_ref = info->so_ref = info->unlock_key_ref =
 	    P11O_CARD_REF_NONE;
+	info->unblock_ref = -1;
 	rv = p11o_card_atr(card, info->atr, &info->atr_len);
 	if (rv != CKR_OK)
 		return rv;
@@ -398,6 +484,13 @@ CK_RV p11o_card_read_info(p11o_card *card, const p11o_config *cfg,
 		info->pin_count = 0;
 		info->puk_ref = info->so_ref = P11O_CARD_REF_NONE;
 		rv = read_openpgp(card, info, &ok);
+	}
+	if (rv == CKR_OK && !ok) {
+		memset(info->pins, 0, sizeof(info->pins));
+		info->pin_count = 0;
+		info->puk_ref = info->so_ref = P11O_CARD_REF_NONE;
+		info->family = NULL;
+		rv = read_piv(card, info, &ok);
 	}
 	p11o_card_end(card);
 	if (rv != CKR_OK)

@@ -140,15 +140,16 @@ static int bcd_digit(uint8_t c)
 size_t p11o_card_encode_pin(const p11o_card_pin *pin, const uint8_t *value,
 			    size_t len, uint8_t *out, size_t outsz)
 {
-	size_t n, total;
+	size_t n;
 	int type = pin ? pin->type : P11O_PIN_TYPE_UNKNOWN;
+	/* OpenSC 0.23 (sc_build_pin): padChar defaults to 00; BCD packs
+	 * digits and fills an odd last nibble with padChar's low nibble. */
+	uint8_t pad = pin && pin->pad_char >= 0 ? (uint8_t)pin->pad_char : 0;
 
 	if (len > outsz || (len && !value))
 		return 0;
 	if (type == P11O_PIN_TYPE_BCD) {
 		n = (len + 1) / 2;
-		if (n > outsz)
-			return 0;
 		for (size_t i = 0; i < len; i++) {
 			int d = bcd_digit(value[i]);
 			if (d < 0)
@@ -159,10 +160,7 @@ size_t p11o_card_encode_pin(const p11o_card_pin *pin, const uint8_t *value,
 				out[i / 2] |= (uint8_t)d;
 		}
 		if (len % 2)
-			out[len / 2] |=
-			    (uint8_t)((pin->pad_char >= 0 ? pin->pad_char
-							  : 0xFF) &
-				      0x0F);
+			out[len / 2] |= (uint8_t)(pad & 0x0F);
 	} else {
 		if (type == P11O_PIN_TYPE_ASCII_NUMERIC)
 			for (size_t i = 0; i < len; i++)
@@ -172,20 +170,20 @@ size_t p11o_card_encode_pin(const p11o_card_pin *pin, const uint8_t *value,
 			memcpy(out, value, len);
 		n = len;
 	}
-	total = n;
-	/* Pad to storedLength when the AODF asks for it (needs-padding) or
-	 * gives a padChar; padChar defaults to 0x00 (0xFF nibbles for BCD). */
-	if (pin && pin->stored_len > n &&
-	    ((pin->flags & P11O_P15_PIN_NEEDS_PADDING) || pin->pad_char >= 0)) {
-		int pad = pin->pad_char >= 0          ? pin->pad_char
-			  : type == P11O_PIN_TYPE_BCD ? 0xFF
-						      : 0x00;
-		if (pin->stored_len > outsz)
+	/* Padding only when the card asks for it (PKCS#15 needs-padding, or
+	 * a family's rule): a padChar alone does not pad, as OpenSC's VERIFY
+	 * sends it.  storedLength counts digits for BCD. */
+	if (pin && (pin->flags & P11O_P15_PIN_NEEDS_PADDING)) {
+		size_t to = type == P11O_PIN_TYPE_BCD ? pin->stored_len / 2
+						      : pin->stored_len;
+		if (to > outsz)
 			return 0;
-		memset(out + n, pad, pin->stored_len - n);
-		total = pin->stored_len;
+		if (to > n) {
+			memset(out + n, pad, to - n);
+			n = to;
+		}
 	}
-	if (total == 0 && len != 0)
+	if (n == 0 && len != 0)
 		return 0;
-	return total;
+	return n;
 }

@@ -285,6 +285,9 @@ static void test_apdu_le_and_pin_encoding(void **state)
 			 0);
 	assert_int_equal(p11o_card_apdu_set_le(c3, 3, 0x10, out, 16), 0);
 
+	/* OpenSC 0.23's sc_build_pin: a padChar alone does not pad (its
+	 * VERIFY sends the PIN as typed); needs-padding pads with padChar
+	 * (00 when absent) to storedLength. */
 	memset(&pin, 0, sizeof(pin));
 	pin.type = P11O_PIN_TYPE_ASCII_NUMERIC;
 	pin.pad_char = -1;
@@ -293,22 +296,122 @@ static void test_apdu_le_and_pin_encoding(void **state)
 	    p11o_card_encode_pin(&pin, (const uint8_t *)"1234", 4, out, 16), 4);
 	pin.pad_char = 0xFF;
 	assert_int_equal(
+	    p11o_card_encode_pin(&pin, (const uint8_t *)"123456", 6, out, 16),
+	    6);
+	assert_memory_equal(out, "123456", 6);
+	pin.flags = P11O_P15_PIN_NEEDS_PADDING;
+	assert_int_equal(
 	    p11o_card_encode_pin(&pin, (const uint8_t *)"1234", 4, out, 16), 8);
-	assert_int_equal(out[7], 0xFF);
+	assert_memory_equal(out, "1234\xFF\xFF\xFF\xFF", 8);
+	pin.pad_char = -1;
+	assert_int_equal(
+	    p11o_card_encode_pin(&pin, (const uint8_t *)"1234", 4, out, 16), 8);
+	assert_memory_equal(out, "1234\0\0\0\0", 8);
 	assert_int_equal(
 	    p11o_card_encode_pin(&pin, (const uint8_t *)"12a4", 4, out, 16), 0);
 	assert_int_equal(
 	    p11o_card_encode_pin(&pin, (const uint8_t *)"1234", 4, out, 6), 0);
+	/* BCD: an odd last digit gets padChar's low nibble (0 by default);
+	 * padded to storedLength / 2 bytes. */
 	pin.type = P11O_PIN_TYPE_BCD;
+	pin.flags = 0;
 	pin.pad_char = -1;
 	pin.stored_len = 0;
 	assert_int_equal(
 	    p11o_card_encode_pin(&pin, (const uint8_t *)"12345", 5, out, 16),
 	    3);
 	assert_int_equal(out[0], 0x12);
-	assert_int_equal(out[2], 0x5F);
+	assert_int_equal(out[2], 0x50);
+	pin.pad_char = 0xFF;
+	pin.stored_len = 8;
+	pin.flags = P11O_P15_PIN_NEEDS_PADDING;
+	assert_int_equal(
+	    p11o_card_encode_pin(&pin, (const uint8_t *)"12345", 5, out, 16),
+	    4);
+	assert_memory_equal(out, "\x12\x34\x5F\xFF", 4);
 	assert_int_equal(
 	    p11o_card_encode_pin(NULL, (const uint8_t *)"abc", 3, out, 16), 3);
+}
+
+static void set_label(unsigned char l[32], const char *s)
+{
+	memset(l, ' ', 32);
+	memcpy(l, s, strlen(s) < 32 ? strlen(s) : 32);
+}
+
+/* Slot -> PIN from OpenSC's labels, whatever the PIN names hold. */
+static void test_pin_for_label(void **state)
+{
+	(void)state;
+	p11o_card_info info;
+	unsigned char l[32], out[32];
+	memset(&info, 0, sizeof(info));
+	info.pin_count = 2;
+	strcpy(info.pins[0].name, "User PIN");
+	strcpy(info.pins[1].name, "User PIN (sig)");
+	set_label(l, "OpenPGP card (User PIN (sig))");
+	size_t suffix = 0;
+	assert_int_equal(p11o_card_pin_for_label(&info, l, 0, &suffix), 1);
+	assert_int_equal(suffix, strlen(" (User PIN (sig))"));
+	set_label(l, "OpenPGP card (User PIN)");
+	assert_int_equal(p11o_card_pin_for_label(&info, l, 1, NULL), 0);
+	/* Distinct labels for the two tokens. */
+	p11o_card_token_label(&info, 0, "%t (%p)", "OpenPGP card", l);
+	p11o_card_token_label(&info, 1, "%t (%p)", "OpenPGP card", out);
+	assert_memory_not_equal(l, out, 32);
+	/* Long names sharing a 32-byte prefix: OpenSC shows the PIN label
+	 * alone, cut; the slot's position decides, labels stay distinct. */
+	strcpy(info.pins[0].name, "Qualified electronic signature PIN one");
+	strcpy(info.pins[1].name, "Qualified electronic signature PIN two");
+	set_label(l, "Qualified electronic signature P");
+	assert_int_equal(p11o_card_pin_for_label(&info, l, 1, NULL), 1);
+	assert_int_equal(p11o_card_pin_for_label(&info, l, 0, NULL), 0);
+	p11o_card_token_label(&info, 0, "%t (%p)", "Card", l);
+	p11o_card_token_label(&info, 1, "%t (%p)", "Card", out);
+	assert_memory_not_equal(l, out, 32);
+	/* Same names: numbered. */
+	strcpy(info.pins[1].name, info.pins[0].name);
+	p11o_card_token_label(&info, 0, "%t (%p)", "Card", l);
+	p11o_card_token_label(&info, 1, "%t (%p)", "Card", out);
+	assert_memory_not_equal(l, out, 32);
+	/* Nothing matches: the position. */
+	set_label(l, "Something else");
+	assert_int_equal(p11o_card_pin_for_label(&info, l, 1, NULL), 1);
+	assert_int_equal(p11o_card_pin_for_label(&info, l, 5, NULL), -1);
+}
+
+/* The family table: OpenSC's PIN rules per driver. */
+static void test_families(void **state)
+{
+	(void)state;
+	const p11o_card_family *piv = p11o_card_family_by_profile("piv");
+	const p11o_card_family *pgp = p11o_card_family_by_profile("openpgp");
+	p11o_card_pin pin, puk;
+	uint8_t out[32];
+	assert_non_null(piv);
+	assert_non_null(pgp);
+	assert_null(p11o_card_family_by_profile("nosuch"));
+	assert_string_equal(piv->application, "NIST SP 800-73 [PIV]");
+	p11o_card_family_pin_fill(&piv->pins[0], &pin);
+	p11o_card_family_pin_fill(&piv->puk, &puk);
+	assert_int_equal(pin.ref, 0x80);
+	assert_int_equal(puk.ref, 0x81);
+	assert_int_equal(piv->unblock_ref, 0x80);
+	assert_int_equal(
+	    p11o_card_encode_pin(&pin, (const uint8_t *)"123456", 6, out, 32),
+	    8);
+	assert_memory_equal(out, "123456\xFF\xFF", 8);
+	assert_int_equal(
+	    p11o_card_encode_pin(&puk, (const uint8_t *)"12345678", 8, out, 32),
+	    8);
+	assert_int_equal(pgp->unblock_ref, 0x81);
+	assert_true(pgp->puk_is_rc);
+	assert_string_equal(pgp->pins[0].name, "User PIN");
+	assert_int_equal(pgp->pins[0].ref, 0x82);
+	p11o_card_family_pin_fill(&pgp->pins[1], &pin);
+	assert_int_equal(
+	    p11o_card_encode_pin(&pin, (const uint8_t *)"123456", 6, out, 32),
+	    6);
 }
 
 int main(void)
@@ -324,6 +427,8 @@ int main(void)
 	    cmocka_unit_test(test_reader_names),
 	    cmocka_unit_test(test_atr_mask),
 	    cmocka_unit_test(test_apdu_le_and_pin_encoding),
+	    cmocka_unit_test(test_pin_for_label),
+	    cmocka_unit_test(test_families),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

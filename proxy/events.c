@@ -8,6 +8,7 @@ void p11o_events_init(p11o_events *ev, p11o_layer *layer, bool threads_allowed,
 {
 	memset(ev, 0, sizeof(*ev));
 	pthread_mutex_init(&ev->lock, NULL);
+	pthread_mutex_init(&ev->poll_lock, NULL);
 	pthread_cond_init(&ev->cond, NULL);
 	pthread_condattr_t attr;
 	pthread_condattr_init(&attr);
@@ -20,20 +21,56 @@ void p11o_events_init(p11o_events *ev, p11o_layer *layer, bool threads_allowed,
 	ev->sink_ctx = sink_ctx;
 }
 
-void p11o_events_post(p11o_events *ev, CK_SLOT_ID id)
+static void post_many(p11o_events *ev, const CK_SLOT_ID *ids, size_t count)
 {
+	if (!count)
+		return;
 	pthread_mutex_lock(&ev->lock);
 	unsigned long n = atomic_load(&ev->posted);
-	ev->ring[n % P11O_EVENT_RING] = id;
-	atomic_store(&ev->posted, n + 1);
+	for (size_t i = 0; i < count; i++)
+		ev->ring[(n + i) % P11O_EVENT_RING] = ids[i];
+	n += count;
+	atomic_store(&ev->posted, n);
 	/* A slow consumer loses the oldest events, never the newest. */
-	if (n + 1 - ev->consumed > P11O_EVENT_RING)
-		ev->consumed = n + 1 - P11O_EVENT_RING;
+	if (n - ev->consumed > P11O_EVENT_RING)
+		ev->consumed = n - P11O_EVENT_RING;
 	pthread_cond_broadcast(&ev->cond);
 	pthread_mutex_unlock(&ev->lock);
 }
 
-static void poll_provider(p11o_events *ev);
+void p11o_events_post(p11o_events *ev, CK_SLOT_ID id)
+{
+	post_many(ev, &id, 1);
+}
+
+/* Read the provider's pending events and post them together (see
+ * p11o_event_sink); the answer to the first read. */
+static CK_RV drain(p11o_events *ev)
+{
+	CK_SLOT_ID batch[64];
+	size_t n = 0;
+	CK_RV first = CKR_NO_EVENT;
+	pthread_mutex_lock(&ev->poll_lock);
+	for (int i = 0; i < 64; i++) {
+		CK_SLOT_ID slot;
+		CK_RV rv = P11O_DOWN(ev->layer, C_WaitForSlotEvent,
+				     CKF_DONT_BLOCK, &slot, NULL);
+		if (i == 0)
+			first = rv;
+		if (rv != CKR_OK)
+			break;
+		if (ev->sink(ev->sink_ctx, slot, &batch[n]))
+			n++;
+	}
+	post_many(ev, batch, n);
+	pthread_mutex_unlock(&ev->poll_lock);
+	return first;
+}
+
+static void poll_provider(p11o_events *ev)
+{
+	drain(ev);
+}
 
 /* The watcher polls the provider without blocking, then sleeps on our own
  * condition variable.  It never blocks inside the provider: a provider's
@@ -70,11 +107,7 @@ static void choose_mode(p11o_events *ev)
 	pthread_mutex_unlock(&ev->lock);
 	if (known)
 		return;
-	CK_SLOT_ID slot;
-	CK_RV rv = P11O_DOWN(ev->layer, C_WaitForSlotEvent, CKF_DONT_BLOCK,
-			     &slot, NULL);
-	if (rv == CKR_OK)
-		ev->sink(ev->sink_ctx, slot);
+	CK_RV rv = drain(ev);
 	pthread_mutex_lock(&ev->lock);
 	if (ev->mode == EV_UNKNOWN && !ev->stopping) {
 		if (rv != CKR_OK && rv != CKR_NO_EVENT) {
@@ -91,16 +124,11 @@ static void choose_mode(p11o_events *ev)
 	pthread_mutex_unlock(&ev->lock);
 }
 
-/* Polling mode: drain the provider's pending events. */
-static void poll_provider(p11o_events *ev)
+void p11o_events_sync(p11o_events *ev)
 {
-	for (int i = 0; i < 64; i++) {
-		CK_SLOT_ID slot;
-		if (P11O_DOWN(ev->layer, C_WaitForSlotEvent, CKF_DONT_BLOCK,
-			      &slot, NULL) != CKR_OK)
-			return;
-		ev->sink(ev->sink_ctx, slot);
-	}
+	choose_mode(ev);
+	if (ev->mode == EV_WATCHER || ev->mode == EV_POLL)
+		poll_provider(ev);
 }
 
 CK_RV p11o_events_has_new(p11o_events *ev, CK_ULONG_PTR pLastEvent)
@@ -151,7 +179,9 @@ CK_RV p11o_events_wait(p11o_events *ev, CK_FLAGS flags, CK_SLOT_ID_PTR pSlot)
 					      &slot, NULL);
 				if (rv != CKR_OK)
 					return rv;
-				ev->sink(ev->sink_ctx, slot);
+				CK_SLOT_ID report;
+				if (ev->sink(ev->sink_ctx, slot, &report))
+					p11o_events_post(ev, report);
 			}
 		}
 	}

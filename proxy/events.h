@@ -23,12 +23,19 @@ typedef struct p11o_events p11o_events;
 
 enum { EV_UNKNOWN, EV_WATCHER, EV_POLL, EV_UNSUPPORTED };
 
-/* Called for each provider event: add the virtual slot IDs it concerns
- * (every virtual slot of the card's reader) with p11o_events_post(). */
-typedef void (*p11o_event_sink)(void *ctx, CK_SLOT_ID provider_slot);
+/* Called for each provider event: true, with the virtual slot ID to
+ * report in *report, or false to report nothing.  The events read from
+ * the provider in one go are posted together, so a waiter woken by the
+ * first sees the others of the same change too. */
+typedef bool (*p11o_event_sink)(void *ctx, CK_SLOT_ID provider_slot,
+				CK_SLOT_ID *report);
 
 struct p11o_events {
 	pthread_mutex_t lock;
+	/* Held while the provider's events are read and posted (watcher,
+	 * polling callers, p11o_events_sync), so that an event read by one
+	 * thread is posted before another finds the provider empty. */
+	pthread_mutex_t poll_lock;
 	pthread_cond_t cond;
 	pthread_cond_t watcher_cond; /* CLOCK_MONOTONIC; wakes the watcher */
 	CK_SLOT_ID ring[P11O_EVENT_RING];
@@ -51,6 +58,11 @@ void p11o_events_init(p11o_events *ev, p11o_layer *layer, bool threads_allowed,
 
 /* Record an event for virtual slot `id`. */
 void p11o_events_post(p11o_events *ev, CK_SLOT_ID id);
+
+/* Read the events the provider already has now, not at the watcher's
+ * next poll: when this returns they are posted (C_AddSlot and
+ * C_RemoveSlot return with their events visible). */
+void p11o_events_sync(p11o_events *ev);
 
 CK_RV p11o_events_has_new(p11o_events *ev, CK_ULONG_PTR pLastEvent);
 CK_RV p11o_events_wait(p11o_events *ev, CK_FLAGS flags, CK_SLOT_ID_PTR pSlot);

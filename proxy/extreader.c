@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "p11o_build.h"
+#include "slots_int.h"
 #include "stack.h"
 #if P11O_HAVE_TRACE
 #include "trace/trace.h"
@@ -503,6 +504,8 @@ CK_RV p11o_extreader_add_slot(p11o_layer *self, CK_ADD_SLOT_PTR pAddSlot,
 		free_bridge(b);
 		return rv;
 	}
+	/* The insertion's events are visible when C_AddSlot returns. */
+	p11o_events_sync(&SL(self)->events);
 	pthread_mutex_lock(&lock);
 	memcpy(b->slots, ids, n * sizeof(ids[0]));
 	b->nslots = n;
@@ -541,6 +544,9 @@ CK_RV p11o_extreader_remove_slot(p11o_layer *self, CK_SLOT_ID slotID)
 	    now_ms() + (long)self->stack->config.readers_timeout * 1000;
 	while (token_slots(self, b->reader, NULL) && now_ms() < deadline)
 		sleep_ms(POLL_MS);
+	/* The tokens are gone: so are they in the event stream when
+	 * C_RemoveSlot returns (C_HasNewEvent sees it at once). */
+	p11o_events_sync(&SL(self)->events);
 	free(b);
 	return CKR_OK;
 }

@@ -194,14 +194,14 @@ static CK_RV sl_C_FindObjects(p11o_layer *self, CK_SESSION_HANDLE hSession,
 
 /* ---- events ------------------------------------------------------------ */
 
-/* A provider event concerns the whole card: every virtual slot of its
- * reader reports it, and the caches of those slots are dropped. */
-static void on_provider_event(void *ctx, CK_SLOT_ID pid)
+/* A provider event concerns the whole card: the caches and stale
+ * sessions of every virtual slot of its reader are dropped. */
+static bool on_provider_event(void *ctx, CK_SLOT_ID pid, CK_SLOT_ID *report)
 {
 	slots_layer *l = ctx;
 	CK_ULONG i = sl_index_of_provider(l, pid);
 	if (i == NO_SLOT)
-		return;
+		return false;
 	p11o_card_cache_invalidate(l->base.stack->cards,
 				   l->view->slots[i].description);
 	size_t n = sl_slot_count(l);
@@ -214,8 +214,12 @@ static void on_provider_event(void *ctx, CK_SLOT_ID pid)
 		uint64_t now = p11o_slot_insertion(l->view, k);
 		if (now != P11O_NO_INSERTION)
 			p11o_sessions_end_stale(l->sessions, k, now);
-		p11o_events_post(&l->events, l->view->slots[k].id);
 	}
+	/* Reported as the provider reports it: once, for its slot (OpenSC
+	 * reports each PIN's slot of a card), so every insertion or removal
+	 * is seen once per virtual slot, as without the proxy. */
+	*report = l->view->slots[i].id;
+	return true;
 }
 
 static CK_RV sl_C_WaitForSlotEvent(p11o_layer *self, CK_FLAGS flags,

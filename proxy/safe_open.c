@@ -119,9 +119,9 @@ static int split_path(const char *path, char *dir, size_t dirlen,
 	return 0;
 }
 
-/* The directory may be another user's only if it is sticky (like /tmp):
- * otherwise its owner, or anyone when others may write it, can replace
- * the trace file between two runs. */
+/* The directory must be root's or ours: its owner can replace any file
+ * in it.  When others may write it, it must be sticky (like /tmp), so
+ * that they cannot replace ours between two runs. */
 static int check_dir(int dfd, uid_t me, char *why, size_t whylen)
 {
 	struct stat st;
@@ -130,16 +130,13 @@ static int check_dir(int dfd, uid_t me, char *why, size_t whylen)
 		say(why, whylen, "directory: cannot stat: %s", strerror(errno));
 		return -1;
 	}
-	if (st.st_mode & S_ISVTX)
-		return 0;
 	if (st.st_uid != 0 && st.st_uid != me) {
 		say(why, whylen,
-		    "directory owned by uid %lu, neither root nor uid %lu, "
-		    "and not sticky",
+		    "directory owned by uid %lu, neither root nor uid %lu",
 		    (unsigned long)st.st_uid, (unsigned long)me);
 		return -1;
 	}
-	if (st.st_mode & S_IWOTH) {
+	if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX)) {
 		say(why, whylen, "directory writable by others and not sticky");
 		return -1;
 	}

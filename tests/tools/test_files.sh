@@ -182,9 +182,13 @@ expect "trace: a hard link to another file is refused" 0 "has 2 hard links"
 mkdir -m 755 "$dir/theirdir" && chown 65534:65534 "$dir/theirdir"
 traced "$dir/theirdir/t.log"
 expect "trace: a directory of another user is refused" 0 \
-	"directory owned by uid 65534, neither root nor uid 0, and not sticky"
+	"directory owned by uid 65534, neither root nor uid 0"
 [ -e "$dir/theirdir/t.log" ] && bad "trace: created in another user's directory" ||
 	ok "trace: nothing created in another user's directory"
+mkdir -m 1777 "$dir/theirsticky" && chown 65534:65534 "$dir/theirsticky"
+traced "$dir/theirsticky/t.log"
+expect "trace: a sticky directory of another user is refused" 0 \
+	"directory owned by uid 65534, neither root nor uid 0"
 mkdir -m 777 "$dir/open"
 traced "$dir/open/t.log"
 expect "trace: a world-writable directory that is not sticky is refused" 0 \

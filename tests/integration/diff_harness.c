@@ -21,8 +21,9 @@
 #include <unistd.h>
 
 #include "diff_record.h"
+#include "p11test.h"
 
-static char base[] = "/tmp/p11o-diff-XXXXXX";
+static char base[64] = "/tmp/p11o-diff-XXXXXX";
 
 static int run(char *const argv[])
 {
@@ -249,7 +250,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "SKIP: %s not found\n", softhsm);
 		return 77;
 	}
-	if (!mkdtemp(base)) {
+	/* Removed on every exit path, a crash or a timeout too
+	 * (p11test_tmpdir), unless kept for a look. */
+	if (!getenv("P11O_DIFF_KEEP"))
+		snprintf(base, sizeof(base), "%s", p11test_tmpdir("p11o-diff"));
+	else if (!mkdtemp(base)) {
 		perror("mkdtemp");
 		return 99;
 	}

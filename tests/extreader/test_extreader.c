@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -166,6 +167,12 @@ static void relay_start(void)
 	snprintf(state, sizeof(state), "%s/state-ext", rig_dir);
 	relay.pid = fork();
 	if (relay.pid == 0) {
+		/* The card dies with the test, however the test ends (exit,
+		 * abort(), a timeout): issue 18.  Forked from the main
+		 * thread, which lives as long as the test. */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() == 1)
+			_exit(127);
 		execl("/usr/bin/python3", "python3", vcard_py, "--port", port,
 		      "--state", state, (char *)NULL);
 		_exit(127);

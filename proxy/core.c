@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bounds.h"
 #include "cardcache.h"
 #include "mutex.h"
 #include "p11o_build.h"
@@ -178,6 +179,8 @@ static CK_RV stack_build(p11o_stack *s, char *err, size_t errlen)
 #if P11O_HAVE_MECHANISMS
 	s->layers[n++] = p11o_mechanisms_layer_new(s);
 #endif
+	/* Right above the provider: what it says about our buffers. */
+	s->layers[n++] = p11o_bounds_layer_new(s);
 	s->layers[n++] = p11o_provider_layer_new(s);
 	s->layer_count = n;
 	for (size_t i = 0; i < n; i++)

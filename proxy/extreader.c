@@ -273,6 +273,8 @@ static CK_ULONG token_slots(p11o_layer *self, const char *reader,
 	CK_ULONG n = 128, found = 0;
 	if (self->ops->C_GetSlotList(self, CK_TRUE, ids, &n) != CKR_OK)
 		return 0;
+	if (n > 128) /* never past the buffer, whatever the count says */
+		n = 128;
 	for (CK_ULONG i = 0; i < n && found < MAX_READER_SLOTS; i++) {
 		CK_SLOT_INFO si;
 		if (self->ops->C_GetSlotInfo(self, ids[i], &si) == CKR_OK &&

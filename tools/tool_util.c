@@ -166,6 +166,8 @@ int tool_pick_slot(tool *t, CK_SLOT_ID *slot)
 	CK_RV rv = t->fl->C_GetSlotList(CK_TRUE, ids, &n);
 	if (rv != CKR_OK)
 		return tool_fail("C_GetSlotList", rv);
+	if (n > 64) /* a module's count is never believed past ids */
+		n = 64;
 	size_t found = 0, exact = 0;
 	CK_SLOT_ID pick = 0, pick_exact = 0;
 	for (CK_ULONG i = 0; i < n; i++) {

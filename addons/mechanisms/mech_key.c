@@ -18,9 +18,8 @@ static long attr(p11o_layer *self, CK_SESSION_HANDLE hs, CK_OBJECT_HANDLE key,
 	CK_ATTRIBUTE a = {type, buf, cap};
 	CK_RV rv = P11O_DOWN(self, C_GetAttributeValue, hs, key, &a, 1);
 
-	return rv == CKR_OK && a.ulValueLen != CK_UNAVAILABLE_INFORMATION
-		   ? (long)a.ulValueLen
-		   : -1;
+	/* a length beyond the buffer is never believed */
+	return rv == CKR_OK && a.ulValueLen <= cap ? (long)a.ulValueLen : -1;
 }
 
 static EVP_PKEY *from_params(const char *type, OSSL_PARAM_BLD *bld)

@@ -364,6 +364,45 @@ CK_RV mk_C_GetMechanismInfo(p11o_layer *self, CK_SLOT_ID slotID,
 	return CKR_OK;
 }
 
+/* More mechanisms than any token has: the provider is not telling the
+ * truth, and the count must not size a buffer (issue 16). */
+#define MK_MAX_NATIVE 65536
+
+/* The provider's list into fresh buffers: `nat` holds it, `all` has room
+ * for it plus every mechanism this layer may add.  A list that grows
+ * between the size query and the fill is asked for again, a few times. */
+static CK_RV native_list(p11o_layer *self, CK_SLOT_ID slotID,
+			 CK_MECHANISM_TYPE **nat, CK_MECHANISM_TYPE **all,
+			 CK_ULONG *count)
+{
+	CK_RV rv = CKR_OK;
+	for (int tries = 0; tries < 3; tries++) {
+		CK_ULONG n = 0;
+		rv = P11O_DOWN(self, C_GetMechanismList, slotID, NULL, &n);
+		if (rv != CKR_OK)
+			return rv;
+		if (n > MK_MAX_NATIVE)
+			return CKR_DEVICE_ERROR;
+		*nat = calloc(n + 1, sizeof(**nat));
+		*all = calloc(n + mk_ndefs + MK_MAX_ENGINES + 1, sizeof(**all));
+		if (!*nat || !*all)
+			return CKR_HOST_MEMORY;
+		CK_ULONG room = n;
+		rv = P11O_DOWN(self, C_GetMechanismList, slotID, *nat, &n);
+		if (rv == CKR_OK) {
+			/* never more than was written (bounds.h) */
+			*count = n < room ? n : room;
+			return CKR_OK;
+		}
+		if (rv != CKR_BUFFER_TOO_SMALL)
+			return rv;
+		free(*nat);
+		free(*all);
+		*nat = *all = NULL;
+	}
+	return CKR_DEVICE_ERROR; /* it never stopped growing */
+}
+
 CK_RV mk_C_GetMechanismList(p11o_layer *self, CK_SLOT_ID slotID,
 			    CK_MECHANISM_TYPE_PTR pList, CK_ULONG_PTR pulCount)
 {
@@ -377,16 +416,7 @@ CK_RV mk_C_GetMechanismList(p11o_layer *self, CK_SLOT_ID slotID,
 	if (!pulCount)
 		return P11O_DOWN(self, C_GetMechanismList, slotID, pList,
 				 pulCount);
-	rv = P11O_DOWN(self, C_GetMechanismList, slotID, NULL, &n);
-	if (rv != CKR_OK)
-		return rv;
-	nat = calloc(n + 1, sizeof(*nat));
-	all = calloc(n + mk_ndefs + MK_MAX_ENGINES + 1, sizeof(*all));
-	if (!nat || !all) {
-		rv = CKR_HOST_MEMORY;
-		goto out;
-	}
-	rv = P11O_DOWN(self, C_GetMechanismList, slotID, nat, &n);
+	rv = native_list(self, slotID, &nat, &all, &n);
 	if (rv != CKR_OK)
 		goto out;
 	for (CK_ULONG i = 0; i < n; i++)

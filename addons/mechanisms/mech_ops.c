@@ -410,6 +410,8 @@ static CK_RV decrypt_raw(p11o_layer *self, CK_SESSION_HANDLE hs, mk_op *op,
 	} else {
 		rv = P11O_DOWN(self, C_Decrypt, hs, in, inlen, raw, &tl);
 		rl = tl;
+		if (rv == CKR_OK && tl > sizeof(raw)) /* never past raw */
+			rv = CKR_DEVICE_ERROR;
 	}
 	if (rv == CKR_OK && op->base.mech == op->def->type) {
 		memcpy(op->out, raw, rl);

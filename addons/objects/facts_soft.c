@@ -1,6 +1,7 @@
 /* Facts of tokens without card access: CK_TOKEN_INFO and a digest of the
  * public token objects (facts.h). */
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,45 +64,70 @@ static void hash_token_info(EVP_MD_CTX *c, const CK_TOKEN_INFO *ti)
 	}
 }
 
-/* SHA-256 over (type, length, value) of the hashed attributes. */
-static CK_RV object_digest(ob_layer *l, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
-			   unsigned char out[OB_UPDATE_LEN])
+/* A value longer than this is hashed by its length only: it still
+ * counts, and a lying length (CK_ULONG_MAX) sizes no buffer (issue 16). */
+#define OB_MAX_HASHED_VALUE (1UL << 20)
+
+static bool hashed_value(CK_ULONG len)
+{
+	return len != CK_UNAVAILABLE_INFORMATION && len <= OB_MAX_HASHED_VALUE;
+}
+
+static bool template_rv(CK_RV rv)
+{
+	return rv == CKR_OK || rv == CKR_ATTRIBUTE_TYPE_INVALID ||
+	       rv == CKR_ATTRIBUTE_SENSITIVE;
+}
+
+static void hash_attributes(EVP_MD_CTX *c, const CK_ATTRIBUTE *t)
+{
+	for (size_t i = 0; i < NHASHED; i++) {
+		put_ulong(c, t[i].type);
+		put_ulong(c, t[i].ulValueLen);
+		if (t[i].pValue && hashed_value(t[i].ulValueLen))
+			EVP_DigestUpdate(c, t[i].pValue, t[i].ulValueLen);
+	}
+}
+
+/* One read of the hashed attributes into a fresh buffer.  CKR_BUFFER_TOO_SMALL
+ * when a value grew between the length query and the read. */
+static CK_RV read_attributes(ob_layer *l, CK_SESSION_HANDLE s,
+			     CK_OBJECT_HANDLE o,
+			     unsigned char out[OB_UPDATE_LEN])
 {
 	CK_ATTRIBUTE t[NHASHED];
+	CK_ULONG room[NHASHED];
 	for (size_t i = 0; i < NHASHED; i++)
 		t[i] = (CK_ATTRIBUTE){hashed[i], NULL, 0};
 	CK_RV rv = P11O_DOWN(&l->base, C_GetAttributeValue, s, o, t, NHASHED);
-	if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID &&
-	    rv != CKR_ATTRIBUTE_SENSITIVE)
+	if (!template_rv(rv))
 		return rv;
-	size_t total = 0;
-	for (size_t i = 0; i < NHASHED; i++)
-		if (t[i].ulValueLen != CK_UNAVAILABLE_INFORMATION)
-			total += t[i].ulValueLen;
+	size_t total = 0; /* at most NHASHED * OB_MAX_HASHED_VALUE */
+	for (size_t i = 0; i < NHASHED; i++) {
+		room[i] = t[i].ulValueLen;
+		if (hashed_value(room[i]))
+			total += room[i];
+	}
 	unsigned char *buf = malloc(total ? total : 1), *p = buf;
 	if (!buf)
 		return CKR_HOST_MEMORY;
 	for (size_t i = 0; i < NHASHED; i++) {
-		if (t[i].ulValueLen == CK_UNAVAILABLE_INFORMATION)
-			continue;
+		if (!hashed_value(room[i]))
+			continue; /* its length was enough */
 		t[i].pValue = p;
-		p += t[i].ulValueLen;
+		p += room[i];
 	}
 	rv = P11O_DOWN(&l->base, C_GetAttributeValue, s, o, t, NHASHED);
-	if (rv == CKR_OK || rv == CKR_ATTRIBUTE_TYPE_INVALID ||
-	    rv == CKR_ATTRIBUTE_SENSITIVE) {
+	for (size_t i = 0; template_rv(rv) && i < NHASHED; i++)
+		if (t[i].pValue &&
+		    t[i].ulValueLen != CK_UNAVAILABLE_INFORMATION &&
+		    t[i].ulValueLen > room[i])
+			rv = CKR_BUFFER_TOO_SMALL; /* never read past it */
+	if (template_rv(rv)) {
 		EVP_MD_CTX *c = EVP_MD_CTX_new();
 		rv = CKR_HOST_MEMORY;
 		if (c && EVP_DigestInit_ex(c, EVP_sha256(), NULL)) {
-			for (size_t i = 0; i < NHASHED; i++) {
-				put_ulong(c, t[i].type);
-				put_ulong(c, t[i].ulValueLen);
-				if (t[i].pValue &&
-				    t[i].ulValueLen !=
-					CK_UNAVAILABLE_INFORMATION)
-					EVP_DigestUpdate(c, t[i].pValue,
-							 t[i].ulValueLen);
-			}
+			hash_attributes(c, t);
 			EVP_DigestFinal_ex(c, out, NULL);
 			rv = CKR_OK;
 		}
@@ -110,6 +136,23 @@ static CK_RV object_digest(ob_layer *l, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
 	free(buf);
 	return rv;
 }
+
+/* SHA-256 over (type, length, value) of the hashed attributes.  A value
+ * that grows between the two reads (another process writing, or a
+ * provider that lies) is read again, a few times. */
+static CK_RV object_digest(ob_layer *l, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+			   unsigned char out[OB_UPDATE_LEN])
+{
+	CK_RV rv = CKR_OK;
+	for (int tries = 0; tries < 3; tries++)
+		if ((rv = read_attributes(l, s, o, out)) !=
+		    CKR_BUFFER_TOO_SMALL)
+			return rv;
+	return CKR_DEVICE_ERROR;
+}
+
+/* More public token objects than a soft token holds in practice. */
+#define OB_MAX_SOFT_OBJECTS (1UL << 20)
 
 static int cmp_digest(const void *a, const void *b)
 {
@@ -129,6 +172,11 @@ static CK_RV object_digests(ob_layer *l, CK_SESSION_HANDLE s,
 	CK_RV rv = P11O_DOWN(&l->base, C_FindObjectsInit, s, tmpl, 2);
 	while (rv == CKR_OK) {
 		if (n == cap) {
+			/* a search that never ends must not take all memory */
+			if (cap >= OB_MAX_SOFT_OBJECTS) {
+				rv = CKR_DEVICE_ERROR;
+				break;
+			}
 			cap = cap ? cap * 2 : 64;
 			CK_OBJECT_HANDLE *nh = realloc(h, cap * sizeof(*h));
 			if (!nh) {
@@ -142,7 +190,7 @@ static CK_RV object_digests(ob_layer *l, CK_SESSION_HANDLE s,
 		    P11O_DOWN(&l->base, C_FindObjects, s, h + n, cap - n, &got);
 		if (rv != CKR_OK || got == 0)
 			break;
-		n += got;
+		n += got < cap - n ? got : cap - n;
 	}
 	P11O_DOWN(&l->base, C_FindObjectsFinal, s);
 	unsigned char *d = rv == CKR_OK ? malloc(n * OB_UPDATE_LEN + 1) : NULL;

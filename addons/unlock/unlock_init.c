@@ -220,6 +220,8 @@ static CK_RV destroy_all(unlock_layer *l, CK_SESSION_HANDLE s)
 		rv = P11O_DOWN(&l->base, C_FindObjects, s, batch, 64, &got);
 		if (rv != CKR_OK || got == 0)
 			break;
+		if (got > 64) /* never past the batch, whatever it says */
+			got = 64;
 		CK_OBJECT_HANDLE *t = realloc(all, (n + got) * sizeof(*all));
 		if (!t) {
 			rv = CKR_HOST_MEMORY;

@@ -37,6 +37,12 @@ static CK_TRACE_CALLBACK pending_callback; /* under init_lock */
  * checkers do not report it in every child), never used or freed. */
 static p11o_stack *volatile abandoned;
 
+/* Set while this thread is inside C_Initialize or C_Finalize: a provider
+ * that calls back into p11overlay from there (a module that loads us, as
+ * p11-kit's proxy does when p11overlay is registered with it) would wait
+ * for init_lock forever. */
+static _Thread_local bool in_init_lock;
+
 static CK_RV core_initialize(p11o_layer *self, CK_VOID_PTR pInitArgs);
 static CK_RV core_finalize(p11o_layer *self, CK_VOID_PTR pReserved);
 
@@ -223,6 +229,17 @@ static void report_failure(p11o_stack *s, const char *err)
 #endif
 }
 
+static bool reentered(const char *fn)
+{
+	if (in_init_lock)
+		fprintf(stderr,
+			"p11overlay: %s called from inside p11overlay's own "
+			"C_Initialize or C_Finalize: the provider loads "
+			"p11overlay again\n",
+			fn);
+	return in_init_lock;
+}
+
 static CK_RV core_initialize(p11o_layer *self, CK_VOID_PTR pInitArgs)
 {
 	(void)self;
@@ -230,6 +247,8 @@ static CK_RV core_initialize(p11o_layer *self, CK_VOID_PTR pInitArgs)
 	CK_RV rv = check_init_args(args);
 	if (rv != CKR_OK)
 		return rv;
+	if (reentered("C_Initialize"))
+		return CKR_GENERAL_ERROR;
 	pthread_mutex_lock(&init_lock);
 	if (current) {
 		pthread_mutex_unlock(&init_lock);
@@ -246,6 +265,7 @@ static CK_RV core_initialize(p11o_layer *self, CK_VOID_PTR pInitArgs)
 		s->provider_args.flags |=
 		    args->flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS;
 	char err[512] = "";
+	in_init_lock = true;
 	rv = stack_build(s, err, sizeof(err));
 #ifdef HAVE_TRACE
 	if (rv == CKR_OK && pending_callback)
@@ -263,6 +283,7 @@ static CK_RV core_initialize(p11o_layer *self, CK_VOID_PTR pInitArgs)
 		current = s;
 		publish(s);
 	}
+	in_init_lock = false;
 	pthread_mutex_unlock(&init_lock);
 	return rv;
 }
@@ -272,14 +293,18 @@ static CK_RV core_finalize(p11o_layer *self, CK_VOID_PTR pReserved)
 	(void)self;
 	if (pReserved)
 		return CKR_ARGUMENTS_BAD;
+	if (reentered("C_Finalize"))
+		return CKR_GENERAL_ERROR;
 	pthread_mutex_lock(&init_lock);
 	p11o_stack *s = current;
 	if (!s) {
 		pthread_mutex_unlock(&init_lock);
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	}
+	in_init_lock = true;
 	const p11o_targets *t = chain(s);
 	CK_RV rv = t->C_Finalize.fn(t->C_Finalize.layer, pReserved);
+	in_init_lock = false;
 	atomic_store(&p11o_active, &uninitialized);
 	current = NULL;
 	stack_destroy(s);

@@ -9,6 +9,21 @@
 #include "stack.h"
 #include "variables.h"
 
+/* Is the module loaded at `dl` this very library (named directly, through
+ * a symlink or a hard link: the dynamic loader gives one handle per file)?
+ * Its C_Initialize would wait for the lock ours holds (issue 16). */
+static bool is_self(void *dl)
+{
+	Dl_info self;
+	if (!dladdr((void *)&is_self, &self) || !self.dli_fname)
+		return false;
+	void *me = dlopen(self.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
+	bool same = me && me == dl;
+	if (me)
+		dlclose(me);
+	return same;
+}
+
 int p11o_provider_load(p11o_provider *p, const char *path, char *err,
 		       size_t errlen)
 {
@@ -18,6 +33,15 @@ int p11o_provider_load(p11o_provider *p, const char *path, char *err,
 	if (!p->dl) {
 		snprintf(err, errlen, "cannot load provider '%s': %s", path,
 			 dlerror());
+		return -1;
+	}
+	if (is_self(p->dl)) {
+		snprintf(err, errlen,
+			 "provider '%s' is p11overlay itself: it needs a real "
+			 "PKCS#11 module below it",
+			 path);
+		dlclose(p->dl);
+		p->dl = NULL;
 		return -1;
 	}
 	/* Prefer the 3.0 interface; copy only as much as the interface's

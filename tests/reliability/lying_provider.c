@@ -11,10 +11,15 @@
  *   max   size queries answer CK_ULONG_MAX - 1 (mechanisms, slots,
  *         signature) and attribute lengths whose sum wraps around; fill
  *         calls claim those lengths with CKR_OK
+ *   relay C_Initialize loads the module named by LYING_RELAY and calls its
+ *         C_Initialize, returning what that returns (a provider that loads
+ *         p11overlay again, as p11-kit's proxy does when p11overlay is
+ *         registered with it)
  *
  * Whatever it claims, the mock itself never writes past a buffer: the
  * overflows it provokes are the reader's.  `lying_lies` counts the lies
  * told (read by the test through dlopen(RTLD_NOLOAD)). */
+#include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,7 +29,7 @@
 
 EXPORT unsigned long lying_lies;
 
-enum mode { NONE, GROW, MAX };
+enum mode { NONE, GROW, MAX, RELAY };
 static enum mode mode;
 static int initialized;
 static CK_ULONG generation; /* GROW: how much longer things are now */
@@ -47,6 +52,8 @@ static void read_mode(void)
 		mode = GROW;
 	else if (m && strcmp(m, "max") == 0)
 		mode = MAX;
+	else if (m && strcmp(m, "relay") == 0)
+		mode = RELAY;
 }
 
 #define ENTER()                                                                \
@@ -61,12 +68,32 @@ static void read_mode(void)
 			return CKR_SESSION_HANDLE_INVALID;                     \
 	} while (0)
 
+/* RELAY: the module loaded, and its C_Initialize. */
+static CK_RV relay(void)
+{
+	const char *path = getenv("LYING_RELAY");
+	void *dl = path ? dlopen(path, RTLD_NOW | RTLD_LOCAL) : NULL;
+	CK_C_GetFunctionList get =
+	    dl ? (CK_C_GetFunctionList)dlsym(dl, "C_GetFunctionList") : NULL;
+	CK_FUNCTION_LIST_PTR fl = NULL;
+	CK_RV rv = CKR_GENERAL_ERROR;
+	if (get && get(&fl) == CKR_OK && fl)
+		rv = fl->C_Initialize(NULL);
+	if (rv == CKR_OK)
+		fl->C_Finalize(NULL);
+	if (dl)
+		dlclose(dl);
+	return rv;
+}
+
 static CK_RV m_Initialize(CK_VOID_PTR a)
 {
 	(void)a;
 	if (initialized)
 		return CKR_CRYPTOKI_ALREADY_INITIALIZED;
 	read_mode();
+	if (mode == RELAY)
+		return relay();
 	initialized = 1;
 	generation = 0;
 	finding = signing = 0;

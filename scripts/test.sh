@@ -4,6 +4,10 @@
 # and checks formatting and static analysis.  Exit status 0 = all green.
 set -eu
 cd "$(dirname "$0")/.."
+# The module refuses a config file writable by group or others
+# (p11overlay.conf(5), FILE SAFETY): the tests write theirs with the
+# usual umask, whatever the caller's (Debian users often have 002).
+umask 022
 scripts/deps.sh
 B=${BUILD_DIR:-build}
 step() { printf '\n==== %s\n' "$*"; }

@@ -13,10 +13,7 @@ static CK_ULONG make_handle(unsigned long gen, uint32_t index)
 
 static p11o_handle_entry *entry_at(const p11o_handle_table *t, uint32_t index)
 {
-	p11o_handle_entry *page = atomic_load_explicit(
-	    &((p11o_handle_table *)t)->pages[index >> P11O_HANDLE_PAGE_BITS],
-	    memory_order_acquire);
-	return page ? &page[index & (P11O_HANDLE_PAGE_SIZE - 1)] : NULL;
+	return p11o_handle_entry_at(t, index);
 }
 
 CK_RV p11o_handles_init(p11o_handle_table *t, bool reverse)
@@ -147,8 +144,8 @@ static p11o_handle_entry *take_entry(p11o_handle_table *t, uint32_t *index)
 	return entry_at(t, *index);
 }
 
-/* Under the lock. */
-static CK_ULONG add_locked(p11o_handle_table *t, CK_ULONG value, CK_ULONG aux)
+CK_ULONG p11o_handles_add_locked(p11o_handle_table *t, CK_ULONG value,
+				 CK_ULONG aux)
 {
 	CK_ULONG handle = 0;
 	size_t rev_i = 0;
@@ -189,7 +186,7 @@ out:
 CK_ULONG p11o_handles_add(p11o_handle_table *t, CK_ULONG value, CK_ULONG aux)
 {
 	p11o_mutex_lock(&t->lock);
-	CK_ULONG handle = add_locked(t, value, aux);
+	CK_ULONG handle = p11o_handles_add_locked(t, value, aux);
 	p11o_mutex_unlock(&t->lock);
 	return handle;
 }
@@ -200,32 +197,13 @@ size_t p11o_handles_add_many(p11o_handle_table *t, CK_ULONG *values, size_t n,
 	size_t done = 0;
 	p11o_mutex_lock(&t->lock);
 	for (; done < n; done++) {
-		CK_ULONG h = add_locked(t, values[done], aux);
+		CK_ULONG h = p11o_handles_add_locked(t, values[done], aux);
 		if (!h)
 			break;
 		values[done] = h;
 	}
 	p11o_mutex_unlock(&t->lock);
 	return done;
-}
-
-bool p11o_handles_get(const p11o_handle_table *t, CK_ULONG handle,
-		      p11o_handle_info *out)
-{
-	uint32_t index = (uint32_t)(handle & INDEX_MASK);
-	unsigned long gen = handle >> P11O_HANDLE_INDEX_BITS;
-	if (index == 0 || gen == 0 || gen > P11O_HANDLE_GEN_MAX)
-		return false;
-	const p11o_handle_entry *e = entry_at(t, index);
-	if (!e)
-		return false;
-	unsigned long seq = atomic_load_explicit(&e->seq, memory_order_acquire);
-	if (seq != (gen << 1 | 1))
-		return false;
-	out->value = atomic_load_explicit(&e->value, memory_order_relaxed);
-	out->aux = atomic_load_explicit(&e->aux, memory_order_relaxed);
-	atomic_thread_fence(memory_order_acquire);
-	return atomic_load_explicit(&e->seq, memory_order_relaxed) == seq;
 }
 
 /* Under the lock: retire a live entry (next generation, free list). */
@@ -242,23 +220,28 @@ static void retire(p11o_handle_table *t, p11o_handle_entry *e, uint32_t index)
 	t->live--;
 }
 
+bool p11o_handles_take_locked(p11o_handle_table *t, CK_ULONG handle,
+			      p11o_handle_info *out)
+{
+	uint32_t index = (uint32_t)(handle & INDEX_MASK);
+	unsigned long gen = handle >> P11O_HANDLE_INDEX_BITS;
+	p11o_handle_entry *e =
+	    index && index < t->next_unused ? entry_at(t, index) : NULL;
+	if (!e || atomic_load(&e->seq) != (gen << 1 | 1))
+		return false;
+	if (out) {
+		out->value = atomic_load(&e->value);
+		out->aux = atomic_load(&e->aux);
+	}
+	retire(t, e, index);
+	return true;
+}
+
 bool p11o_handles_take(p11o_handle_table *t, CK_ULONG handle,
 		       p11o_handle_info *out)
 {
-	bool removed = false;
-	uint32_t index = (uint32_t)(handle & INDEX_MASK);
-	unsigned long gen = handle >> P11O_HANDLE_INDEX_BITS;
 	p11o_mutex_lock(&t->lock);
-	p11o_handle_entry *e =
-	    index && index < t->next_unused ? entry_at(t, index) : NULL;
-	if (e && atomic_load(&e->seq) == (gen << 1 | 1)) {
-		if (out) {
-			out->value = atomic_load(&e->value);
-			out->aux = atomic_load(&e->aux);
-		}
-		retire(t, e, index);
-		removed = true;
-	}
+	bool removed = p11o_handles_take_locked(t, handle, out);
 	p11o_mutex_unlock(&t->lock);
 	return removed;
 }

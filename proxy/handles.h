@@ -60,9 +60,46 @@ CK_ULONG p11o_handles_add(p11o_handle_table *t, CK_ULONG value, CK_ULONG aux);
 size_t p11o_handles_add_many(p11o_handle_table *t, CK_ULONG *values, size_t n,
 			     CK_ULONG aux);
 
-/* Lock-free. */
-bool p11o_handles_get(const p11o_handle_table *t, CK_ULONG handle,
-		      p11o_handle_info *out);
+static inline p11o_handle_entry *
+p11o_handle_entry_at(const p11o_handle_table *t, uint32_t index)
+{
+	p11o_handle_entry *page = atomic_load_explicit(
+	    &((p11o_handle_table *)t)->pages[index >> P11O_HANDLE_PAGE_BITS],
+	    memory_order_acquire);
+	return page ? &page[index & (P11O_HANDLE_PAGE_SIZE - 1)] : NULL;
+}
+
+/* Lock-free (inline: it is on every call's path). */
+static inline bool p11o_handles_get(const p11o_handle_table *t, CK_ULONG handle,
+				    p11o_handle_info *out)
+{
+	uint32_t index =
+	    (uint32_t)(handle & ((1ul << P11O_HANDLE_INDEX_BITS) - 1));
+	unsigned long gen = handle >> P11O_HANDLE_INDEX_BITS;
+	if (index == 0 || gen == 0 || gen > P11O_HANDLE_GEN_MAX)
+		return false;
+	const p11o_handle_entry *e = p11o_handle_entry_at(t, index);
+	if (!e)
+		return false;
+	unsigned long seq = atomic_load_explicit(&((p11o_handle_entry *)e)->seq,
+						 memory_order_acquire);
+	if (seq != (gen << 1 | 1))
+		return false;
+	out->value = atomic_load_explicit(&((p11o_handle_entry *)e)->value,
+					  memory_order_relaxed);
+	out->aux = atomic_load_explicit(&((p11o_handle_entry *)e)->aux,
+					memory_order_relaxed);
+	atomic_thread_fence(memory_order_acquire);
+	return atomic_load_explicit(&((p11o_handle_entry *)e)->seq,
+				    memory_order_relaxed) == seq;
+}
+
+/* For callers that do more under the table's lock (sessions.c): the same
+ * as p11o_handles_add / p11o_handles_take with t->lock held. */
+CK_ULONG p11o_handles_add_locked(p11o_handle_table *t, CK_ULONG value,
+				 CK_ULONG aux);
+bool p11o_handles_take_locked(p11o_handle_table *t, CK_ULONG handle,
+			      p11o_handle_info *out);
 
 bool p11o_handles_remove(p11o_handle_table *t, CK_ULONG handle);
 /* Remove a live handle and say what it mapped to (out may be NULL); false

@@ -160,6 +160,24 @@ static CK_RV pv_C_OpenSession(p11o_layer *self, CK_SLOT_ID slotID,
 	return CKR_OK;
 }
 
+/* The slot ID is the application's, from the record (sessions.h): the
+ * slots layer need not look the session up again. */
+static CK_RV pv_C_GetSessionInfo(p11o_layer *self, CK_SESSION_HANDLE hSession,
+				 CK_SESSION_INFO_PTR pInfo)
+{
+	const p11o_function_list *fl = FL(self);
+	if (!fl->C_GetSessionInfo)
+		return CKR_FUNCTION_NOT_SUPPORTED;
+	const p11o_session *rec = p11o_session_get(REG(self), hSession);
+	CK_RV rv = fl->C_GetSessionInfo(
+	    rec ? rec->provider_handle : CK_INVALID_HANDLE, pInfo);
+	if (rv == CKR_OK && pInfo && rec && rec->slot != P11O_NO_SLOT)
+		pInfo->slotID = self->stack->view.slots[rec->slot].id;
+	else if (rv != CKR_OK && rec)
+		p11o_sessions_follow(REG(self), hSession, rec, rv, false);
+	return rv;
+}
+
 static CK_RV pv_C_CloseSession(p11o_layer *self, CK_SESSION_HANDLE hSession)
 {
 	const p11o_function_list *fl = FL(self);
@@ -245,6 +263,7 @@ p11o_layer *p11o_provider_layer_new(struct p11o_stack *stack)
 	l->ops = provider_ops;
 	l->ops.C_OpenSession = pv_C_OpenSession;
 	l->ops.C_CloseSession = pv_C_CloseSession;
+	l->ops.C_GetSessionInfo = pv_C_GetSessionInfo;
 	l->ops.C_CloseAllSessions = pv_C_CloseAllSessions;
 	l->base.ops = &l->ops;
 	l->base.stack = stack;

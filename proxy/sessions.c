@@ -7,20 +7,16 @@
 CK_RV p11o_sessions_init(p11o_sessions *r)
 {
 	memset(r, 0, sizeof(*r));
-	if (p11o_handles_init(&r->handles, false) != CKR_OK)
-		return CKR_HOST_MEMORY;
-	if (p11o_mutex_init(&r->lock) != CKR_OK) {
-		p11o_handles_destroy(&r->handles);
-		return CKR_HOST_MEMORY;
-	}
-	return CKR_OK;
+	return p11o_handles_init(&r->handles, false) == CKR_OK
+		   ? CKR_OK
+		   : CKR_HOST_MEMORY;
 }
 
 size_t p11o_sessions_reserve(p11o_sessions *r, size_t size,
 			     p11o_session_end_fn end, void *ctx)
 {
 	const size_t align = _Alignof(max_align_t);
-	p11o_mutex_lock(&r->lock);
+	p11o_mutex_lock(&r->handles.lock);
 	size_t off = SIZE_MAX;
 	if (!r->sealed && r->nhooks < P11O_SESSION_HOOKS) {
 		off = r->ext_size;
@@ -30,7 +26,7 @@ size_t p11o_sessions_reserve(p11o_sessions *r, size_t size,
 		r->hooks[r->nhooks].off = off;
 		r->nhooks++;
 	}
-	p11o_mutex_unlock(&r->lock);
+	p11o_mutex_unlock(&r->handles.lock);
 	return off;
 }
 
@@ -55,27 +51,29 @@ void p11o_sessions_destroy(p11o_sessions *r)
 		free(s);
 	}
 	p11o_handles_destroy(&r->handles);
-	p11o_mutex_destroy(&r->lock);
 	memset(r, 0, sizeof(*r));
 }
 
+/* One lock for a record and its handle: the handle table's. */
 p11o_session *p11o_sessions_add(p11o_sessions *r, const p11o_session *init)
 {
-	p11o_mutex_lock(&r->lock);
+	p11o_handle_table *t = &r->handles;
+	p11o_mutex_lock(&t->lock);
 	r->sealed = true;
+	if (!r->free)
+		r->free = atomic_exchange(&r->ended, NULL);
 	p11o_session *s = r->free;
 	if (s) {
 		r->free = s->next_free;
 	} else {
 		s = calloc(1, sizeof(*s) + r->ext_size);
-		if (s) {
-			s->next_all = atomic_load(&r->all);
-			atomic_store_explicit(&r->all, s, memory_order_release);
+		if (!s) {
+			p11o_mutex_unlock(&t->lock);
+			return NULL;
 		}
+		s->next_all = atomic_load(&r->all);
+		atomic_store_explicit(&r->all, s, memory_order_release);
 	}
-	p11o_mutex_unlock(&r->lock);
-	if (!s)
-		return NULL;
 	s->provider_handle = init->provider_handle;
 	s->provider = init->provider;
 	s->down_slot = init->down_slot;
@@ -84,15 +82,15 @@ p11o_session *p11o_sessions_add(p11o_sessions *r, const p11o_session *init)
 	s->rw = init->rw;
 	/* Published by the handle table's release store. */
 	CK_SESSION_HANDLE h =
-	    p11o_handles_add(&r->handles, (CK_ULONG)(uintptr_t)s, s->slot);
-	if (!h) {
-		p11o_mutex_lock(&r->lock);
+	    p11o_handles_add_locked(t, (CK_ULONG)(uintptr_t)s, s->slot);
+	if (h) {
+		atomic_store_explicit(&s->handle, h, memory_order_relaxed);
+	} else {
 		s->next_free = r->free;
 		r->free = s;
-		p11o_mutex_unlock(&r->lock);
-		return NULL;
+		s = NULL;
 	}
-	atomic_store(&s->handle, h);
+	p11o_mutex_unlock(&t->lock);
 	return s;
 }
 
@@ -102,12 +100,15 @@ void p11o_sessions_end(p11o_sessions *r, CK_SESSION_HANDLE h)
 	if (!h || !p11o_handles_take(&r->handles, h, &info))
 		return;
 	p11o_session *s = (p11o_session *)(uintptr_t)info.value;
+	/* Outside the lock: hooks may take their layer's locks. */
 	run_hooks(r, s, false);
-	atomic_store(&s->handle, 0);
-	p11o_mutex_lock(&r->lock);
-	s->next_free = r->free;
-	r->free = s;
-	p11o_mutex_unlock(&r->lock);
+	atomic_store_explicit(&s->handle, 0, memory_order_relaxed);
+	/* Onto the lock-free `ended` stack (push only: no ABA); the next
+	 * add takes the whole stack under the lock. */
+	p11o_session *head = atomic_load(&r->ended);
+	do
+		s->next_free = head;
+	while (!atomic_compare_exchange_weak(&r->ended, &head, s));
 }
 
 /* Records are only ever added at the head: the walk needs no lock, and a

@@ -26,8 +26,8 @@
  * pulled (the slots layer's events, and p11o_session_check()).  Every
  * layer follows it through its hook; none keeps a session table.
  *
- * Threads: lookups take no lock; making and ending a record take the
- * handle table's lock and the registry's, for a moment each. */
+ * Threads: lookups take no lock; making a record takes the handle table's
+ * lock once, ending one once (the hooks run after, unlocked). */
 #ifndef P11O_SESSIONS_H
 #define P11O_SESSIONS_H
 
@@ -63,8 +63,9 @@ typedef void (*p11o_session_end_fn)(void *ctx, p11o_session *s, void *ext,
 				    bool last);
 
 typedef struct p11o_sessions {
-	p11o_handle_table handles; /* value: the record's address */
-	p11o_mutex lock;           /* free list, making records */
+	/* value: the record's address.  Its lock also guards the free list
+	 * and the hooks. */
+	p11o_handle_table handles;
 	size_t ext_size;
 	struct {
 		p11o_session_end_fn fn;
@@ -72,9 +73,10 @@ typedef struct p11o_sessions {
 		size_t off;
 	} hooks[P11O_SESSION_HOOKS];
 	size_t nhooks;
-	p11o_session *free;
-	_Atomic(p11o_session *) all; /* every record, newest first */
-	bool sealed;                 /* a record exists: no more reserving */
+	p11o_session *free;            /* under the lock */
+	_Atomic(p11o_session *) ended; /* pushed without lock */
+	_Atomic(p11o_session *) all;   /* every record, newest first */
+	bool sealed;                   /* a record exists: no more reserving */
 } p11o_sessions;
 
 CK_RV p11o_sessions_init(p11o_sessions *r);

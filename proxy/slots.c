@@ -60,12 +60,13 @@ static void forget_pin_states(slots_layer *l, call_ctx *ctx)
 /* ---- generated wrappers: translate handles by argument kind ----------- */
 
 /* Functions with one of these kinds are wrapped; the others (a session
- * and bytes: the crypto calls) skip this layer. */
+ * and bytes: the crypto calls) skip this layer.  C_GetSessionInfo's slot
+ * ID is the application's already: the bottom layer takes it from the
+ * session's record. */
 #define SL_HAS_OBJECT P11O_KIND_HOOK
 #define SL_HAS_OUT_OBJECT P11O_KIND_HOOK
 #define SL_HAS_SLOT P11O_KIND_HOOK
 #define SL_HAS_OUT_SLOT P11O_KIND_HOOK
-#define SL_HAS_OUT_SESSION_INFO P11O_KIND_HOOK
 #define SL_HAS_PIN P11O_KIND_HOOK
 
 #define SL_PRE_SESSION P11O_KIND_HOOK

@@ -43,7 +43,6 @@ CK_ULONG sl_learn_new(slots_layer *l, CK_SLOT_ID pid);
 /* Virtual -> index; IDs of slots not seen yet in this process are
  * learnt (IDs are stable across processes). */
 CK_ULONG sl_slot_index(slots_layer *l, CK_SLOT_ID id);
-CK_SLOT_ID sl_slot_up(slots_layer *l, CK_SLOT_ID pid);
 /* C_GetSlotList when [slots] hides some slots. */
 CK_RV sl_filtered_slot_list(slots_layer *l, CK_BBOOL tokenPresent,
 			    CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount);
@@ -54,6 +53,13 @@ static inline CK_ULONG sl_index_of_provider(slots_layer *l, CK_SLOT_ID pid)
 {
 	CK_ULONG i = p11o_slot_find_down(l->view, pid);
 	return i != NO_SLOT ? i : sl_learn_new(l, pid);
+}
+
+/* Provider -> virtual (inline: C_GetSlotList's per-slot path). */
+static inline CK_SLOT_ID sl_slot_up(slots_layer *l, CK_SLOT_ID pid)
+{
+	CK_ULONG i = sl_index_of_provider(l, pid);
+	return i == NO_SLOT ? pid : l->view->slots[i].id;
 }
 
 #endif

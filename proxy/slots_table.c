@@ -120,12 +120,6 @@ CK_ULONG sl_slot_index(slots_layer *l, CK_SLOT_ID id)
 	return i;
 }
 
-CK_SLOT_ID sl_slot_up(slots_layer *l, CK_SLOT_ID pid)
-{
-	CK_ULONG i = sl_index_of_provider(l, pid);
-	return i == NO_SLOT ? pid : l->view->slots[i].id;
-}
-
 static bool pin_listed(const p11o_config *cfg, const char *pin)
 {
 	for (size_t i = 0; i < cfg->pin_name_count; i++)

@@ -29,7 +29,7 @@ void p11o_slot_view_destroy(p11o_slot_view *v)
 	memset(v, 0, sizeof(*v));
 }
 
-enum p11o_slot_kind p11o_slot_kind(p11o_slot_view *v, CK_ULONG i)
+enum p11o_slot_kind p11o_slot_classify(p11o_slot_view *v, CK_ULONG i)
 {
 	if (i == P11O_NO_SLOT || i >= p11o_slot_count(v))
 		return P11O_SLOT_UNKNOWN;
@@ -78,10 +78,8 @@ static SCARDCONTEXT *context(p11o_slot_view *v)
 
 /* pcsc-lite counts insertions and removals in the upper 16 bits of
  * dwEventState. */
-uint64_t p11o_slot_insertion(p11o_slot_view *v, CK_ULONG i)
+uint64_t p11o_slot_card_insertion(p11o_slot_view *v, CK_ULONG i)
 {
-	if (p11o_slot_kind(v, i) != P11O_SLOT_CARD)
-		return P11O_NO_INSERTION;
 	uint64_t out = P11O_NO_INSERTION;
 	p11o_mutex_lock(&v->pcsc_lock);
 	for (int attempt = 0; attempt < 2; attempt++) {

@@ -90,7 +90,17 @@ static inline CK_ULONG p11o_slot_find_down(const p11o_slot_view *v,
 }
 
 /* The slot's kind, classifying it on first use (PC/SC reader list). */
-enum p11o_slot_kind p11o_slot_kind(p11o_slot_view *v, CK_ULONG i);
+enum p11o_slot_kind p11o_slot_classify(p11o_slot_view *v, CK_ULONG i);
+static inline enum p11o_slot_kind p11o_slot_kind(p11o_slot_view *v, CK_ULONG i)
+{
+	if (i < p11o_slot_count(v)) {
+		int k = atomic_load_explicit(&v->slots[i].kind,
+					     memory_order_acquire);
+		if (k != P11O_SLOT_UNKNOWN)
+			return (enum p11o_slot_kind)k;
+	}
+	return p11o_slot_classify(v, i);
+}
 
 /* A slot that was found not to be a card is classified again on next use
  * (an event on it: a reader may have appeared).  A card slot keeps its
@@ -99,7 +109,13 @@ void p11o_slot_reclassify(p11o_slot_view *v, CK_ULONG i);
 
 /* Card slots: the reader's current insertion (see above); others and
  * PC/SC errors: P11O_NO_INSERTION. */
-uint64_t p11o_slot_insertion(p11o_slot_view *v, CK_ULONG i);
+uint64_t p11o_slot_card_insertion(p11o_slot_view *v, CK_ULONG i);
+static inline uint64_t p11o_slot_insertion(p11o_slot_view *v, CK_ULONG i)
+{
+	return p11o_slot_kind(v, i) == P11O_SLOT_CARD
+		   ? p11o_slot_card_insertion(v, i)
+		   : P11O_NO_INSERTION;
+}
 
 /* The user PIN of the card that virtual token `i` stands for, given the
  * card's facts and the provider's token label: p11o_card_pin_for_label()

@@ -64,9 +64,12 @@ CK_RV ob_token_facts(ob_layer *l, ob_token *t, ob_facts *out)
 		return ob_card_facts(l, t, out);
 	CK_RV rv = CKR_OK;
 	p11o_mutex_lock(&t->lock);
-	if (!t->loaded) {
+	/* Valid for the drop generation they were loaded in. */
+	unsigned long gen = atomic_load(&t->drops);
+	if (!t->loaded || t->loaded_gen != gen) {
 		rv = ob_soft_facts(l, t->pid, &t->facts);
 		t->loaded = rv == CKR_OK;
+		t->loaded_gen = gen;
 	}
 	if (rv == CKR_OK)
 		*out = t->facts;
@@ -88,9 +91,8 @@ void ob_token_drop(ob_layer *l, ob_token *t)
 		ob_card_drop(l, t->reader);
 		return;
 	}
-	p11o_mutex_lock(&t->lock);
-	t->loaded = false;
-	p11o_mutex_unlock(&t->lock);
+	/* No lock: this runs at every C_OpenSession on the token. */
+	atomic_fetch_add(&t->drops, 1);
 }
 
 void ob_tokens_destroy(ob_layer *l)

@@ -69,7 +69,9 @@ typedef struct ob_token {
 	p11o_mutex lock;
 	_Atomic int source;       /* enum ob_source, set once */
 	struct ob_reader *reader; /* OB_SRC_CARD */
-	bool loaded;              /* facts valid (soft) */
+	bool loaded;              /* facts valid (soft), under lock */
+	unsigned long loaded_gen; /* `drops` when they were loaded */
+	atomic_ulong drops;       /* ob_token_drop() calls */
 	ob_facts facts;
 } ob_token;
 

@@ -7,7 +7,9 @@ sends), "sign": [key ID hex]}.  An unblock: {"token", "wrong", "tries", "puk",
 "new", "apdu": (P1, P2, data) OpenSC sends, "ok": the card accepts it, "why"}."""
 import json, os
 
+import vcard_openpgp
 import vcard_p15
+import vcard_piv
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROFILES = os.path.join(HERE, "profiles")
@@ -39,6 +41,7 @@ def pkcs15_case(profile):
         tokens, unblocks = [], []
         for p in cfg["pins"]:
             tok = {"suffix": " (%s)" % p["name"], "pin": p["value"], "ref": p["ref"],
+                   "pin_label": p["name"], "counter": p["ref"],
                    "verify": vcard_p15.PinFormat(p).encode(p["value"]),
                    "sign": [p["key_id"]] if "sign" in p.get("usage", []) else []}
             tokens.append(tok)
@@ -51,22 +54,23 @@ def pkcs15_case(profile):
                 # OpenSC uses the PIN's own object as "PUK": PIN-encoded bytes + new PIN
                 enc = vcard_p15.PinFormat(p)
                 ub.update(puk=p["value"], apdu=(0, p["ref"], enc.encode(p["value"]) + enc.encode(new)),
-                          ok=False, why="the PIN has no PUK")
+                          ok=False, why="the PIN has no PUK", no_puk=True)
             else:
                 sent, right = _opensc_unblock_data(p, puk, puk["value"], new)
-                ub.update(puk=puk["value"], apdu=(0, p["ref"], sent), ok=sent == right,
+                ub.update(puk=puk["value"], apdu=(0, p["ref"], sent), ok=sent == right, right=right,
                           why="OpenSC encodes PUK and new PIN crosswise (PIN type %s, PUK type %s)"
                           % (p.get("type", "ascii-numeric"), puk.get("type", "ascii-numeric")))
             unblocks.append(ub)
-        for t in tokens:  # the label OpenSC shows may be the bare PIN label
-            if profile == "p15-utf8" and t["suffix"].startswith(" (Signatur"):
-                t["label"] = t.pop("suffix")[2:-1]
         first = cfg["pins"][0]
         replace = {"family": "pkcs15", "which": first["key_ref"], "token": tokens[0],
                    "id": first["key_id"],
                    "kw": {"pin": (first["ref"], tokens[0]["verify"])}}
         return {"family": "pkcs15", "config": cfg if profile else None, "replace": replace,
-                "tokens": tokens, "unblock": unblocks, "shows_locked": False}
+                "tokens": tokens, "unblock": unblocks, "shows_locked": False,
+                # facts for the feature matrix (test_matrix.py)
+                "serial": cfg["serial"].lower(), "card_label": cfg["label"],
+                "application": "PKCS #15", "atr": cfg["atr"], "challenge": True,
+                "proxy_conf": '[card "vcard"]\napplication = PKCS #15\nunlock-key-ref = 0x01\n'}
     return build
 
 
@@ -78,8 +82,10 @@ def _wrong(p):
 def openpgp_case(version, family="openpgp"):
     def build():
         user = {"label": "OpenPGP card (User PIN)", "pin": "123456", "ref": 0x82,
+                "pin_label": "User PIN", "counter": "pw1",
                 "verify": b"123456", "sign": ["03"]}
         sig = {"label": "OpenPGP card (User PIN (sig))", "pin": "123456", "ref": 0x81,
+               "pin_label": "User PIN (sig)", "counter": "pw1",
                "verify": b"123456", "sign": ["01"]}
         # OpenSC's unblock on either token: RESET RETRY COUNTER 00 2C 00 81 <RC><new PW1>
         ub = [{"token": t, "wrong": "000000", "tries": 3, "puk": "87654321", "new": new,
@@ -90,9 +96,12 @@ def openpgp_case(version, family="openpgp"):
         # too far (ref 81 shows the Resetting Code's counter, 82 PW3's): never "locked"
         spec = {"family": "openpgp", "config": {"family": "openpgp", "version": version},
                 "tokens": [user, sig], "unblock": ub, "shows_locked": version >= "3.1",
-                "replace": {"family": "openpgp", "which": "aut", "token": user, "id": "03"}}
+                "replace": {"family": "openpgp", "which": "aut", "token": user, "id": "03"},
+                "serial": "ffff12345678", "card_label": "OpenPGP card",
+                "application": "OpenPGP",
+                "atr": vcard_openpgp.ATR_V3 if version >= "3" else vcard_openpgp.ATR_V2}
         if family == "piv+openpgp":  # the OpenPGP applet of the two-applet card
-            spec.update(family=family, card_drivers="openpgp",
+            spec.update(family=family, card_drivers="openpgp", atr=vcard_piv.YUBIKEY4_ATR,
                         config={"family": family, "openpgp": {"version": version}})
         return spec
     return build
@@ -101,12 +110,16 @@ def openpgp_case(version, family="openpgp"):
 def piv_case(config=None, family="piv"):
     def build():
         tok = {"label": "PIV Authentication Test User", "pin": "123456", "ref": 0x80,
+               "pin_label": "PIN", "counter": "pin",
                "verify": b"123456\xff\xff", "sign": ["01", "02"]}
         # OpenSC's unblock: 00 2C 00 80 10 <PUK FF-padded to 8><new PIN FF-padded to 8>
         ub = {"token": tok, "wrong": "000000", "tries": 3, "puk": "12345678", "new": "654321",
               "apdu": (0, 0x80, b"12345678" + b"654321\xff\xff"), "ok": True, "why": ""}
         return {"family": family, "config": config, "tokens": [tok], "unblock": [ub],
-                "replace": {"family": "piv", "which": "9C", "token": tok, "id": "02"}}
+                "replace": {"family": "piv", "which": "9C", "token": tok, "id": "02"},
+                "serial": vcard_piv.DEFAULTS["guid"].lower(),
+                "card_label": "PIV Authentication Test User",
+                "application": "NIST SP 800-73 [PIV]", "atr": vcard_piv.YUBIKEY4_ATR}
     return build
 
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "safe_open.h"
 #include "stack.h"
 #include "variables.h"
 
@@ -27,8 +28,17 @@ static bool is_self(void *dl)
 int p11o_provider_load(p11o_provider *p, const char *path, char *err,
 		       size_t errlen)
 {
+	char why[160];
+
 	memset(p, 0, sizeof(*p));
 	snprintf(p->path, sizeof(p->path), "%s", path);
+	/* Every application runs this code: the same care as for the config
+	 * that names it (safe_open.h). */
+	if (p11o_check_module_file(path, why, sizeof(why)) != 0) {
+		snprintf(err, errlen, "cannot load provider '%s': %s", path,
+			 why);
+		return -1;
+	}
 	p->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
 	if (!p->dl) {
 		snprintf(err, errlen, "cannot load provider '%s': %s", path,

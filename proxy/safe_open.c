@@ -218,3 +218,34 @@ int p11o_open_trace_file(const char *path, char *why, size_t whylen)
 	}
 	return fd;
 }
+
+int p11o_check_module_file(const char *path, char *why, size_t whylen)
+{
+	struct stat st;
+	uid_t me = geteuid();
+
+	say(why, whylen, "%s", "");
+	if (!strchr(path, '/'))
+		return 0;
+	/* stat, not open: dlopen opens it again.  Whoever could swap the
+	 * file between the two can already write where it lives. */
+	if (stat(path, &st) != 0) {
+		say(why, whylen, "%s", strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		say(why, whylen, "not a regular file (%s)", kind(st.st_mode));
+		return -1;
+	}
+	if (st.st_uid != 0 && st.st_uid != me) {
+		say(why, whylen, "owned by uid %lu, neither root nor uid %lu",
+		    (unsigned long)st.st_uid, (unsigned long)me);
+		return -1;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		say(why, whylen, "writable by group or others (mode %04o)",
+		    (unsigned)(st.st_mode & 07777));
+		return -1;
+	}
+	return 0;
+}

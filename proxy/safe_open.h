@@ -28,4 +28,11 @@ int p11o_open_config_file(const char *path, size_t max_size, struct stat *st,
  * Never blocks.  Returns an fd (O_CLOEXEC) or -1 with `why` set. */
 int p11o_open_trace_file(const char *path, char *why, size_t whylen);
 
+/* A provider module named by a path (one with a '/'): the file it leads
+ * to must be a regular file owned by root or the effective user and not
+ * writable by group or others, like the config that names it.  A bare
+ * name is left to dlopen's search of the system's directories: 0.
+ * Returns 0, or -1 with `why` set. */
+int p11o_check_module_file(const char *path, char *why, size_t whylen);
+
 #endif

@@ -110,6 +110,26 @@ expect "config check: a provider that does not exist is an error" 1 \
 	"1 error(s), 0 warning(s)"
 grep -q "provider module:" <<<"$out" &&
 	bad "config check prints settings after an error: $out"
+# the provider module the config names: the same owner and mode rules
+provider_refused() { # provider_refused DESC MODULE-FILE PATTERN
+	printf '[provider]\nmodule = %s\n' "$2" >"$dir/prov.conf"
+	P11OVERLAY_CONF=$dir/prov.conf run "$tool" --module "$mod" list
+	expect "module refuses $1" 3 "$3"
+	run "$tool" config check "$dir/prov.conf"
+	expect "config check refuses $1" 1 "$3"
+}
+cp "$softhsm" "$dir/open.so" && chmod 777 "$dir/open.so"
+provider_refused "a world-writable provider" "$dir/open.so" \
+	"writable by group or others (mode 0777)"
+cp "$softhsm" "$dir/theirs.so" && chmod 755 "$dir/theirs.so" &&
+	chown 65534:65534 "$dir/theirs.so"
+provider_refused "a provider of another user" "$dir/theirs.so" \
+	"owned by uid 65534, neither root nor uid 0"
+ln -s "$softhsm" "$dir/link.so"
+printf '[provider]\nmodule = %s\n' "$dir/link.so" >"$dir/prov.conf"
+P11OVERLAY_CONF=$dir/prov.conf run "$tool" --module "$mod" list
+expect "a link to a root-owned provider is followed" 0 "Slot 0x"
+
 # the search order (P11OVERLAY_CONF) gets the same rules
 P11OVERLAY_CONF=$dir/world.conf run "$tool" config check
 expect "config check via P11OVERLAY_CONF refuses too" 1 "writable by group or others"

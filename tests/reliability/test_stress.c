@@ -9,7 +9,9 @@
  * Every CKR must be one the standard allows for the call; a watchdog
  * turns a deadlock into a failure.  Prints the operation counts.
  * argv: p11overlay.so softhsm|card [seconds] */
+#include <execinfo.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,6 +264,20 @@ static void *card_swapper(void *arg)
 	return NULL;
 }
 
+/* A crash is never a flake (issue 18): print the crashing thread's stack
+ * (addresses; `addr2line -e` or gdb on the core names them), then die of
+ * the same signal.  The rig stops itself (rig start --owner). */
+static void on_crash(int sig)
+{
+	static const char msg[] = "test_stress: crashed, stack:\n";
+	void *frames[64];
+	if (write(2, msg, sizeof(msg) - 1) < 0)
+		_exit(128 + sig);
+	backtrace_symbols_fd(frames, backtrace(frames, 64), 2);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
 /* ---- setup and verification ------------------------------------------ */
 
 static void soft_setup(void)
@@ -344,6 +360,11 @@ int main(int argc, char **argv)
 		seconds = atof(argv[3]);
 	card_mode = strcmp(argv[2], "card") == 0;
 	rel_watchdog((unsigned)seconds + 120, "test_stress");
+	/* backtrace() loads libgcc before any crash, not in the handler. */
+	void *warm[1];
+	backtrace(warm, 1);
+	signal(SIGSEGV, on_crash);
+	signal(SIGBUS, on_crash);
 	p11test_module m;
 	if (card_mode) {
 		p11test_rig_start();

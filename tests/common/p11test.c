@@ -202,12 +202,18 @@ void p11test_card_reset(void)
 	p11test_rig_cmd("reset");
 }
 
-void p11test_rig_cmd(const char *verb)
+int p11test_rig_try(const char *verb)
 {
 	char cmd[1024];
 	snprintf(cmd, sizeof(cmd), "%s %s %s >/dev/null", rig_script(), verb,
 		 rig_dir);
-	if (system(cmd) != 0 && strcmp(verb, "stop") != 0)
+	return system(cmd);
+}
+
+void p11test_rig_cmd(const char *verb)
+{
+	char cmd[1024];
+	if (p11test_rig_try(verb) != 0 && strcmp(verb, "stop") != 0)
 		die(verb);
 	if (strcmp(verb, "stop") == 0) {
 		snprintf(cmd, sizeof(cmd), "rm -rf %s", rig_dir);

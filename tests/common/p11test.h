@@ -24,8 +24,13 @@ void *p11test_sym(p11test_module *m, const char *name);
  * and the dir goes when this process ends, on every exit path (abort(),
  * a crash, a timeout's SIGTERM): `rig start --owner`. */
 const char *p11test_rig_start(void);
-/* "insert", "remove", "stop" (also removes the dir), "reset" */
+/* "insert", "remove", "stop" (also removes the dir), "reset"; any but
+ * stop exits the test program when it fails. */
 void p11test_rig_cmd(const char *verb);
+/* The same without exiting: the command's system() status.  For threads
+ * of a test whose other threads are inside the module: exit() there runs
+ * the libraries' exit handlers (OpenSSL's cleanup) under those threads. */
+int p11test_rig_try(const char *verb);
 /* The card back to its default PINs, retry counters and TokenInfo
  * (`rig reset`): a test that blocked a PIN does not fail the next one. */
 void p11test_card_reset(void);

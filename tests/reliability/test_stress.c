@@ -254,11 +254,19 @@ static void *card_worker(void *arg)
 static void *card_swapper(void *arg)
 {
 	(void)arg;
+	/* A failed rig command ends the run through main, never by exit()
+	 * from this thread while the workers are inside the module. */
 	while (!atomic_load(&stop)) {
 		usleep(200000);
-		p11test_rig_cmd("remove");
+		if (p11test_rig_try("remove") != 0) {
+			rel_fail("rig remove failed");
+			break;
+		}
 		usleep(200000);
-		p11test_rig_cmd("insert");
+		if (p11test_rig_try("insert") != 0) {
+			rel_fail("rig insert failed");
+			break;
+		}
 		atomic_fetch_add(&card_swaps, 1);
 	}
 	return NULL;

@@ -141,7 +141,10 @@ P11O_FUNCTIONS_V2_TAIL(P11O_FORWARD_)
 P11O_FUNCTIONS_V3(P11O_FORWARD_)
 #undef P11O_FORWARD_
 
-/* The record is made here, where the provider's handle is born. */
+/* The record is made here, where the provider's handle is born.  An
+ * application's Notify is wrapped (sessions.h: p11o_session_notify with
+ * the record as pApplication), so a provider calling it hands the
+ * application its own handle, never the provider's. */
 static CK_RV pv_C_OpenSession(p11o_layer *self, CK_SLOT_ID slotID,
 			      CK_FLAGS flags, CK_VOID_PTR pApplication,
 			      CK_NOTIFY Notify, CK_SESSION_HANDLE_PTR phSession)
@@ -149,19 +152,35 @@ static CK_RV pv_C_OpenSession(p11o_layer *self, CK_SLOT_ID slotID,
 	const p11o_function_list *fl = FL(self);
 	if (!fl->C_OpenSession)
 		return CKR_FUNCTION_NOT_SUPPORTED;
-	CK_SESSION_HANDLE ph = CK_INVALID_HANDLE;
-	CK_RV rv = fl->C_OpenSession(slotID, flags, pApplication, Notify,
-				     phSession ? &ph : NULL);
-	if (rv != CKR_OK || !phSession)
-		return rv;
 	p11o_stack *st = self->stack;
+	p11o_session *wrapped = NULL;
+	if (Notify && phSession) {
+		wrapped = p11o_sessions_take(&st->sessions);
+		if (!wrapped)
+			return CKR_HOST_MEMORY;
+	}
+	CK_SESSION_HANDLE ph = CK_INVALID_HANDLE;
+	CK_RV rv = fl->C_OpenSession(
+	    slotID, flags, wrapped ? (CK_VOID_PTR)wrapped : pApplication,
+	    wrapped ? p11o_session_notify : Notify, phSession ? &ph : NULL);
+	if (rv != CKR_OK || !phSession) {
+		if (wrapped)
+			p11o_sessions_give_back(&st->sessions, wrapped);
+		return rv;
+	}
 	p11o_session init = {.provider_handle = ph,
 			     .provider = 0,
 			     .down_slot = slotID,
 			     .slot = p11o_slot_find_down(&st->view, slotID),
-			     .rw = (flags & CKF_RW_SESSION) != 0};
+			     .rw = (flags & CKF_RW_SESSION) != 0,
+			     .notify = Notify,
+			     .application = pApplication};
 	init.insertion = p11o_slot_insertion(&st->view, init.slot);
-	p11o_session *s = p11o_sessions_add(&st->sessions, &init);
+	p11o_session *s =
+	    wrapped ? (p11o_sessions_publish(&st->sessions, wrapped, &init)
+			   ? wrapped
+			   : NULL)
+		    : p11o_sessions_add(&st->sessions, &init);
 	if (!s) {
 		fl->C_CloseSession(ph);
 		return CKR_HOST_MEMORY;

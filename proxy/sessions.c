@@ -54,44 +54,96 @@ void p11o_sessions_destroy(p11o_sessions *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/* One lock for a record and its handle: the handle table's. */
-p11o_session *p11o_sessions_add(p11o_sessions *r, const p11o_session *init)
+/* Under the lock: a free record, or a new one. */
+static p11o_session *take_locked(p11o_sessions *r)
 {
-	p11o_handle_table *t = &r->handles;
-	p11o_mutex_lock(&t->lock);
 	r->sealed = true;
 	if (!r->free)
 		r->free = atomic_exchange(&r->ended, NULL);
 	p11o_session *s = r->free;
 	if (s) {
 		r->free = s->next_free;
-	} else {
-		s = calloc(1, sizeof(*s) + r->ext_size);
-		if (!s) {
-			p11o_mutex_unlock(&t->lock);
-			return NULL;
-		}
+		return s;
+	}
+	s = calloc(1, sizeof(*s) + r->ext_size);
+	if (s) {
 		s->next_all = atomic_load(&r->all);
 		atomic_store_explicit(&r->all, s, memory_order_release);
 	}
+	return s;
+}
+
+/* Under the lock: fill s and give it its handle (false: out of memory,
+ * s back on the free list). */
+static bool publish_locked(p11o_sessions *r, p11o_session *s,
+			   const p11o_session *init)
+{
 	s->provider_handle = init->provider_handle;
 	s->provider = init->provider;
 	s->down_slot = init->down_slot;
 	s->slot = init->slot;
 	s->insertion = init->insertion;
 	s->rw = init->rw;
+	s->notify = init->notify;
+	s->application = init->application;
 	/* Published by the handle table's release store. */
-	CK_SESSION_HANDLE h =
-	    p11o_handles_add_locked(t, (CK_ULONG)(uintptr_t)s, s->slot);
-	if (h) {
-		atomic_store_explicit(&s->handle, h, memory_order_relaxed);
-	} else {
+	CK_SESSION_HANDLE h = p11o_handles_add_locked(
+	    &r->handles, (CK_ULONG)(uintptr_t)s, s->slot);
+	if (!h) {
 		s->next_free = r->free;
 		r->free = s;
-		s = NULL;
+		return false;
 	}
-	p11o_mutex_unlock(&t->lock);
+	atomic_store_explicit(&s->handle, h, memory_order_release);
+	return true;
+}
+
+/* One lock for a record and its handle: the handle table's. */
+p11o_session *p11o_sessions_add(p11o_sessions *r, const p11o_session *init)
+{
+	p11o_mutex_lock(&r->handles.lock);
+	p11o_session *s = take_locked(r);
+	if (s && !publish_locked(r, s, init))
+		s = NULL;
+	p11o_mutex_unlock(&r->handles.lock);
 	return s;
+}
+
+p11o_session *p11o_sessions_take(p11o_sessions *r)
+{
+	p11o_mutex_lock(&r->handles.lock);
+	p11o_session *s = take_locked(r);
+	p11o_mutex_unlock(&r->handles.lock);
+	return s;
+}
+
+bool p11o_sessions_publish(p11o_sessions *r, p11o_session *s,
+			   const p11o_session *init)
+{
+	p11o_mutex_lock(&r->handles.lock);
+	bool ok = publish_locked(r, s, init);
+	p11o_mutex_unlock(&r->handles.lock);
+	return ok;
+}
+
+void p11o_sessions_give_back(p11o_sessions *r, p11o_session *s)
+{
+	p11o_mutex_lock(&r->handles.lock);
+	s->next_free = r->free;
+	r->free = s;
+	p11o_mutex_unlock(&r->handles.lock);
+}
+
+CK_RV p11o_session_notify(CK_SESSION_HANDLE provider_handle,
+			  CK_NOTIFICATION event, CK_VOID_PTR record)
+{
+	const p11o_session *s = record;
+	(void)provider_handle;
+	CK_SESSION_HANDLE h =
+	    atomic_load_explicit(&s->handle, memory_order_acquire);
+	if (!h || !s->notify)
+		return CKR_OK;
+	return s->notify(h, event, s->application);
 }
 
 void p11o_sessions_end(p11o_sessions *r, CK_SESSION_HANDLE h)

@@ -50,6 +50,11 @@ typedef struct p11o_session {
 	CK_ULONG slot;        /* slot view index, or P11O_NO_SLOT */
 	uint64_t insertion;   /* p11o_slot_insertion() at open */
 	bool rw;              /* CKF_RW_SESSION */
+	/* The application's C_OpenSession callback and its argument: the
+	 * provider gets p11o_session_notify and the record instead, so the
+	 * application sees its own handle (never the provider's). */
+	CK_NOTIFY notify;
+	CK_VOID_PTR application;
 	struct p11o_session *next_free;
 	struct p11o_session *next_all;
 	max_align_t ext[]; /* the layers' extension spaces */
@@ -105,9 +110,25 @@ static inline p11o_session *p11o_session_get(const p11o_sessions *r,
 		   : NULL;
 }
 
-/* A new session: the fields of `init` from provider_handle to rw are
- * copied.  The new record (its handle set), or NULL when out of memory. */
+/* A new session: the fields of `init` from provider_handle to
+ * application are copied.  The new record (its handle set), or NULL when
+ * out of memory. */
 p11o_session *p11o_sessions_add(p11o_sessions *r, const p11o_session *init);
+
+/* Two steps, for a session whose record the provider must know before it
+ * answers (a Notify callback): take a record (not yet a session; NULL when
+ * out of memory), then either add it (fields as above, false when out of
+ * memory: the record is given back) or give it back. */
+p11o_session *p11o_sessions_take(p11o_sessions *r);
+bool p11o_sessions_publish(p11o_sessions *r, p11o_session *s,
+			   const p11o_session *init);
+void p11o_sessions_give_back(p11o_sessions *r, p11o_session *s);
+
+/* The Notify the provider gets for an application that gave one; its
+ * pApplication is the record.  Before the session is published (during
+ * C_OpenSession) there is no handle to show: it answers CKR_OK. */
+CK_RV p11o_session_notify(CK_SESSION_HANDLE provider_handle,
+			  CK_NOTIFICATION event, CK_VOID_PTR record);
 
 /* What an answer of the provider means for the session(s). */
 enum p11o_verdict {

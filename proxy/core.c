@@ -67,24 +67,34 @@ static CK_RV core_set_trace_callback(p11o_layer *self,
 	return p11o_core_set_trace_callback(callback);
 }
 
+/* A fork from inside C_Initialize or C_Finalize (a provider's constructor
+ * or C_Initialize may fork: GIO autolaunching D-Bus in OpenSC's) comes from
+ * the thread that already holds init_lock: taking it again would hang the
+ * application for good, so the handlers leave it alone there. */
 static void atfork_prepare(void)
 {
-	pthread_mutex_lock(&init_lock);
+	if (!in_init_lock)
+		pthread_mutex_lock(&init_lock);
 }
 
 static void atfork_parent(void)
 {
-	pthread_mutex_unlock(&init_lock);
+	if (!in_init_lock)
+		pthread_mutex_unlock(&init_lock);
 }
 
 /* The child must call C_Initialize itself (design.md §3).  The parent's
  * stack is abandoned, not freed: other threads' locks died mid-use. */
 static void atfork_child(void)
 {
+	atomic_store(&p11o_active, &uninitialized);
+	/* Forked from inside C_Initialize/C_Finalize: that call goes on in
+	 * this thread and releases init_lock itself (it usually execs). */
+	if (in_init_lock)
+		return;
 	if (current)
 		abandoned = current;
 	current = NULL;
-	atomic_store(&p11o_active, &uninitialized);
 	pthread_mutex_unlock(&init_lock);
 }
 
@@ -320,7 +330,9 @@ CK_RV p11o_core_set_trace_callback(CK_TRACE_CALLBACK callback)
 	pending_callback = callback;
 #ifdef HAVE_TRACE
 	if (current) {
+		in_init_lock = true; /* the callback gets the header now */
 		rv = p11o_trace_set_callback(current->trace, callback);
+		in_init_lock = false;
 		publish(current);
 	}
 #endif

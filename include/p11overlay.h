@@ -163,7 +163,9 @@ typedef CK_ENGINE *CK_ENGINE_PTR;
 /* Trace records also go to the application: one complete record per call
  * (with its newline), in the calling thread, concurrently from several
  * threads; pRecord is valid during the call only.  The callback may call
- * p11overlay functions (e.g. C_GetInfo, C_HasNewEvent): those calls are
+ * p11overlay functions (e.g. C_GetInfo, C_HasNewEvent), from the record of
+ * a successful C_Initialize on (the header record that C_Initialize
+ * delivers first comes before the module is initialised): those calls are
  * not traced, neither to the callback nor to the trace file.  It must not
  * call C_Initialize, C_Finalize or C_SetTraceCallback (their records are
  * delivered while the module's initialisation lock is held). */

@@ -250,6 +250,14 @@ static bool reentered(const char *fn)
 	return in_init_lock;
 }
 
+/* Under init_lock, in C_Initialize (stack.h): the stack is live from here
+ * on, also for the trace callback of the C_Initialize record. */
+static void go_live(p11o_stack *s)
+{
+	current = s;
+	publish(s);
+}
+
 static CK_RV core_initialize(p11o_layer *self, CK_VOID_PTR pInitArgs)
 {
 	(void)self;
@@ -283,15 +291,16 @@ static CK_RV core_initialize(p11o_layer *self, CK_VOID_PTR pInitArgs)
 #endif
 	if (rv == CKR_OK) {
 		const p11o_targets *t = chain(s);
+		s->go_live = go_live;
 		rv = t->C_Initialize.fn(t->C_Initialize.layer, pInitArgs);
+		s->go_live = NULL;
 	} else {
 		report_failure(s, err);
 	}
 	if (rv != CKR_OK) {
 		stack_destroy(s);
 	} else {
-		current = s;
-		publish(s);
+		go_live(s);
 	}
 	in_init_lock = false;
 	pthread_mutex_unlock(&init_lock);

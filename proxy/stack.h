@@ -35,6 +35,12 @@ typedef struct p11o_stack {
 	p11o_sessions sessions;
 	p11o_slot_view view;
 	bool have_registry; /* the two above are initialised */
+	/* Set by the core for C_Initialize: makes this stack the module's
+	 * live one.  The trace layer calls it once the provider is
+	 * initialised, before it delivers the C_Initialize record, so a
+	 * trace callback can already call the module (include/p11overlay.h).
+	 * Runs in the C_Initialize caller's thread, under the core's lock. */
+	void (*go_live)(struct p11o_stack *s);
 	/* Cards behind the provider's slots, shared by the layers. */
 	struct p11o_card_cache *cards;
 } p11o_stack;

@@ -20,6 +20,12 @@ static void emit(p11o_trace *t, enum p11o_fn_index fn, const p11o_targ *av,
 	uint64_t dur = t1 > t0 ? t1 - t0 : 0;
 	p11o_trace_stat *s = &t->stats[fn];
 	unsigned long pid, tid;
+	struct p11o_stack *stack = t->layer.stack;
+
+	/* The record of a successful C_Initialize reaches a callback that
+	 * may call the module: the stack is live first (stack.h). */
+	if (fn == P11O_FN_C_Initialize && rv == CKR_OK && stack->go_live)
+		stack->go_live(stack);
 
 	atomic_fetch_add_explicit(&s->calls, 1, memory_order_relaxed);
 	if (rv != CKR_OK)

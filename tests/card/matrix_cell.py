@@ -88,7 +88,8 @@ class Cell:
             oracle.set_opensc_option(self.env, "app default", "card_drivers",
                                      self.spec["card_drivers"])
         conf = os.path.join(self.d, "p11overlay.conf")
-        with open(conf, "w") as fh:
+        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # any umask
+        with os.fdopen(fd, "w") as fh:
             fh.write("[provider]\nmodule = %s\n%s" % (self.env["RIG_OPENSC_MODULE"],
                                                     self.spec.get("proxy_conf", "")))
         os.environ.update(self.env)

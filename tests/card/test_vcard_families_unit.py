@@ -168,6 +168,8 @@ class OpenPgpV2(CardCase):
         self.tx("00CA004F00", 0x6985)  # application not selected
         self.tx("00A4040006D27600012401")
         self.tx("00A5000406 60045C027F21".replace(" ", ""), 0x6D00)
+        self.tx("0020008100", 0x6700)  # no VERIFY status before v3: DO C4 only
+        self.assertEqual(self.tx("00CA00C400")[0][4], 3)
         self.assertEqual(self.tx("00CA7F2100")[0], self.card.certs["aut"])
 
 
@@ -230,7 +232,8 @@ class TwoApplets(CardCase):
         self.tx("00A4040009A00000030800001000")
         self.tx("0020008000", 0x63C3)           # PIV PIN no longer verified
         self.tx("00A4040006D27600012401")
-        self.tx("0020008200", 0x63C3)           # and OpenPGP's PW1 neither
+        self.assertEqual(self.tx("00CA00C400")[0][4], 3)  # OpenPGP 2.1: status in C4 only
+        self.tx(apdu("00880000", b"\x01" * 32, 0), 0x6982)  # and PW1 (82) no longer verified
 
 
 if __name__ == "__main__":

@@ -230,6 +230,10 @@ class OpenPgpCard(IsoCard):
     def cmd_verify(self, p1, p2, data, le):
         self._app()
         s = self._secret_of(p2)
+        if self.version < (3, 0) and not data:
+            # before v3 VERIFY has no status form (OpenSC reads DO C4 instead) and
+            # no logout form (OpenSC selects the application again)
+            raise SWError(0x6700)
         if p1 == 0xFF and not data:
             self.verified.discard(p2)
             return b""

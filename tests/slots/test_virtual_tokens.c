@@ -139,6 +139,11 @@ static long checked_slot_list(CK_BBOOL present)
 				       P11TEST_SHORT_LEN_NEEDED, ~0UL, NULL, 0);
 }
 
+static CK_RV fill_mechanisms(void *ctx, void *buf, CK_ULONG *len)
+{
+	return fl->C_GetMechanismList(*(CK_SLOT_ID *)ctx, buf, len);
+}
+
 /* Short buffers on every filtered and unfiltered list: nothing is written
  * past the buffer (issue 18: the filtered list wrote all IDs into a
  * short buffer and still said CKR_BUFFER_TOO_SMALL). */
@@ -158,6 +163,20 @@ static void test_slot_lists_short_buffers(void **state)
 		assert_int_equal(checked_slot_list(CK_FALSE), all[i]);
 		assert_int_equal(fl->C_Finalize(NULL), CKR_OK);
 	}
+	/* The card's mechanisms, through the mechanisms addon. */
+	init_with(NULL);
+	CK_SLOT_ID ids[8];
+	size_t n = token_slots(ids, 8);
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < n; i++) {
+		char what[64];
+		snprintf(what, sizeof(what), "C_GetMechanismList(slot %zu)", i);
+		assert_true(p11test_canary_two_call(
+				what, fill_mechanisms, &ids[i],
+				sizeof(CK_MECHANISM_TYPE),
+				P11TEST_SHORT_LEN_NEEDED, ~0UL, NULL, 0) > 0);
+	}
+	assert_int_equal(fl->C_Finalize(NULL), CKR_OK);
 }
 
 static void test_config_filters(void **state)

@@ -117,6 +117,7 @@ def piv_case(config=None, family="piv"):
               "apdu": (0, 0x80, b"12345678" + b"654321\xff\xff"), "ok": True, "why": ""}
         return {"family": family, "config": config, "tokens": [tok], "unblock": [ub],
                 "replace": {"family": "piv", "which": "9C", "token": tok, "id": "02"},
+                "context_key": "02",
                 "serial": vcard_piv.DEFAULTS["guid"].lower(),
                 "card_label": "PIV Authentication Test User",
                 "application": "NIST SP 800-73 [PIV]", "atr": vcard_piv.YUBIKEY4_ATR}

@@ -66,6 +66,35 @@ def sign_and_verify(env, d, idx, tok, key_id, msg=b"p11overlay selfcheck"):
     check(True, "signature verifies with %s" % who)
 
 
+def context_specific_direct(env, idx, pin, key_id):
+    """OpenSC directly (the control for the matrix's hang cell): C_SignInit on a
+    CKA_ALWAYS_AUTHENTICATE key, C_Login(CKU_CONTEXT_SPECIFIC), C_GetTokenInfo,
+    C_Sign.  OpenSC holds the card transaction between login and sign."""
+    import PyKCS11
+    os.environ.update(env)
+    lib = PyKCS11.PyKCS11Lib()
+    lib.load(env["RIG_OPENSC_MODULE"])
+    slot = lib.getSlotList()[idx]
+    s = lib.openSession(slot, PyKCS11.CKF_SERIAL_SESSION)
+    s.login(pin)
+    key = s.findObjects([(PyKCS11.CKA_CLASS, PyKCS11.CKO_PRIVATE_KEY),
+                         (PyKCS11.CKA_ID, bytes.fromhex(key_id))])[0]
+    always = s.getAttributeValue(key, [PyKCS11.CKA_ALWAYS_AUTHENTICATE])[0]
+    check(always, "key %s has CKA_ALWAYS_AUTHENTICATE" % key_id)
+    mech = PyKCS11.Mechanism(PyKCS11.CKM_ECDSA_SHA256)
+    check(s.lib.C_SignInit(s.session, mech.to_native(), key) == 0, "C_SignInit")
+    s.login(pin, 2)  # CKU_CONTEXT_SPECIFIC
+    label = lib.getTokenInfo(slot).label.strip()
+    sig, data = PyKCS11.ckbytelist(), PyKCS11.ckbytelist(b"context")
+    rv = s.lib.C_Sign(s.session, data, sig)
+    rv = rv or s.lib.C_Sign(s.session, data, sig)
+    check(rv == 0 and len(sig) == 64, "OpenSC directly: context-specific login, C_GetTokenInfo "
+          "(%s), C_Sign" % label)
+    s.logout()
+    s.closeSession()
+    lib.lib.C_Finalize()
+
+
 def locked(env, idx):
     rc, out = oracle.pkcs11_tool(env, "--slot-index", idx, "--list-token-slots")
     return "user PIN locked" in out
@@ -99,6 +128,9 @@ def run(case):
                   "VERIFY %02X data is %s" % (tok["ref"], tok["verify"].hex()), repr(sent))
             for kid in tok.get("sign", []):
                 sign_and_verify(env, d, idx, tok, kid)
+        if spec.get("context_key"):
+            tok = spec["tokens"][0]
+            context_specific_direct(env, token_index(env, tok), tok["pin"], spec["context_key"])
         rep = spec.get("replace")
         if rep:  # another process replaces a certificate: OpenSC (no file cache) sees it
             new = cardadmin.replace_certificate(rd, rep["family"], rep["which"],

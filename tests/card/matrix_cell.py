@@ -214,11 +214,19 @@ class Cell:
     def f_special_objects(self):
         slot = self.slot_of(self.spec["tokens"][0])
         s = self.session(slot)
-        objs = {}
-        for o in s.findObjects([(PyKCS11.CKA_CLASS, PyKCS11.CKO_DATA)]):
-            lab, app, val = s.getAttributeValue(o, [PyKCS11.CKA_LABEL, PyKCS11.CKA_APPLICATION,
-                                                    PyKCS11.CKA_VALUE])
-            objs[lab] = (app, bytes(val or b""))
+        objs = {}  # only the four special objects: OpenSC's own data objects of absent
+        for name in ("TokenSerialNumber", "TokenLabel", "ATR", "UpdateCount"):  # PIV containers
+            found = s.findObjects([(PyKCS11.CKA_CLASS, PyKCS11.CKO_DATA),  # fail even directly
+                                   (PyKCS11.CKA_LABEL, name)])
+            if not found:
+                continue
+            need(len(found) == 1, "%d objects labelled %s" % (len(found), name))
+            try:
+                app, val = s.getAttributeValue(found[0], [PyKCS11.CKA_APPLICATION,
+                                                          PyKCS11.CKA_VALUE])
+            except PyKCS11.PyKCS11Error as e:
+                raise Red("%s: C_GetAttributeValue %s" % (name, rv_name(e.value)))
+            objs[name] = (app, bytes(val or b""))
         bad = []
         ser = objs.get("TokenSerialNumber", ("", b""))[1].decode("latin-1").rstrip("\0 ")
         if ser.lower() != self.spec["serial"].lower():

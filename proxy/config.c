@@ -93,6 +93,7 @@ static const struct key keys[] = {
     {SEC_UNLOCK, "logout-on-reinitialize", K_BOOL, CF(logout_on_reinitialize)},
     {SEC_MECHANISMS, "enabled", K_BOOL, CF(mechanisms_enabled)},
     {SEC_MECHANISMS, "prefer-engine", K_BOOL, CF(mechanisms_prefer_engine)},
+    {SEC_MECHANISMS, "public-only", K_BOOL, CF(mechanisms_public_only)},
     {SEC_MECHANISMS, "disable", K_MECHS, CF(mechanisms_disable)},
     {SEC_MECHANISMS, "hide", K_MECHS, CF(mechanisms_hide)},
     {SEC_TRACE, "path", K_STR, CF(trace_path)},

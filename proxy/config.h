@@ -76,6 +76,9 @@ typedef struct p11o_config {
 	/* [mechanisms] */
 	bool mechanisms_enabled;       /* software completion, default yes */
 	bool mechanisms_prefer_engine; /* engines before the token, no */
+	/* offer software verify/encrypt of mechanisms no key of the token
+	 * can sign or decrypt with, default no */
+	bool mechanisms_public_only;
 	p11o_mech_list mechanisms_disable; /* never completed */
 	p11o_mech_list mechanisms_hide; /* testing: provider's treated absent */
 

@@ -207,6 +207,25 @@ static bool pick(nat_cache *c, CK_MECHANISM_TYPE b, CK_FLAGS fn, mk_base *out)
 }
 
 static enum mk_route route(nat_cache *c, CK_MECHANISM_TYPE m, CK_FLAGS fn,
+			   const mk_def **def, mk_base *base);
+
+/* Verify or encrypt in software is offered only for a mechanism the token
+ * (or an engine) can also sign or decrypt with, unless [mechanisms]
+ * public-only says otherwise: GnuTLS and NSS take a listed mechanism as one
+ * the token's keys sign with, and a verify-only CKM_RSA_PKCS_PSS on a card
+ * without PSS signing broke their TLS client authentication.  No recursion:
+ * soft_flags() never has CKF_SIGN or CKF_DECRYPT. */
+static bool private_side(nat_cache *c, CK_MECHANISM_TYPE m)
+{
+	const mk_def *d;
+	mk_base b;
+
+	return native(c, m, NULL) != 0 ||
+	       route(c, m, CKF_SIGN, &d, &b) == RT_EMU ||
+	       route(c, m, CKF_DECRYPT, &d, &b) == RT_EMU;
+}
+
+static enum mk_route route(nat_cache *c, CK_MECHANISM_TYPE m, CK_FLAGS fn,
 			   const mk_def **def, mk_base *base)
 {
 	const p11o_config *cfg = c->l->cfg;
@@ -238,7 +257,9 @@ static enum mk_route route(nat_cache *c, CK_MECHANISM_TYPE m, CK_FLAGS fn,
 	for (size_t i = 0, n = bases(*def, fn, b); i < n; i++)
 		if (pick(c, b[i], fn, &t))
 			goto emu;
-	if (soft_flags(*def) & fn) {
+	if ((soft_flags(*def) & fn) &&
+	    (fn == CKF_DIGEST || cfg->mechanisms_public_only ||
+	     private_side(c, m))) {
 		t.soft = true;
 		goto emu;
 	}

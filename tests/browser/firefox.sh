@@ -89,7 +89,7 @@ for p in $TLS_PINS; do
 	name=${p%%:*}; rest=${p#*:}; id=${rest%%:*}; rest=${rest#*:}
 	ref=${rest%%:*}; rest=${rest#*:}; pinval=${rest%%:*}; wrong=${rest#*:}
 	# Only this PIN's token: Firefox's automatic choice is this certificate.
-	tls_config workaround
+	tls_config
 	printf '[slots]\npins = %s\n' "$name" >>"$P11OVERLAY_CONF"
 	cert_of "$SO" "$name" "$id" "$WORK/cert-$name"
 

@@ -1,21 +1,18 @@
 #!/bin/bash
-# Known bug, kept visible: with [mechanisms] at its defaults, p11overlay
-# lists CKM_RSA_PKCS_PSS (verify only, completed in software) for a card
-# that cannot sign RSA-PSS; OpenSC alone does not list it.  Then:
-#  - GnuTLS (gnutls-cli) signs the TLS 1.2 handshake with RSA-PSS and fails
+# With [mechanisms] at its defaults p11overlay must not list
+# CKM_RSA_PKCS_PSS (it could only verify in software) for a card that cannot
+# sign RSA-PSS; OpenSC alone does not list it.  When it did:
+#  - GnuTLS (gnutls-cli) signed the TLS 1.2 handshake with RSA-PSS and failed
 #    ("PKCS #11 unsupported feature");
-#  - NSS (tstclnt) fails the server's certificate with
+#  - NSS (tstclnt) failed the server's certificate with
 #    SEC_ERROR_INVALID_ALGORITHM.
-# The other tls-* tests take CKM_RSA_PKCS_PSS out ([mechanisms] disable).
-# This one runs one handshake with each stack at the default config and
-# passes only when both complete; meson marks it should_fail until the bug
-# is fixed (then it reports an unexpected pass: drop should_fail and the
-# workaround in tls_lib.sh).
+# One handshake with each stack at the default config; passes only when
+# both complete.
 #   tls_default_mechanisms.sh <p11overlay.so>
 . "$(dirname "$0")/lib.sh"
 . "$INTEROP_DIR/tls_lib.sh"
 need tstclnt certutil modutil openssl pkcs11-tool
-tls_config default
+tls_config
 tls_server_start
 cert_of "$SO" Identification 01 "$WORK/cert-Identification"
 label=$(token_label Identification)

@@ -25,19 +25,14 @@
 TLS_PINS="Identification:01:81:$PIN_ID:0000 Signing:02:82:$PIN_SIGN:000000"
 TLS_PIN_MAX=3 # tries of each user PIN (tests/card/README.md)
 
-# Known bug (docs: /work/notes/tls.md at the time of writing, test
-# tls-default-mechanisms): with [mechanisms] at its defaults p11overlay lists
-# CKM_RSA_PKCS_PSS with CKF_VERIFY only (software verification); GnuTLS
-# then signs the handshake with RSA-PSS (C_SignInit fails: "PKCS #11
-# unsupported feature") and NSS fails the server certificate
-# (SEC_ERROR_INVALID_ALGORITHM).  The handshake tests take it out of the
-# mechanism list until that is fixed; tls-default-mechanisms runs without.
+# The config is the default one: with it p11overlay must not list
+# mechanisms the card's keys cannot sign with (CKM_RSA_PKCS_PSS for
+# software verification only made GnuTLS sign with RSA-PSS and NSS fail the
+# server certificate; [mechanisms] public-only, tls-default-mechanisms).
 tls_config() {
 	printf '[provider]\nmodule = %s\n' "$RIG_OPENSC_MODULE" >"$P11OVERLAY_CONF"
-	[ "${1:-}" = default ] ||
-		printf '[mechanisms]\ndisable = CKM_RSA_PKCS_PSS\n' >>"$P11OVERLAY_CONF"
 }
-tls_config workaround
+tls_config
 
 tls_server_start() {
 	local i

@@ -2,8 +2,9 @@
  * (tests/card).  The card pads PKCS#1 v1.5 itself (no raw RSA), so OpenSC
  * offers CKM_RSA_PKCS and its own SHA*-RSA-PKCS; [mechanisms] hide makes
  * the layer build SHA-256/384/512-RSA-PKCS over CKM_RSA_PKCS instead.  PSS
- * and OAEP need raw RSA for the private key, so the proxy offers them for
- * the public-key functions only: PSS verify and OAEP encrypt in software,
+ * and OAEP need raw RSA for the private key, so the proxy offers them only
+ * with [mechanisms] public-only = yes, for the public-key functions: PSS
+ * verify and OAEP encrypt in software,
  * checked against OpenSSL with the card's private key file from the rig's
  * state dir; signatures are verified with the certificate's key (read
  * through CKA_VALUE).  argv[1] = p11overlay.so. */
@@ -27,6 +28,7 @@
 #define HIDE                                                                   \
 	"[mechanisms]\nhide = CKM_SHA256_RSA_PKCS, CKM_SHA384_RSA_PKCS, "      \
 	"CKM_SHA512_RSA_PKCS\n"
+#define PUB HIDE "public-only = yes\n"
 
 static unsigned char msg[3000];
 
@@ -96,7 +98,20 @@ static void test_info(void **state)
 	assert_int_equal(i.flags, CKF_SIGN | CKF_VERIFY);
 	assert_int_equal(i.ulMinKeySize, base.ulMinKeySize);
 	assert_int_equal(i.ulMaxKeySize, base.ulMaxKeySize);
-	/* no raw RSA on the card: PSS and OAEP for the public key only */
+	/* no raw RSA on the card: by default neither PSS nor OAEP (GnuTLS
+	 * and NSS would take them for mechanisms the card signs with) */
+	assert_false(mt_listed(CKM_RSA_PKCS_PSS));
+	assert_false(mt_listed(CKM_SHA256_RSA_PKCS_PSS));
+	assert_false(mt_listed(CKM_RSA_PKCS_OAEP));
+	assert_int_equal(mt_info(CKM_SHA256_RSA_PKCS_PSS, &i),
+			 CKR_MECHANISM_INVALID);
+	assert_int_equal(mt_info(CKM_RSA_PKCS_OAEP, &i), CKR_MECHANISM_INVALID);
+	assert_int_equal(mt_info(CKM_RSA_PKCS, &i), CKR_OK);
+	assert_int_equal(i.flags, base.flags | CKF_ENCRYPT | CKF_VERIFY);
+	mt_stop();
+	/* public-only: PSS and OAEP for the public key only */
+	start(PUB, false);
+	assert_true(mt_listed(CKM_SHA256_RSA_PKCS_PSS));
 	assert_int_equal(mt_info(CKM_SHA256_RSA_PKCS_PSS, &i), CKR_OK);
 	assert_int_equal(i.flags, CKF_VERIFY);
 	assert_int_equal(mt_info(CKM_RSA_PKCS_OAEP, &i), CKR_OK);
@@ -166,7 +181,7 @@ static void test_pss(void **state)
 	EVP_MD_CTX_free(c);
 	EVP_PKEY_free(k);
 
-	start(HIDE, true);
+	start(PUB, true);
 	CK_OBJECT_HANDLE pub = mt_find(CKO_PUBLIC_KEY, "\x01");
 	assert_int_equal(mt_verify(&m, pub, msg, sizeof(msg), 0, sig, sl),
 			 CKR_OK);
@@ -193,7 +208,7 @@ static void test_encrypt(void **state)
 	CK_ULONG len = sizeof(ct);
 	size_t pl = sizeof(pt);
 
-	start(HIDE, true);
+	start(PUB, true);
 	assert_int_equal(
 	    mt_encrypt(&o, mt_find(CKO_PUBLIC_KEY, "\x01"), msg, 60, ct, &len),
 	    CKR_OK);

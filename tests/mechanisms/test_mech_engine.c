@@ -233,9 +233,9 @@ static void test_rsa_engine(void **state)
 	CK_ULONG len = 0;
 
 	mt_start(softhsm, HIDE_RSA, "mech engine", "1234");
-	/* without the engine: only the public-key functions, in software */
-	assert_int_equal(mt_info(CKM_RSA_PKCS, &i), CKR_OK);
-	assert_int_equal(i.flags, CKF_VERIFY | CKF_ENCRYPT);
+	/* without the engine no key can sign or decrypt with it: not offered
+	 * for the public-key functions either ([mechanisms] public-only) */
+	assert_int_equal(mt_info(CKM_RSA_PKCS, &i), CKR_MECHANISM_INVALID);
 	CK_ENGINE e = rsa_engine();
 	assert_int_equal(reg(CKM_RSA_PKCS, "test rsa", &e), CKR_OK);
 	memset(&e, 0, sizeof(e)); /* the proxy keeps its own copy */

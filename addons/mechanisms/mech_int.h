@@ -19,6 +19,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/evp.h>
 
@@ -100,10 +101,24 @@ typedef struct mk_op {
  * per function class, allocated the first time that class is completed
  * in a session and kept with the record (reused by its next sessions). */
 typedef struct mk_session {
-	CK_SESSION_HANDLE h; /* the session; both set by mk_session_of */
+	CK_SESSION_HANDLE h; /* the session; these four set by mk_session_of */
 	CK_SLOT_ID slot;     /* the record's down_slot */
+	CK_ULONG view_slot;  /* the record's slot (slot view index) */
+	uint64_t insertion;  /* the record's card insertion */
 	mk_op *op[OPK_N];
 } mk_session;
+
+/* The token's answer for one mechanism (mech_facts.c); stamp 0: none. */
+typedef struct mk_fact {
+	atomic_ullong stamp;
+	atomic_ulong flags, min, max;
+} mk_fact;
+
+#define MK_NFACTS 32 /* mk_defs and the two key-pair generators */
+typedef struct mk_slot_facts {
+	atomic_ulong changes; /* slot events and C_Reinitialize seen */
+	mk_fact f[MK_NFACTS];
+} mk_slot_facts;
 
 #define MK_MAX_ENGINES 32
 typedef struct mk_engine_entry {
@@ -122,6 +137,9 @@ typedef struct mk_layer {
 	p11o_mutex eng_lock;
 	mk_engine_entry engines[MK_MAX_ENGINES];
 	size_t neng;
+	/* Per slot of the slot view, made on first use (mech_facts.c). */
+	_Atomic(mk_slot_facts *) facts[P11O_MAX_SLOTS];
+	p11o_mutex facts_lock; /* filling facts */
 } mk_layer;
 
 #define MK(self) ((mk_layer *)(self))
@@ -155,12 +173,21 @@ CK_RV mk_C_GenerateRandom(p11o_layer *self, CK_SESSION_HANDLE hSession,
 CK_RV mk_C_SeedRandom(p11o_layer *self, CK_SESSION_HANDLE hSession,
 		      CK_BYTE_PTR pSeed, CK_ULONG ulSeedLen);
 
+/* ---- per-slot mechanism facts (mech_facts.c) ---- */
+/* The token's C_GetMechanismInfo answer for m on the session's slot (all
+ * zero when it has none, or m is hidden); lock-free once known. */
+void mk_facts_info(mk_layer *l, const mk_session *s, CK_MECHANISM_TYPE m,
+		   CK_MECHANISM_INFO *info);
+/* The token of (provider) slot may have changed: ask it again. */
+void mk_facts_changed(mk_layer *l, CK_SLOT_ID slot);
+void mk_facts_destroy(mk_layer *l);
+
 /* ---- routing and mechanism lists (mech_list.c) ---- */
 bool mk_listed(const p11o_mech_list *list, CK_MECHANISM_TYPE m);
 enum mk_route { RT_PASS, RT_INVALID, RT_EMU };
 /* How function fn (CKF_SIGN, ...) with mechanism m is done on the slot;
  * for RT_EMU *def and *base say how. */
-enum mk_route mk_route(mk_layer *l, CK_SLOT_ID slot, CK_MECHANISM_TYPE m,
+enum mk_route mk_route(mk_layer *l, const mk_session *s, CK_MECHANISM_TYPE m,
 		       CK_FLAGS fn, const mk_def **def, mk_base *base);
 CK_RV mk_C_GetMechanismList(p11o_layer *self, CK_SLOT_ID slotID,
 			    CK_MECHANISM_TYPE_PTR pList, CK_ULONG_PTR pulCount);

@@ -36,6 +36,26 @@ static CK_RV mk_C_GetOperationState(p11o_layer *self, CK_SESSION_HANDLE hs,
 	return P11O_DOWN(self, C_GetOperationState, hs, p, len);
 }
 
+/* ---- token changes: the slot's mechanism facts go (mech_facts.c) ----- */
+
+/* The slots layer's event watcher reads the provider's events through
+ * here. */
+static CK_RV mk_C_WaitForSlotEvent(p11o_layer *self, CK_FLAGS flags,
+				   CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pRes)
+{
+	CK_RV rv = P11O_DOWN(self, C_WaitForSlotEvent, flags, pSlot, pRes);
+
+	if (rv == CKR_OK && pSlot)
+		mk_facts_changed(MK(self), *pSlot);
+	return rv;
+}
+
+static CK_RV mk_C_Reinitialize(p11o_layer *self, CK_SLOT_ID slot)
+{
+	mk_facts_changed(MK(self), slot);
+	return P11O_DOWN(self, C_Reinitialize, slot);
+}
+
 /* ---- Init: routing ---------------------------------------------------- */
 
 /* RT_PASS: *done false, the caller goes down; else the answer. */
@@ -67,8 +87,7 @@ static CK_RV init(p11o_layer *self, enum mk_opk k, CK_SESSION_HANDLE hs,
 	*done = false;
 	if (!s || !mech)
 		return CKR_OK;
-	switch (mk_route(l, s->slot, mech->mechanism, mk_opk_flag(k), &def,
-			 &base)) {
+	switch (mk_route(l, s, mech->mechanism, mk_opk_flag(k), &def, &base)) {
 	case RT_PASS:
 		return CKR_OK;
 	case RT_INVALID:
@@ -108,8 +127,11 @@ static void mechanisms_destroy(p11o_layer *self)
 {
 	mk_layer *l = MK(self);
 
-	if (l->cfg->mechanisms_enabled)
+	if (l->cfg->mechanisms_enabled) {
 		p11o_mutex_destroy(&l->eng_lock);
+		p11o_mutex_destroy(&l->facts_lock);
+		mk_facts_destroy(l);
+	}
 	free(l);
 }
 
@@ -134,9 +156,18 @@ p11o_layer *p11o_mechanisms_layer_new(struct p11o_stack *stack)
 		free(l);
 		return NULL;
 	}
+	if (p11o_mutex_init(&l->facts_lock) != CKR_OK) {
+		p11o_mutex_destroy(&l->eng_lock);
+		free(l);
+		return NULL;
+	}
+	for (size_t i = 0; i < P11O_MAX_SLOTS; i++)
+		atomic_init(&l->facts[i], NULL);
 	atomic_init(&l->live_ops, 0);
 	ops = &l->ops;
 	ops->C_SessionCancel = mk_C_SessionCancel;
+	ops->C_WaitForSlotEvent = mk_C_WaitForSlotEvent;
+	ops->C_Reinitialize = mk_C_Reinitialize;
 	ops->C_GetOperationState = mk_C_GetOperationState;
 	ops->C_GetMechanismList = mk_C_GetMechanismList;
 	ops->C_GetMechanismInfo = mk_C_GetMechanismInfo;

@@ -155,6 +155,7 @@ static CK_FLAGS soft_flags(const mk_def *d)
 typedef struct nat_cache {
 	mk_layer *l;
 	CK_SLOT_ID slot;
+	const mk_session *s; /* an Init's session: the slot's facts */
 	size_t n;
 	struct {
 		CK_MECHANISM_TYPE m;
@@ -172,9 +173,11 @@ static CK_FLAGS native(nat_cache *c, CK_MECHANISM_TYPE m,
 		if (c->e[i].m == m)
 			break;
 	if (i == c->n) {
-		if (!mk_listed(&c->l->cfg->mechanisms_hide, m) &&
-		    P11O_DOWN(&c->l->base, C_GetMechanismInfo, c->slot, m,
-			      &tmp) != CKR_OK)
+		if (c->s)
+			mk_facts_info(c->l, c->s, m, &tmp);
+		else if (!mk_listed(&c->l->cfg->mechanisms_hide, m) &&
+			 P11O_DOWN(&c->l->base, C_GetMechanismInfo, c->slot, m,
+				   &tmp) != CKR_OK)
 			memset(&tmp, 0, sizeof(tmp));
 		if (mk_listed(&c->l->cfg->mechanisms_hide, m))
 			memset(&tmp, 0, sizeof(tmp));
@@ -270,10 +273,10 @@ emu:
 	return RT_EMU;
 }
 
-enum mk_route mk_route(mk_layer *l, CK_SLOT_ID slot, CK_MECHANISM_TYPE m,
+enum mk_route mk_route(mk_layer *l, const mk_session *s, CK_MECHANISM_TYPE m,
 		       CK_FLAGS fn, const mk_def **def, mk_base *base)
 {
-	nat_cache c = {.l = l, .slot = slot};
+	nat_cache c = {.l = l, .slot = s->slot, .s = s};
 	return route(&c, m, fn, def, base);
 }
 

@@ -16,6 +16,8 @@ mk_session *mk_session_of(mk_layer *l, CK_SESSION_HANDLE h)
 	mk_session *s = p11o_session_ext(rec, l->ext);
 	s->h = h;
 	s->slot = rec->down_slot;
+	s->view_slot = rec->slot;
+	s->insertion = rec->insertion;
 	return s;
 }
 

@@ -1,0 +1,194 @@
+/* Per-slot mechanism facts: the mechanisms addon asks the token's
+ * C_GetMechanismInfo once per slot and token, not at every Init.  The
+ * provider is SoftHSM2 behind count_provider.so, which passes every call
+ * on and counts the C_GetMechanismInfo calls that reach SoftHSM2.  Many
+ * Inits of completed (hidden CKM_SHA256_RSA_PKCS) and native mechanisms
+ * in several sessions ask nothing after the first of each; the answers
+ * are asked again after C_Reinitialize of the slot and after C_Finalize.
+ * The signatures stay right (verified through the proxy, and byte for
+ * byte equal to SoftHSM2's own).
+ * argv[1] = p11overlay.so, argv[2] = libsofthsm2.so,
+ * argv[3] = count_provider.so. */
+#include <dlfcn.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "mtest.h"
+
+static const char *softhsm, *counter_path;
+static unsigned long (*info_calls)(void);
+static CK_RV (*reinitialize)(CK_SLOT_ID);
+static unsigned char msg[500], native_sig[256];
+
+#define HIDE "[mechanisms]\nhide = CKM_SHA256_RSA_PKCS\n"
+
+static void keypair(void)
+{
+	CK_OBJECT_CLASS pubc = CKO_PUBLIC_KEY, privc = CKO_PRIVATE_KEY;
+	CK_BBOOL yes = CK_TRUE;
+	CK_ULONG bits = 2048;
+	CK_BYTE e[] = {1, 0, 1};
+	CK_ATTRIBUTE pub[] = {
+	    {CKA_CLASS, &pubc, sizeof(pubc)},
+	    {CKA_TOKEN, &yes, 1},
+	    {CKA_ID, "f1", 2},
+	    {CKA_VERIFY, &yes, 1},
+	    {CKA_MODULUS_BITS, &bits, sizeof(bits)},
+	    {CKA_PUBLIC_EXPONENT, e, 3},
+	};
+	CK_ATTRIBUTE priv[] = {
+	    {CKA_CLASS, &privc, sizeof(privc)},
+	    {CKA_TOKEN, &yes, 1},
+	    {CKA_ID, "f1", 2},
+	    {CKA_SIGN, &yes, 1},
+	    {CKA_PRIVATE, &yes, 1},
+	};
+	CK_MECHANISM m = {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
+	CK_OBJECT_HANDLE a, b;
+	assert_int_equal(
+	    mt->C_GenerateKeyPair(mt_s, &m, pub, 6, priv, 5, &a, &b), CKR_OK);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	CK_MECHANISM m = {CKM_SHA256_RSA_PKCS, NULL, 0};
+	CK_ULONG len = sizeof(native_sig);
+
+	p11test_softhsm_start("mech facts", "1234", "5678");
+	setenv("COUNT_PROVIDER_TARGET", softhsm, 1);
+	for (size_t i = 0; i < sizeof(msg); i++)
+		msg[i] = (unsigned char)(i * 3 + 1);
+	mt_start(counter_path, "[mechanisms]\nenabled = no\n", "mech facts",
+		 "1234");
+	keypair();
+	assert_int_equal(mt_sign(&m, mt_find(CKO_PRIVATE_KEY, "f1"), msg,
+				 sizeof(msg), 0, native_sig, &len),
+			 CKR_OK);
+	mt_stop();
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	return p11test_softhsm_stop();
+}
+
+/* One signature with the hidden (completed) mechanism, one digest and
+ * one PSS signature Init with native ones, in session s. */
+static void operations(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv,
+		       CK_OBJECT_HANDLE pub)
+{
+	CK_MECHANISM m = {CKM_SHA256_RSA_PKCS, NULL, 0};
+	CK_RSA_PKCS_PSS_PARAMS pp = {CKM_SHA256, CKG_MGF1_SHA256, 32};
+	CK_MECHANISM pss = {CKM_SHA256_RSA_PKCS_PSS, &pp, sizeof(pp)};
+	CK_MECHANISM sha = {CKM_SHA256, NULL, 0};
+	unsigned char sig[256], dg[32];
+	CK_ULONG len = sizeof(sig), dl = sizeof(dg);
+
+	assert_int_equal(mt->C_SignInit(s, &m, priv), CKR_OK);
+	assert_int_equal(mt->C_Sign(s, msg, sizeof(msg), sig, &len), CKR_OK);
+	assert_int_equal(len, 256);
+	assert_memory_equal(sig, native_sig, 256);
+	assert_int_equal(mt->C_VerifyInit(s, &m, pub), CKR_OK);
+	assert_int_equal(mt->C_Verify(s, msg, sizeof(msg), sig, len), CKR_OK);
+	assert_int_equal(mt->C_DigestInit(s, &sha), CKR_OK);
+	assert_int_equal(mt->C_Digest(s, msg, sizeof(msg), dg, &dl), CKR_OK);
+	len = sizeof(sig);
+	assert_int_equal(mt->C_SignInit(s, &pss, priv), CKR_OK);
+	assert_int_equal(mt->C_Sign(s, msg, sizeof(msg), sig, &len), CKR_OK);
+}
+
+static void test_asked_once(void **state)
+{
+	(void)state;
+	CK_SESSION_HANDLE s2;
+
+	mt_start(counter_path, HIDE, "mech facts", "1234");
+	CK_OBJECT_HANDLE priv = mt_find(CKO_PRIVATE_KEY, "f1");
+	CK_OBJECT_HANDLE pub = mt_find(CKO_PUBLIC_KEY, "f1");
+	unsigned long before = info_calls();
+	operations(mt_s, priv, pub);
+	unsigned long first = info_calls();
+	assert_true(first > before); /* asked the first time */
+	for (int i = 0; i < 20; i++)
+		operations(mt_s, priv, pub);
+	assert_int_equal(
+	    mt->C_OpenSession(mt_slot, CKF_SERIAL_SESSION, NULL, NULL, &s2),
+	    CKR_OK);
+	for (int i = 0; i < 5; i++)
+		operations(s2, priv, pub);
+	assert_int_equal(mt->C_CloseSession(s2), CKR_OK);
+	assert_int_equal(info_calls(), first); /* never again */
+
+	/* C_Reinitialize: the token is asked again, once. */
+	assert_int_equal(reinitialize(mt_slot), CKR_OK);
+	mt->C_CloseAllSessions(mt_slot);
+	assert_int_equal(
+	    mt->C_OpenSession(mt_slot, CKF_SERIAL_SESSION, NULL, NULL, &mt_s),
+	    CKR_OK);
+	assert_int_equal(mt->C_Login(mt_s, CKU_USER, (CK_UTF8CHAR *)"1234", 4),
+			 CKR_OK);
+	priv = mt_find(CKO_PRIVATE_KEY, "f1");
+	pub = mt_find(CKO_PUBLIC_KEY, "f1");
+	unsigned long again = info_calls();
+	operations(mt_s, priv, pub);
+	unsigned long refilled = info_calls();
+	assert_true(refilled > again);
+	for (int i = 0; i < 5; i++)
+		operations(mt_s, priv, pub);
+	assert_int_equal(info_calls(), refilled);
+	mt_stop();
+
+	/* A new C_Initialize asks again. */
+	mt_start(counter_path, HIDE, "mech facts", "1234");
+	unsigned long fresh = info_calls();
+	operations(mt_s, mt_find(CKO_PRIVATE_KEY, "f1"),
+		   mt_find(CKO_PUBLIC_KEY, "f1"));
+	assert_true(info_calls() > fresh);
+	mt_stop();
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 4) {
+		fprintf(stderr,
+			"usage: %s p11overlay.so libsofthsm2.so "
+			"count_provider.so\n",
+			argv[0]);
+		return 2;
+	}
+	softhsm = argv[2];
+	counter_path = argv[3];
+	if (access(softhsm, R_OK) != 0)
+		return 77;
+	p11test_load(&mt_m, argv[1]);
+	mt = mt_m.fl;
+	reinitialize =
+	    (CK_RV(*)(CK_SLOT_ID))p11test_sym(&mt_m, "C_Reinitialize");
+	void *counter = dlopen(counter_path, RTLD_NOW);
+	if (!counter) {
+		fprintf(stderr, "%s\n", dlerror());
+		return 1;
+	}
+	info_calls = (unsigned long (*)(void))dlsym(
+	    counter, "count_provider_mechanism_info");
+	if (!info_calls)
+		return 1;
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_asked_once),
+	};
+	int r = cmocka_run_group_tests(tests, setup, teardown);
+	p11test_unload(&mt_m);
+	dlclose(counter);
+	return r;
+}

@@ -91,7 +91,8 @@ void p11o_card_token_label(const p11o_card_info *info, int k,
 		p11o_label_compose(other, format, token_name,
 				   info->pins[j].name);
 		if (memcmp(other, out, 32) == 0) {
-			char numbered[P11O_CARD_STR + 8];
+			/* room for "#<any int> " before the name */
+			char numbered[P11O_CARD_STR + 16];
 			snprintf(numbered, sizeof(numbered), "#%d %s", k + 1,
 				 pin);
 			p11o_label_compose(out, format, token_name, numbered);

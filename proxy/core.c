@@ -8,6 +8,7 @@
 
 #include "bounds.h"
 #include "cardcache.h"
+#include "inflight.h"
 #include "mutex.h"
 #include "p11o_build.h"
 #include "slots.h"
@@ -88,6 +89,8 @@ static void atfork_parent(void)
 static void atfork_child(void)
 {
 	atomic_store(&p11o_active, &uninitialized);
+	/* The parent's other threads, counted in flight, are not here. */
+	p11o_calls_reset();
 	/* Forked from inside C_Initialize/C_Finalize: that call goes on in
 	 * this thread and releases init_lock itself (it usually execs). */
 	if (in_init_lock)
@@ -298,6 +301,11 @@ static CK_RV core_initialize(p11o_layer *self, CK_VOID_PTR pInitArgs)
 		report_failure(s, err);
 	}
 	if (rv != CKR_OK) {
+		if (current == s) { /* live already: as C_Finalize does */
+			atomic_store(&p11o_active, &uninitialized);
+			current = NULL;
+			p11o_calls_drain();
+		}
 		stack_destroy(s);
 	} else {
 		go_live(s);
@@ -321,10 +329,17 @@ static CK_RV core_finalize(p11o_layer *self, CK_VOID_PTR pReserved)
 		return CKR_CRYPTOKI_NOT_INITIALIZED;
 	}
 	in_init_lock = true;
+	/* New calls get CKR_CRYPTOKI_NOT_INITIALIZED; blocked ones are woken;
+	 * then nothing of the stack is finalised or freed while a call that
+	 * saw it still runs (inflight.h). */
+	atomic_store(&p11o_active, &uninitialized);
+	for (size_t i = 0; i < s->layer_count; i++)
+		if (s->layers[i] && s->layers[i]->wake)
+			s->layers[i]->wake(s->layers[i]);
+	p11o_calls_drain();
 	const p11o_targets *t = chain(s);
 	CK_RV rv = t->C_Finalize.fn(t->C_Finalize.layer, pReserved);
 	in_init_lock = false;
-	atomic_store(&p11o_active, &uninitialized);
 	current = NULL;
 	stack_destroy(s);
 	p11o_variables_clear();

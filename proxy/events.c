@@ -154,6 +154,15 @@ static bool take(p11o_events *ev, CK_SLOT_ID_PTR pSlot)
 	return true;
 }
 
+/* An event to take, or C_Finalize coming. */
+static bool ready(p11o_events *ev)
+{
+	pthread_mutex_lock(&ev->lock);
+	bool r = ev->stopping || ev->consumed < atomic_load(&ev->posted);
+	pthread_mutex_unlock(&ev->lock);
+	return r;
+}
+
 CK_RV p11o_events_wait(p11o_events *ev, CK_FLAGS flags, CK_SLOT_ID_PTR pSlot)
 {
 	choose_mode(ev);
@@ -167,22 +176,14 @@ CK_RV p11o_events_wait(p11o_events *ev, CK_FLAGS flags, CK_SLOT_ID_PTR pSlot)
 				 NULL);
 	if (ev->mode == EV_POLL) {
 		poll_provider(ev);
-		if (!(flags & CKF_DONT_BLOCK)) {
-			pthread_mutex_lock(&ev->lock);
-			bool have = ev->consumed < atomic_load(&ev->posted);
-			pthread_mutex_unlock(&ev->lock);
-			CK_SLOT_ID slot;
-			if (!have) {
-				/* Block in the provider itself (no thread). */
-				CK_RV rv =
-				    P11O_DOWN(ev->layer, C_WaitForSlotEvent, 0,
-					      &slot, NULL);
-				if (rv != CKR_OK)
-					return rv;
-				CK_SLOT_ID report;
-				if (ev->sink(ev->sink_ctx, slot, &report))
-					p11o_events_post(ev, report);
-			}
+		/* Blocking: this thread polls (the application allows no
+		 * thread of ours), never blocking inside the provider, so
+		 * that C_Finalize can end the wait (p11o_events_stop). */
+		while (!(flags & CKF_DONT_BLOCK) && !ready(ev)) {
+			struct timespec ts = {0, P11O_EVENT_WAIT_POLL_MS *
+						     1000000L};
+			nanosleep(&ts, NULL);
+			poll_provider(ev);
 		}
 	}
 	CK_RV rv = CKR_NO_EVENT;

@@ -18,6 +18,8 @@
 
 #define P11O_EVENT_RING 256
 #define P11O_EVENT_POLL_MS 200 /* watcher's polling interval */
+/* A blocking wait's polling interval without a watcher thread. */
+#define P11O_EVENT_WAIT_POLL_MS 50
 
 typedef struct p11o_events p11o_events;
 

@@ -40,6 +40,9 @@ struct p11o_layer {
 	p11o_targets down;        /* filled by p11o_stack_assemble() */
 	struct p11o_stack *stack; /* shared context (config, provider) */
 	void (*destroy)(p11o_layer *self); /* frees the layer; may be NULL */
+	/* C_Finalize, before it waits for calls in flight: make calls that
+	 * block (C_WaitForSlotEvent) return.  May be NULL. */
+	void (*wake)(p11o_layer *self);
 };
 
 #define P11O_DOWN(self, name, ...)                                             \

@@ -3,17 +3,30 @@
  * call into the active table (core.h); nothing here is per-function code. */
 #include <string.h>
 
+#include <stdbool.h>
+
 #include "core.h"
+#include "inflight.h"
 #include "provider.h"
 
 #define P11O_EXPORT __attribute__((visibility("default")))
 
+/* Counted in flight (inflight.h), except the functions that take the
+ * core's init_lock, which C_Finalize holds while it waits for the count. */
 #define P11O_ENTRY_(name, ...)                                                 \
 	static CK_RV entry_##name(P11O_PARAMS(__VA_ARGS__))                    \
 	{                                                                      \
+		const bool counted =                                           \
+		    P11O_FN_##name != P11O_FN_C_Initialize &&                  \
+		    P11O_FN_##name != P11O_FN_C_Finalize &&                    \
+		    P11O_FN_##name != P11O_FN_C_SetTraceCallback;              \
+		unsigned b = counted ? p11o_call_enter() : 0;                  \
 		const p11o_targets *t =                                        \
-		    atomic_load_explicit(&p11o_active, memory_order_acquire);  \
-		return t->name.fn(t->name.layer, P11O_ARGS(__VA_ARGS__));      \
+		    atomic_load_explicit(&p11o_active, memory_order_seq_cst);  \
+		CK_RV rv = t->name.fn(t->name.layer, P11O_ARGS(__VA_ARGS__));  \
+		if (counted)                                                   \
+			p11o_call_leave(b);                                    \
+		return rv;                                                     \
 	}
 P11O_FUNCTIONS(P11O_ENTRY_)
 #undef P11O_ENTRY_

@@ -280,6 +280,13 @@ static CK_RV sl_C_Finalize(p11o_layer *self, CK_VOID_PTR pReserved)
 	return rv;
 }
 
+/* C_Finalize is coming: blocked C_WaitForSlotEvent calls return
+ * CKR_CRYPTOKI_NOT_INITIALIZED (PKCS#11 2.40 C_Finalize). */
+static void slots_layer_wake(p11o_layer *self)
+{
+	p11o_events_stop(&SL(self)->events);
+}
+
 static void slots_layer_destroy(p11o_layer *self)
 {
 	slots_layer *l = SL(self);
@@ -324,6 +331,7 @@ p11o_layer *p11o_slots_layer_new(struct p11o_stack *stack)
 	l->base.ops = ops;
 	l->base.stack = stack;
 	l->base.destroy = slots_layer_destroy;
+	l->base.wake = slots_layer_wake;
 	const p11o_config *cfg = &stack->config;
 	l->filtering = cfg->pins != P11O_PINS_ALL || !cfg->empty_slots_show;
 	p11o_events_init(

@@ -16,12 +16,16 @@
  *         p11overlay again, as p11-kit's proxy does when p11overlay is
  *         registered with it)
  *
+ * In every mode C_WaitForSlotEvent has no events: CKR_NO_EVENT without
+ * blocking, and a blocking call waits until C_Finalize.
+ *
  * Whatever it claims, the mock itself never writes past a buffer: the
  * overflows it provokes are the reader's.  `lying_lies` counts the lies
  * told (read by the test through dlopen(RTLD_NOLOAD)). */
 #include <dlfcn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "mock_common.h"
 
@@ -31,7 +35,7 @@ EXPORT unsigned long lying_lies;
 
 enum mode { NONE, GROW, MAX, RELAY };
 static enum mode mode;
-static int initialized;
+static volatile int initialized;
 static CK_ULONG generation; /* GROW: how much longer things are now */
 static int finding, signing;
 static unsigned find_pos;
@@ -434,6 +438,19 @@ static CK_RV m_Sign(CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG dl,
 	return CKR_OK;
 }
 
+static CK_RV m_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR slot,
+				CK_VOID_PTR res)
+{
+	(void)slot;
+	(void)res;
+	ENTER();
+	while (!(flags & CKF_DONT_BLOCK) && initialized) {
+		struct timespec ts = {0, 1000000};
+		nanosleep(&ts, NULL);
+	}
+	return initialized ? CKR_NO_EVENT : CKR_CRYPTOKI_NOT_INITIALIZED;
+}
+
 static CK_RV m_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR pp);
 
 static CK_FUNCTION_LIST list = {
@@ -457,6 +474,7 @@ static CK_FUNCTION_LIST list = {
     .C_GetAttributeValue = m_GetAttributeValue,
     .C_SignInit = m_SignInit,
     .C_Sign = m_Sign,
+    .C_WaitForSlotEvent = m_WaitForSlotEvent,
 };
 
 static CK_RV m_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR pp)

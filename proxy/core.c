@@ -101,6 +101,27 @@ static void atfork_child(void)
 	pthread_mutex_unlock(&init_lock);
 }
 
+/* While C_Finalize runs, entry points call `during_finalize`: the stack
+ * C_Finalize is finishing for the finalizing thread itself (the trace
+ * callback's nested calls, include/p11overlay.h, still reach it there),
+ * CKR_CRYPTOKI_NOT_INITIALIZED for every other thread.  The thread-local
+ * is read on this path only, never on a call to a live stack. */
+static _Thread_local const p11o_targets *finalizing;
+static p11o_targets during_finalize;
+
+#define P11O_FINALIZING_(name, ...)                                            \
+	static CK_RV finalizing_##name(p11o_layer *self,                       \
+				       P11O_PARAMS(__VA_ARGS__))               \
+	{                                                                      \
+		const p11o_targets *t = finalizing;                            \
+		if (!t)                                                        \
+			return uninitialized.name.fn(self,                     \
+						     P11O_ARGS(__VA_ARGS__));  \
+		return t->name.fn(t->name.layer, P11O_ARGS(__VA_ARGS__));      \
+	}
+P11O_FUNCTIONS(P11O_FINALIZING_)
+#undef P11O_FINALIZING_
+
 /* At load time, so every entry point has a table before its first call. */
 __attribute__((constructor)) static void core_setup(void)
 {
@@ -110,6 +131,11 @@ __attribute__((constructor)) static void core_setup(void)
 	uninitialized.C_GetVariable.fn = core_get_variable;
 	uninitialized.C_SetVariable.fn = core_set_variable;
 	uninitialized.C_SetTraceCallback.fn = core_set_trace_callback;
+#define P11O_FILL_(name, ...)                                                  \
+	during_finalize.name.fn = finalizing_##name;                           \
+	during_finalize.name.layer = NULL;
+	P11O_FUNCTIONS(P11O_FILL_)
+#undef P11O_FILL_
 	atomic_store(&p11o_active, &uninitialized);
 	pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
@@ -332,13 +358,16 @@ static CK_RV core_finalize(p11o_layer *self, CK_VOID_PTR pReserved)
 	/* New calls get CKR_CRYPTOKI_NOT_INITIALIZED; blocked ones are woken;
 	 * then nothing of the stack is finalised or freed while a call that
 	 * saw it still runs (inflight.h). */
-	atomic_store(&p11o_active, &uninitialized);
+	finalizing = atomic_load(&p11o_active);
+	atomic_store(&p11o_active, &during_finalize);
 	for (size_t i = 0; i < s->layer_count; i++)
 		if (s->layers[i] && s->layers[i]->wake)
 			s->layers[i]->wake(s->layers[i]);
 	p11o_calls_drain();
 	const p11o_targets *t = chain(s);
 	CK_RV rv = t->C_Finalize.fn(t->C_Finalize.layer, pReserved);
+	atomic_store(&p11o_active, &uninitialized);
+	finalizing = NULL;
 	in_init_lock = false;
 	current = NULL;
 	stack_destroy(s);

@@ -2,10 +2,14 @@
  * (C_UnlockPIN, design.md §8).
  *
  * [unlock] method:
- *   auto (default)  the card's RESET RETRY COUNTER with the PUK when the
- *                   token is a card whose profile has a PUK;
- *                   CKR_FUNCTION_NOT_SUPPORTED otherwise (soft tokens).
- *   apdu            the same, card only.
+ *   auto (default)  the card's RESET RETRY COUNTER with the PIN's own PUK
+ *                   (or OpenPGP resetting code), shaped and encoded by its
+ *                   card family (card_family.c), when the proxy knows the
+ *                   card; on a card no family or profile knows, the
+ *                   provider's path below; CKR_FUNCTION_NOT_SUPPORTED with
+ *                   a trace note saying why otherwise (a PIN without PUK,
+ *                   soft tokens).
+ *   apdu            the APDU path only.
  *   provider        the provider's own path: C_Login(CKU_SO, PUK),
  *                   C_InitPIN(new PIN), C_Logout in the caller's session
  *                   (OpenSC with user_pin_unblock_style = so_pin).
@@ -15,6 +19,7 @@
 
 #include "cardcache.h"
 #include "labels.h"
+#include "trace/trace.h"
 #include "unlock_internal.h"
 
 CK_RV ul_slot_kind(unlock_layer *l, CK_SLOT_ID slot, enum ul_kind *kind,
@@ -119,20 +124,26 @@ void ul_token_label(unlock_layer *l, CK_SLOT_ID slot, CK_UTF8CHAR label[32])
 		memcpy(label, ti.label, 32);
 }
 
-static CK_RV unblock(p11o_card *card, const p11o_card_info *info,
-		     const p11o_card_pin *pin, CK_UTF8CHAR_PTR puk,
-		     CK_ULONG puk_len, CK_UTF8CHAR_PTR new_pin,
-		     CK_ULONG new_len)
+#define NOTE(l, ...) p11o_trace_note((l)->base.stack->trace, __VA_ARGS__)
+
+static CK_RV unblock(unlock_layer *l, p11o_card *card,
+		     const p11o_card_info *info, const p11o_card_pin *pin,
+		     CK_UTF8CHAR_PTR puk, CK_ULONG puk_len,
+		     CK_UTF8CHAR_PTR new_pin, CK_ULONG new_len)
 {
-	if (info->puk_ref == P11O_CARD_REF_NONE || !pin)
+	const p11o_card_pin *pk = pin ? p11o_card_puk_for(info, pin) : NULL;
+	if (!pk) {
+		NOTE(l, "C_UnlockPIN: the card (%s) has no PUK for PIN '%s'",
+		     info->profile, pin ? pin->name : "?");
 		return CKR_FUNCTION_NOT_SUPPORTED;
-	if (!ul_len_ok(pin, new_len) ||
-	    !ul_len_ok(info->puk_is_rc ? NULL : &info->puk, puk_len))
+	}
+	if (info->puk_is_rc)
+		pk = NULL; /* the resetting code: sent as given, no checks */
+	if (!ul_len_ok(pin, new_len) || !ul_len_ok(pk, puk_len))
 		return CKR_PIN_LEN_RANGE;
 	int tries = -1;
-	return p11o_card_unblock_puk(card, pin, ul_unblock_ref(info, pin),
-				     info->puk_is_rc ? NULL : &info->puk, puk,
-				     puk_len, new_pin, new_len, &tries);
+	return p11o_card_unblock_puk(card, pin, ul_unblock_ref(info, pin), pk,
+				     puk, puk_len, new_pin, new_len, &tries);
 }
 
 CK_RV ul_C_UnlockPIN(p11o_layer *self, CK_SESSION_HANDLE hSession,
@@ -158,6 +169,7 @@ CK_RV ul_C_UnlockPIN(p11o_layer *self, CK_SESSION_HANDLE hSession,
 	if (!pPuk || !pNewPin)
 		return CKR_PIN_LEN_RANGE;
 
+	bool provider = false;
 	p11o_mutex_lock(&l->op_mu);
 	ul_hold *h = ul_hold_for_slot(l, slot);
 	if (h && h->owned && h->owner != hSession) {
@@ -191,14 +203,28 @@ CK_RV ul_C_UnlockPIN(p11o_layer *self, CK_SESSION_HANDLE hSession,
 		if (h && rv == CKR_OK)
 			h->have_info = true;
 	}
-	if (rv == CKR_TOKEN_NOT_RECOGNIZED)
+	if (rv == CKR_TOKEN_NOT_RECOGNIZED) {
+		/* A card the proxy does not know: only the provider knows
+		 * how its PUK works. */
+		provider = strcmp(method, "auto") == 0 && !h;
+		NOTE(l,
+		     "C_UnlockPIN: no card family or [card] profile knows "
+		     "this card%s",
+		     provider ? ": the provider's C_Login(CKU_SO, PUK) + "
+				"C_InitPIN (OpenSC: user_pin_unblock_style = "
+				"so_pin)"
+			      : "");
 		rv = CKR_FUNCTION_NOT_SUPPORTED;
-	if (rv == CKR_OK)
-		rv = unblock(card, info, ul_pick_pin(l, slot, info, label),
+	} else if (rv == CKR_OK) {
+		rv = unblock(l, card, info, ul_pick_pin(l, slot, info, label),
 			     pPuk, ulPukLen, pNewPin, ulNewPinLen);
+	}
 out:
 	p11o_card_close(own);
 	p11o_mutex_unlock(&l->op_mu);
+	if (provider)
+		rv = by_provider(l, hSession, pPuk, ulPukLen, pNewPin,
+				 ulNewPinLen);
 	if (rv == CKR_OK || rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LOCKED)
 		ul_forget_pin_states(l, slot);
 	return rv;

@@ -141,8 +141,9 @@ static CK_RV card_init(unlock_layer *l, CK_SLOT_ID slot, const char *reader,
 	if (rv == CKR_OK)
 		rv = p11o_card_read_info(card, &l->base.stack->config, info);
 	if (rv == CKR_TOKEN_NOT_RECOGNIZED ||
-	    (rv == CKR_OK && (info->puk_ref == P11O_CARD_REF_NONE ||
-			      (info->puk_is_rc && v->have_puk))))
+	    (rv == CKR_OK &&
+	     ((info->puk_ref == P11O_CARD_REF_NONE && !info->puk_count) ||
+	      (info->puk_is_rc && v->have_puk))))
 		rv = CKR_FUNCTION_NOT_SUPPORTED;
 	if (rv == CKR_OK &&
 	    !ul_len_ok(info->puk_is_rc ? NULL : &info->puk, puk_len))
@@ -155,11 +156,16 @@ static CK_RV card_init(unlock_layer *l, CK_SLOT_ID slot, const char *reader,
 	for (size_t i = 0; rv == CKR_OK && i < n; i++)
 		if (!ul_len_ok(&info->pins[idx[i]], strlen(v->user_pin)))
 			rv = CKR_PIN_LEN_RANGE;
+	/* Each PIN by its own PUK (the SO PIN argument is its value). */
+	for (size_t i = 0; rv == CKR_OK && i < n; i++)
+		if (!p11o_card_puk_for(info, &info->pins[idx[i]]))
+			rv = CKR_FUNCTION_NOT_SUPPORTED;
 	for (size_t i = 0; rv == CKR_OK && i < n; i++) {
 		const p11o_card_pin *p = &info->pins[idx[i]];
+		const p11o_card_pin *pk = p11o_card_puk_for(info, p);
 		rv = p11o_card_unblock_puk(
 		    card, p, ul_unblock_ref(info, p),
-		    info->puk_is_rc ? NULL : &info->puk, puk, puk_len,
+		    info->puk_is_rc ? NULL : pk, puk, puk_len,
 		    (const uint8_t *)v->user_pin, strlen(v->user_pin), NULL);
 	}
 	if (rv == CKR_OK && v->have_puk)

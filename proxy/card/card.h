@@ -135,6 +135,12 @@ typedef struct p11o_card_info {
 	char manufacturer[P11O_CARD_STR];
 	p11o_card_pin pins[P11O_CARD_MAX_PINS]; /* user PINs, card order */
 	size_t pin_count;
+	/* PKCS#15: the PUK of each user PIN (its AODF parent), -1 = none;
+	 * see p11o_card_puk_for(). */
+	bool puk_per_pin;
+	int puk_of[P11O_CARD_MAX_PINS]; /* index into puks */
+	p11o_card_pin puks[P11O_CARD_MAX_PINS];
+	size_t puk_count;
 	p11o_card_pin puk;  /* valid when puk_ref != P11O_CARD_REF_NONE */
 	int puk_ref;        /* ref, or P11O_CARD_REF_NONE */
 	bool puk_is_rc;     /* OpenPGP resetting code: puk_ref 0, no VERIFY;
@@ -273,6 +279,11 @@ int p11o_openpgp_parse_pw_status(const uint8_t *buf, size_t len, int tries[3],
 int p11o_card_pin_for_label(const p11o_card_info *info,
 			    const unsigned char label[32], unsigned index,
 			    size_t *suffix_len);
+/* The PUK that unblocks user PIN `pin` (an element of info->pins): its
+ * own AODF parent on PKCS#15 cards (NULL when it has none), else the
+ * card's PUK or resetting code (NULL when none). */
+const p11o_card_pin *p11o_card_puk_for(const p11o_card_info *info,
+				       const p11o_card_pin *pin);
 /* Bytes of label's " (<name>)" suffix (trailing blanks not counted), 0
  * when the label does not end so. */
 size_t p11o_card_pin_suffix(const unsigned char label[32], const char *name);

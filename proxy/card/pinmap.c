@@ -39,6 +39,17 @@ static size_t match(const unsigned char *l, size_t n, const char *name)
 	return 0;
 }
 
+const p11o_card_pin *p11o_card_puk_for(const p11o_card_info *info,
+				       const p11o_card_pin *pin)
+{
+	if (!info->puk_per_pin)
+		return info->puk_ref == P11O_CARD_REF_NONE ? NULL : &info->puk;
+	if (!pin || pin < info->pins || pin >= info->pins + info->pin_count)
+		return NULL;
+	int i = info->puk_of[pin - info->pins];
+	return i >= 0 && (size_t)i < info->puk_count ? &info->puks[i] : NULL;
+}
+
 size_t p11o_card_pin_suffix(const unsigned char label[32], const char *name)
 {
 	size_t s = match(label, trimmed(label, 32), name);

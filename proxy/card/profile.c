@@ -123,6 +123,12 @@ static void default_max_len(p11o_card_pin *p)
 		p->max_len = 8;
 }
 
+static bool same_id(const unsigned char *a, size_t an, const unsigned char *b,
+		    size_t bn)
+{
+	return an && an == bn && memcmp(a, b, an) == 0;
+}
+
 static void add_user_pins(p11o_card_info *info, p11o_card_pin *pins,
 			  size_t count)
 {
@@ -133,6 +139,11 @@ static void add_user_pins(p11o_card_info *info, p11o_card_pin *pins,
 		if ((int)i == puk) {
 			info->puk = pins[i];
 			info->puk_ref = pins[i].ref;
+		}
+		if ((pins[i].flags & P11O_P15_PIN_UNBLOCKING) &&
+		    !(pins[i].flags & P11O_P15_PIN_SO) &&
+		    info->puk_count < P11O_CARD_MAX_PINS) {
+			info->puks[info->puk_count++] = pins[i];
 		} else if (pins[i].flags & P11O_P15_PIN_SO) {
 			if (info->so_ref == P11O_CARD_REF_NONE) {
 				info->so = pins[i];
@@ -142,6 +153,17 @@ static void add_user_pins(p11o_card_info *info, p11o_card_pin *pins,
 			   info->pin_count < P11O_CARD_MAX_PINS) {
 			info->pins[info->pin_count++] = pins[i];
 		}
+	}
+	/* Each user PIN's own PUK: the unblocking PIN that is its parent. */
+	info->puk_per_pin = true;
+	for (size_t k = 0; k < info->pin_count; k++) {
+		const p11o_card_pin *p = &info->pins[k];
+		info->puk_of[k] = -1;
+		for (size_t j = 0; j < info->puk_count; j++)
+			if (same_id(p->parent_id, p->parent_id_len,
+				    info->puks[j].auth_id,
+				    info->puks[j].auth_id_len))
+				info->puk_of[k] = (int)j;
 	}
 }
 
@@ -442,6 +464,8 @@ static void apply_profile(const p11o_card_profile *p, p11o_card_info *info)
 			if (p->pin_max_len)
 				info->pins[i].max_len = p->pin_max_len;
 		}
+	if (p->pin_count || p->puk_ref >= 0)
+		info->puk_per_pin = false; /* the profile's PINs and PUK */
 	if (p->puk_ref >= 0 && p->puk_ref != info->puk_ref) {
 		memset(&info->puk, 0, sizeof(info->puk));
 		info->puk.type = P11O_PIN_TYPE_UNKNOWN;
@@ -483,6 +507,8 @@ CK_RV p11o_card_read_info(p11o_card *card, const p11o_config *cfg,
 		memset(info->pins, 0, sizeof(info->pins));
 		info->pin_count = 0;
 		info->puk_ref = info->so_ref = P11O_CARD_REF_NONE;
+		info->puk_per_pin = false;
+		info->puk_count = 0;
 		rv = read_openpgp(card, info, &ok);
 	}
 	if (rv == CKR_OK && !ok) {

@@ -8,7 +8,17 @@
  * (events, C_Reinitialize, writes), never per call.  PIN states come from
  * VERIFY without data and are kept P11O_PIN_STATE_TTL_MS: another process
  * may block a PIN without any slot event, so a state is never older than
- * that, and reading it costs at most one APDU per PIN per interval. */
+ * that, and reading it costs at most one APDU per PIN per interval.
+ *
+ * No application call waits on a card transaction someone else holds
+ * (OpenSC keeps one between C_Login(CKU_CONTEXT_SPECIFIC) and C_Sign, in
+ * the application's own thread): each entry's card I/O runs on its own
+ * worker thread, and a call waits for it a bounded time (10 s for the
+ * card's facts, 5 s for a PIN state), then goes on with what is known
+ * (the last PIN state, or the provider's facts); while that I/O still
+ * waits, later calls do not wait at all, and its result is taken when it
+ * comes.  Without threads (CKF_LIBRARY_CANT_CREATE_OS_THREADS) the I/O
+ * runs in the caller's thread. */
 #ifndef P11O_CARDCACHE_H
 #define P11O_CARDCACHE_H
 
@@ -20,6 +30,8 @@ typedef struct p11o_card_cache p11o_card_cache;
 typedef struct p11o_card_entry p11o_card_entry;
 
 p11o_card_cache *p11o_card_cache_new(const p11o_config *cfg);
+/* CKF_LIBRARY_CANT_CREATE_OS_THREADS: card I/O in the caller's thread. */
+void p11o_card_cache_threads(p11o_card_cache *cache, bool allowed);
 void p11o_card_cache_free(p11o_card_cache *cache);
 
 /* The entry of the card in the reader named by `desc` (64-byte slot
@@ -42,6 +54,10 @@ const p11o_card_info *p11o_card_entry_info(const p11o_card_entry *e);
  * passed it to p11o_card_cache_get(). */
 bool p11o_card_entry_token_serial(const p11o_card_entry *e,
 				  unsigned char serial[16]);
+/* The card's facts read afresh (to compare update seeds), by the entry's
+ * worker like every read here; false when the card did not answer in
+ * time or could not be read. */
+bool p11o_card_entry_reread(p11o_card_entry *e, p11o_card_info *out);
 /* The card handle, for APDU operations while the entry is held. */
 p11o_card *p11o_card_entry_card(p11o_card_entry *e);
 

@@ -314,6 +314,10 @@ static CK_RV core_initialize(p11o_layer *self, CK_VOID_PTR pInitArgs)
 	char err[512] = "";
 	in_init_lock = true;
 	rv = stack_build(s, err, sizeof(err));
+	if (rv == CKR_OK)
+		p11o_card_cache_threads(s->cards,
+					!(s->provider_args.flags &
+					  CKF_LIBRARY_CANT_CREATE_OS_THREADS));
 #ifdef HAVE_TRACE
 	if (rv == CKR_OK && pending_callback)
 		p11o_trace_set_callback(s->trace, pending_callback);

@@ -146,10 +146,12 @@ CK_RV ob_card_update_count(ob_layer *l, ob_token *t,
 		return CKR_HOST_MEMORY;
 	}
 	/* Another process may have changed the card: the seed is read
-	 * afresh; when it moved, the cached facts go too. */
-	CK_RV rv = p11o_card_read_info(p11o_card_entry_card(e),
-				       &l->base.stack->config, fresh);
+	 * afresh; when it moved, the cached facts go too.  A card busy in
+	 * someone else's transaction keeps the seed known. */
 	const p11o_card_info *cached = p11o_card_entry_info(e);
+	CK_RV rv = CKR_OK;
+	if (!p11o_card_entry_reread(e, fresh))
+		*fresh = *cached;
 	bool moved = rv == CKR_OK &&
 		     (fresh->update_seed_len != cached->update_seed_len ||
 		      memcmp(fresh->update_seed, cached->update_seed,

@@ -306,7 +306,6 @@ static CK_RV read_openpgp(p11o_card *card, p11o_card_info *info, bool *ok)
 	int tries[3];
 	size_t maxl[3];
 	p11o_openpgp_aid aid;
-	p11o_tlv t;
 	EVP_MD_CTX *md;
 	CK_RV rv;
 
@@ -357,16 +356,8 @@ static CK_RV read_openpgp(p11o_card *card, p11o_card_info *info, bool *ok)
 	}
 	if (rv == CKR_OK) {
 		hash_part(md, buf, sw == 0x9000 ? len : 0);
-		/* 65 { 5B name ... }: the cardholder name is the label. */
-		p11o_der in;
-		char name[P11O_CARD_STR];
-		if (sw == 0x9000 && p11o_der_whole(buf, len, 0x65, &t) == 0) {
-			p11o_der_enter(&t, &in);
-			while (p11o_der_next(&in, &t) == 1)
-				if (t.tag == 0x5B && t.len &&
-				    p11o_der_string(&t, name, sizeof(name)) > 0)
-					set_str(info->label, name);
-		}
+		/* The label stays OpenSC's "OpenPGP card" (the cardholder
+		 * name 65/5B is not the token's name). */
 		seed_final(md, info);
 		*ok = true;
 	}

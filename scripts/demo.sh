@@ -14,10 +14,6 @@ scripts/deps.sh --minimal
 B=${BUILD_DIR:-build}
 [ -d "$B" ] || meson setup "$B" >/dev/null
 ninja -C "$B" >/dev/null
-# Not needed here, and with DISPLAY set but no D-Bus session OpenSC's
-# start-up forks while p11overlay loads it, which deadlocks (known bug,
-# test interop-display-no-dbus).
-unset DISPLAY
 RIG=$(mktemp -d /tmp/p11overlay-demo.XXXXXX)
 SERVER_PID=
 cleanup() {
@@ -142,5 +138,4 @@ tls 'p11overlay%20Virt%20(Identification)' 01 1234
 say "With the Signing PIN (123456) and key 02:"
 tls 'p11overlay%20Virtual%20Tes%20(Signing)' 02 123456
 say "The server saw each PIN's own certificate.  GnuTLS, NSS and Firefox do the" \
-	"same in tests/interop/tls_*.sh and tests/browser/firefox.sh (for now with" \
-	"[mechanisms] disable = CKM_RSA_PKCS_PSS in the config: see README.md)."
+	"same in tests/interop/tls_*.sh and tests/browser/firefox.sh."

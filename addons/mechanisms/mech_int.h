@@ -106,6 +106,11 @@ typedef struct mk_session {
 	CK_ULONG view_slot;  /* the record's slot (slot view index) */
 	uint64_t insertion;  /* the record's card insertion */
 	mk_op *op[OPK_N];
+	/* The last Init that went to the token as it is (mechanism * OPK_N
+	 * + class) and the route generation it was decided in. */
+	bool pass_valid;
+	CK_ULONG pass_memo;
+	unsigned long pass_gen;
 } mk_session;
 
 /* The token's answer for one mechanism (mech_facts.c); stamp 0: none. */
@@ -139,7 +144,8 @@ typedef struct mk_layer {
 	size_t neng;
 	/* Per slot of the slot view, made on first use (mech_facts.c). */
 	_Atomic(mk_slot_facts *) facts[P11O_MAX_SLOTS];
-	p11o_mutex facts_lock; /* filling facts */
+	atomic_ulong engines_gen; /* C_RegisterEngine calls: routes change */
+	p11o_mutex facts_lock;    /* filling facts */
 } mk_layer;
 
 #define MK(self) ((mk_layer *)(self))

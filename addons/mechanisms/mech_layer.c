@@ -58,6 +58,25 @@ static CK_RV mk_C_Reinitialize(p11o_layer *self, CK_SLOT_ID slot)
 
 /* ---- Init: routing ---------------------------------------------------- */
 
+/* What a route depends on besides the mechanism: the slot's token (its
+ * count of changes, mech_facts.c; the session's card insertion is fixed)
+ * and the registered engines. */
+static unsigned long route_generation(mk_layer *l, const mk_session *s)
+{
+	const mk_slot_facts *sf =
+	    s->view_slot < P11O_MAX_SLOTS
+		? atomic_load_explicit(&l->facts[s->view_slot],
+				       memory_order_acquire)
+		: NULL;
+	unsigned long changes =
+	    sf ? atomic_load_explicit(&((mk_slot_facts *)sf)->changes,
+				      memory_order_acquire)
+	       : 0xFFFFFFFFul;
+	return (changes & 0xFFFFFFFFul) |
+	       atomic_load_explicit(&l->engines_gen, memory_order_acquire)
+		   << 32;
+}
+
 /* RT_PASS: *done false, the caller goes down; else the answer. */
 static CK_RV init(p11o_layer *self, enum mk_opk k, CK_SESSION_HANDLE hs,
 		  CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key, bool *done)
@@ -87,8 +106,17 @@ static CK_RV init(p11o_layer *self, enum mk_opk k, CK_SESSION_HANDLE hs,
 	*done = false;
 	if (!s || !mech)
 		return CKR_OK;
+	/* The session's last decision, while the slot's token and the
+	 * engines are as they were: one compare instead of a routing. */
+	CK_ULONG memo = mech->mechanism * OPK_N + k;
+	unsigned long gen = route_generation(l, s);
+	if (s->pass_valid && s->pass_memo == memo && s->pass_gen == gen)
+		return CKR_OK;
 	switch (mk_route(l, s, mech->mechanism, mk_opk_flag(k), &def, &base)) {
 	case RT_PASS:
+		s->pass_memo = memo;
+		s->pass_gen = gen;
+		s->pass_valid = true;
 		return CKR_OK;
 	case RT_INVALID:
 		*done = true;

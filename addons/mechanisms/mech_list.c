@@ -276,7 +276,12 @@ emu:
 enum mk_route mk_route(mk_layer *l, const mk_session *s, CK_MECHANISM_TYPE m,
 		       CK_FLAGS fn, const mk_def **def, mk_base *base)
 {
-	nat_cache c = {.l = l, .slot = s->slot, .s = s};
+	/* Not zero-filled: only c.n entries are ever read (every Init). */
+	nat_cache c;
+	c.l = l;
+	c.slot = s->slot;
+	c.s = s;
+	c.n = 0;
 	return route(&c, m, fn, def, base);
 }
 

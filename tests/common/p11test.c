@@ -197,6 +197,34 @@ const char *p11test_rig_start(void)
 	return rig_dir;
 }
 
+const char *p11test_rig_apdu_log(void)
+{
+	static char path[300];
+	char env[300];
+	snprintf(env, sizeof(env), "%s/env", rig_dir);
+	FILE *f = fopen(env, "a");
+	if (!f)
+		die("rig env");
+	fputs("export RIG_APDU_LOG=1\n", f);
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/apdu0.log", rig_dir);
+	return path;
+}
+
+unsigned p11test_rig_apdu_count(const char *hex_prefix)
+{
+	char path[300], line[8192];
+	unsigned n = 0;
+	snprintf(path, sizeof(path), "%s/apdu0.log", rig_dir);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		n += strncmp(line, hex_prefix, strlen(hex_prefix)) == 0;
+	fclose(f);
+	return n;
+}
+
 void p11test_card_reset(void)
 {
 	p11test_rig_cmd("reset");

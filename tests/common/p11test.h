@@ -31,6 +31,14 @@ void p11test_rig_cmd(const char *verb);
  * of a test whose other threads are inside the module: exit() there runs
  * the libraries' exit handlers (OpenSSL's cleanup) under those threads. */
 int p11test_rig_try(const char *verb);
+/* From the next card insertion (e.g. p11test_card_reset) on, the card
+ * appends every APDU it answers to <rig dir>/apdu0.log, one line
+ * "<command hex> <response hex>" each (tests/card/vcard.py --apdu-log).
+ * Returns that path (static). */
+const char *p11test_rig_apdu_log(void);
+/* Lines of the APDU log whose command starts with `hex_prefix`
+ * (lower-case hex, e.g. "002c" for RESET RETRY COUNTER). */
+unsigned p11test_rig_apdu_count(const char *hex_prefix);
 /* The card back to its default PINs, retry counters and TokenInfo
  * (`rig reset`): a test that blocked a PIN does not fail the next one. */
 void p11test_card_reset(void);

@@ -127,9 +127,12 @@ static void test_puk_unlock(void **state)
 	assert_int_equal(x->C_UnlockPIN(s, U("87654321"), U("4321")),
 			 CKR_PIN_INCORRECT);
 	assert_int_equal(fl->C_Login(s, CKU_USER, U("1234")), CKR_PIN_LOCKED);
-	/* Lengths are checked before the card counts anything. */
+	/* Lengths are checked before the card counts anything: no RESET
+	 * RETRY COUNTER reaches it. */
+	unsigned resets = p11test_rig_apdu_count("002c");
 	assert_int_equal(x->C_UnlockPIN(s, U("12345678"), U("12")),
 			 CKR_PIN_LEN_RANGE);
+	assert_int_equal(p11test_rig_apdu_count("002c"), resets);
 	assert_int_equal(x->C_UnlockPIN(s, U("12345678"), U("4321")), CKR_OK);
 	/* The token flags show the card's state again at once. */
 	assert_int_equal(fl->C_GetTokenInfo(slot, &ti), CKR_OK);
@@ -476,6 +479,7 @@ int main(int argc, char **argv)
 	const char *module = argc > 1 ? argv[1] : "build/p11overlay.so";
 	module_path = module;
 	p11test_rig_start();
+	p11test_rig_apdu_log(); /* from the first restore_card on */
 	p11test_load(&m, module);
 	fl = m.fl;
 	CK_C_GetInterface gi = p11test_sym(&m, "C_GetInterface");

@@ -23,10 +23,12 @@ typedef struct job {
 	pthread_t thread;
 	bool thread_alive, stop;
 	enum job_kind kind;
-	p11o_card_pin pin;   /* JOB_PIN: the PIN to read */
-	unsigned generation; /* the entry's, when posted */
-	bool busy;           /* posted, not finished */
-	bool done;           /* finished, result not taken */
+	p11o_card_pin pin;        /* JOB_PIN: the PIN to read */
+	unsigned generation;      /* the entry's, when posted */
+	unsigned char serial[16]; /* JOB_INFO: the provider's token serial */
+	bool have_serial;
+	bool busy; /* posted, not finished */
+	bool done; /* finished, result not taken */
 	CK_RV rv;
 	p11o_card_info *info; /* JOB_INFO result */
 	enum p11o_pin_state state;
@@ -112,6 +114,9 @@ static void *worker(void *arg)
 			break;
 		enum job_kind kind = j->kind;
 		p11o_card_pin pin = j->pin;
+		unsigned char serial[16];
+		bool have_serial = j->have_serial;
+		memcpy(serial, j->serial, 16);
 		pthread_mutex_unlock(&j->mu);
 		p11o_card_info *info = NULL;
 		enum p11o_pin_state st = P11O_PIN_STATE_ERROR;
@@ -120,8 +125,9 @@ static void *worker(void *arg)
 		if (kind == JOB_INFO) {
 			info = malloc(sizeof(*info));
 			if (info)
-				rv = p11o_card_read_info(e->card, e->cache->cfg,
-							 info);
+				rv = p11o_card_read_info_for(
+				    e->card, e->cache->cfg,
+				    have_serial ? serial : NULL, info);
 		} else {
 			rv =
 			    p11o_card_pin_status_of(e->card, &pin, &st, &tries);
@@ -167,7 +173,9 @@ static bool run_job(p11o_card_entry *e, enum job_kind kind,
 			return true;
 		}
 		*info = malloc(sizeof(**info));
-		*rv = *info ? p11o_card_read_info(e->card, e->cache->cfg, *info)
+		*rv = *info ? p11o_card_read_info_for(
+				  e->card, e->cache->cfg,
+				  e->serial_known ? e->serial : NULL, *info)
 			    : CKR_HOST_MEMORY;
 		return true;
 	}
@@ -189,6 +197,8 @@ static bool run_job(p11o_card_entry *e, enum job_kind kind,
 		if (pin)
 			j->pin = *pin;
 		j->generation = e->generation;
+		j->have_serial = e->serial_known;
+		memcpy(j->serial, e->serial, 16);
 		j->busy = true;
 		j->done = false;
 		pthread_cond_broadcast(&j->cv);
@@ -279,6 +289,9 @@ static bool refresh(p11o_card_entry *e, const unsigned char *serial)
 		return false;
 	if (serial && (e->info_valid || e->unrecognised)) {
 		if (!e->serial_known) { /* read for a caller without one */
+			if (e->info_valid &&
+			    !p11o_card_serial_matches(&e->info, serial))
+				forget(e); /* another application of the card */
 			memcpy(e->serial, serial, 16);
 			e->serial_known = true;
 		} else if (memcmp(e->serial, serial, 16) != 0) {
@@ -304,6 +317,10 @@ static bool refresh(p11o_card_entry *e, const unsigned char *serial)
 	p11o_card_info *info;
 	enum p11o_pin_state st;
 	int tries;
+	/* The serial tells which application the provider serves. */
+	e->serial_known = serial != NULL;
+	if (serial)
+		memcpy(e->serial, serial, 16);
 	if (!run_job(e, JOB_INFO, NULL, WAIT_INFO_MS, &rv, &info, &st, &tries))
 		return false; /* the card is busy: the provider's facts */
 	if (info && rv == CKR_OK)

@@ -118,10 +118,20 @@ static CK_RV by_provider(unlock_layer *l, CK_SESSION_HANDLE s,
 
 void ul_token_label(unlock_layer *l, CK_SLOT_ID slot, CK_UTF8CHAR label[32])
 {
+	ul_token_label_serial(l, slot, label, NULL);
+}
+
+bool ul_token_label_serial(unlock_layer *l, CK_SLOT_ID slot,
+			   CK_UTF8CHAR label[32], unsigned char *serial)
+{
 	CK_TOKEN_INFO ti;
 	memset(label, ' ', 32);
-	if (P11O_DOWN(&l->base, C_GetTokenInfo, slot, &ti) == CKR_OK)
-		memcpy(label, ti.label, 32);
+	if (P11O_DOWN(&l->base, C_GetTokenInfo, slot, &ti) != CKR_OK)
+		return false;
+	memcpy(label, ti.label, 32);
+	if (serial)
+		memcpy(serial, ti.serialNumber, 16);
+	return true;
 }
 
 #define NOTE(l, ...) p11o_trace_note((l)->base.stack->trace, __VA_ARGS__)
@@ -169,7 +179,8 @@ CK_RV ul_C_UnlockPIN(p11o_layer *self, CK_SESSION_HANDLE hSession,
 	if (!pPuk || !pNewPin)
 		return CKR_PIN_LEN_RANGE;
 
-	bool provider = false;
+	bool provider = false, have_serial = false;
+	unsigned char serial[16];
 	p11o_mutex_lock(&l->op_mu);
 	ul_hold *h = ul_hold_for_slot(l, slot);
 	if (h && h->owned && h->owner != hSession) {
@@ -196,10 +207,14 @@ CK_RV ul_C_UnlockPIN(p11o_layer *self, CK_SESSION_HANDLE hSession,
 		if (rv != CKR_OK)
 			goto out;
 		card = own;
-		ul_token_label(l, slot, label);
+		have_serial = ul_token_label_serial(l, slot, label, serial);
 	}
 	if (need_info) {
-		rv = p11o_card_read_info(card, &self->stack->config, info);
+		/* The application the provider serves on this token (a card
+		 * may hold PIV and OpenPGP): the one with the token's serial.
+		 */
+		rv = p11o_card_read_info_for(card, &self->stack->config,
+					     have_serial ? serial : NULL, info);
 		if (h && rv == CKR_OK)
 			h->have_info = true;
 	}

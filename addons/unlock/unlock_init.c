@@ -137,9 +137,13 @@ static CK_RV card_init(unlock_layer *l, CK_SLOT_ID slot, const char *reader,
 	size_t idx[P11O_CARD_MAX_PINS], n = 0;
 	if (!puk)
 		return CKR_ARGUMENTS_BAD;
+	CK_UTF8CHAR label[32];
+	unsigned char serial[16];
+	bool have_serial = ul_token_label_serial(l, slot, label, serial);
 	CK_RV rv = p11o_card_open(reader, &card);
 	if (rv == CKR_OK)
-		rv = p11o_card_read_info(card, &l->base.stack->config, info);
+		rv = p11o_card_read_info_for(card, &l->base.stack->config,
+					     have_serial ? serial : NULL, info);
 	if (rv == CKR_TOKEN_NOT_RECOGNIZED ||
 	    (rv == CKR_OK &&
 	     ((info->puk_ref == P11O_CARD_REF_NONE && !info->puk_count) ||

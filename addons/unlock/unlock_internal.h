@@ -99,6 +99,10 @@ const p11o_card_pin *ul_pick_pin(unlock_layer *l, CK_SLOT_ID slot,
 				 const CK_UTF8CHAR label[32]);
 /* The provider's label of a token (blanks when it cannot tell). */
 void ul_token_label(unlock_layer *l, CK_SLOT_ID slot, CK_UTF8CHAR label[32]);
+/* The same and the token's 16-byte serial (serial may be NULL); false
+ * when the provider cannot tell. */
+bool ul_token_label_serial(unlock_layer *l, CK_SLOT_ID slot,
+			   CK_UTF8CHAR label[32], unsigned char *serial);
 /* RESET RETRY COUNTER's P2 for that PIN (the card family's rule, e.g.
  * OpenPGP's PW1 is 81 whichever reference its slot verifies with). */
 unsigned char ul_unblock_ref(const p11o_card_info *info,

@@ -361,6 +361,16 @@ bool p11o_card_is_locked(p11o_card *card);
  * insertion; compare update_seed to see content changes. */
 CK_RV p11o_card_read_info(p11o_card *card, const p11o_config *cfg,
 			  p11o_card_info *info);
+/* The same, for the application whose serial ends in the provider's
+ * 16-byte token serial (NULL: the first application found); a card with
+ * several applications (PIV and OpenPGP) is then read as the provider
+ * serves it, and left with that application selected. */
+/* Does the provider's 16-byte token serial end the card's serial? */
+bool p11o_card_serial_matches(const p11o_card_info *info,
+			      const unsigned char *token_serial);
+CK_RV p11o_card_read_info_for(p11o_card *card, const p11o_config *cfg,
+			      const unsigned char *token_serial,
+			      p11o_card_info *info);
 
 /* ---- APDU operations (each one transaction, or inside the held lock) */
 

@@ -471,10 +471,58 @@ static void apply_profile(const p11o_card_profile *p, p11o_card_info *info)
 		info->unlock_key_ref = p->unlock_key_ref;
 }
 
+/* Does the provider's 16-byte token serial (OpenSC: the last 16
+ * characters of its serial) belong to the application just read? */
+bool p11o_card_serial_matches(const p11o_card_info *info,
+			      const unsigned char *token_serial)
+{
+	size_t n = 16, m = strlen(info->serial_str);
+	while (n > 0 &&
+	       (token_serial[n - 1] == ' ' || token_serial[n - 1] == 0))
+		n--;
+	if (n == 0 || m < n)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char a = info->serial_str[m - n + i], b = (char)token_serial[i];
+		if ((a | 0x20) != (b | 0x20))
+			return false;
+	}
+	return true;
+}
+
+typedef CK_RV (*app_reader)(p11o_card *, p11o_card_info *, bool *);
+
+/* SELECT of a family's application by AID: 1 APDU. */
+static CK_RV select_app(p11o_card *card, const p11o_card_family *f)
+{
+	uint8_t apdu[5 + 16], buf[258];
+	size_t len;
+	uint16_t sw;
+	apdu[0] = 0x00;
+	apdu[1] = 0xA4;
+	apdu[2] = 0x04;
+	apdu[3] = 0x00;
+	apdu[4] = (uint8_t)f->aid_len;
+	memcpy(apdu + 5, f->aid, f->aid_len);
+	apdu[5 + f->aid_len] = 0x00;
+	return p11o_card_transmit(card, apdu, 6 + f->aid_len, buf, sizeof(buf),
+				  &len, &sw);
+}
+
 CK_RV p11o_card_read_info(p11o_card *card, const p11o_config *cfg,
 			  p11o_card_info *info)
 {
+	return p11o_card_read_info_for(card, cfg, NULL, info);
+}
+
+CK_RV p11o_card_read_info_for(p11o_card *card, const p11o_config *cfg,
+			      const unsigned char *token_serial,
+			      p11o_card_info *info)
+{
+	static const app_reader readers[] = {read_pkcs15, read_openpgp,
+					     read_piv};
 	const p11o_card_profile *prof = NULL;
+	p11o_card_info *first = NULL;
 	bool ok = false;
 	CK_RV rv;
 
@@ -490,25 +538,41 @@ CK_RV p11o_card_read_info(p11o_card *card, const p11o_config *cfg,
 		    p11o_card_atr_matches(&cfg->cards[i], info->atr,
 					  info->atr_len))
 			prof = &cfg->cards[i];
+	p11o_card_info base = *info; /* ATR only */
 	rv = p11o_card_begin(card);
 	if (rv != CKR_OK)
 		return rv;
-	rv = read_pkcs15(card, info, &ok);
-	if (rv == CKR_OK && !ok) {
-		memset(info->pins, 0, sizeof(info->pins));
-		info->pin_count = 0;
-		info->puk_ref = info->so_ref = P11O_CARD_REF_NONE;
-		info->puk_per_pin = false;
-		info->puk_count = 0;
-		rv = read_openpgp(card, info, &ok);
+	/* Each built-in application in turn.  A card with several (a YubiKey:
+	 * PIV and OpenPGP) is read as the one the provider serves, told by
+	 * the provider's token serial; without that, the first found. */
+	for (size_t r = 0;
+	     rv == CKR_OK && r < sizeof(readers) / sizeof(*readers); r++) {
+		bool found = false;
+		*info = base;
+		rv = readers[r](card, info, &found);
+		if (rv != CKR_OK || !found)
+			continue;
+		if (!token_serial ||
+		    p11o_card_serial_matches(info, token_serial)) {
+			ok = true;
+			break;
+		}
+		if (!first && (first = malloc(sizeof(*first))) != NULL)
+			*first = *info;
 	}
-	if (rv == CKR_OK && !ok) {
-		memset(info->pins, 0, sizeof(info->pins));
-		info->pin_count = 0;
-		info->puk_ref = info->so_ref = P11O_CARD_REF_NONE;
-		info->family = NULL;
-		rv = read_piv(card, info, &ok);
+	if (rv == CKR_OK && !ok && first) {
+		*info = *first;
+		ok = true;
+		/* Leave the card in the application the provider expects. */
+		if (info->family && info->family->aid)
+			rv = select_app(card, info->family);
 	}
+	if (first) {
+		explicit_bzero(first, sizeof(*first));
+		free(first);
+	}
+	if (!ok)
+		*info = base;
 	p11o_card_end(card);
 	if (rv != CKR_OK)
 		return rv;

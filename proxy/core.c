@@ -14,19 +14,10 @@
 #include "slots.h"
 #include "stack.h"
 #include "variables.h"
-#if P11O_HAVE_TRACE
 #include "trace/trace.h"
-#define HAVE_TRACE 1
-#endif
-#if P11O_HAVE_OBJECTS
 #include "addons/objects/objects.h"
-#endif
-#if P11O_HAVE_UNLOCK
 #include "addons/unlock/unlock.h"
-#endif
-#if P11O_HAVE_MECHANISMS
 #include "addons/mechanisms/mechanisms.h"
-#endif
 
 _Atomic(const p11o_targets *) p11o_active;
 
@@ -190,14 +181,12 @@ static CK_RV stack_build(p11o_stack *s, char *err, size_t errlen)
 	int broken = p11o_config_load(&s->config);
 	/* Warnings (unknown keys, a world-writable file) are never silent. */
 	p11o_config_report(&s->config);
-#ifdef HAVE_TRACE
 	/* Before anything else can fail, so the trace says why it did. */
 	s->trace = p11o_trace_layer_new(s);
 	if (!s->trace)
 		return CKR_HOST_MEMORY;
 	s->layers[n++] = s->trace;
 	s->layer_count = n;
-#endif
 	if (broken)
 		return CKR_GENERAL_ERROR;
 	if (p11o_provider_load(&s->provider, s->config.module, err, errlen))
@@ -215,15 +204,9 @@ static CK_RV stack_build(p11o_stack *s, char *err, size_t errlen)
 	/* design.md §3 order; an addon switched off by config is a layer
 	 * without overrides, which resolution skips at no cost. */
 	s->layers[n++] = p11o_slots_layer_new(s);
-#if P11O_HAVE_OBJECTS
 	s->layers[n++] = p11o_objects_layer_new(s);
-#endif
-#if P11O_HAVE_UNLOCK
 	s->layers[n++] = p11o_unlock_layer_new(s);
-#endif
-#if P11O_HAVE_MECHANISMS
 	s->layers[n++] = p11o_mechanisms_layer_new(s);
-#endif
 	/* Right above the provider: what it says about our buffers. */
 	s->layers[n++] = p11o_bounds_layer_new(s);
 	s->layers[n++] = p11o_provider_layer_new(s);
@@ -238,12 +221,7 @@ static CK_RV stack_build(p11o_stack *s, char *err, size_t errlen)
 
 static bool trace_active(const p11o_stack *s)
 {
-#ifdef HAVE_TRACE
 	return s->trace && p11o_trace_active(s->trace);
-#else
-	(void)s;
-	return false;
-#endif
 }
 
 static const p11o_targets *chain(const p11o_stack *s)
@@ -261,11 +239,9 @@ static void report_failure(p11o_stack *s, const char *err)
 {
 	if (err[0])
 		fprintf(stderr, "p11overlay: %s\n", err);
-#ifdef HAVE_TRACE
 	if (s->trace)
 		p11o_trace_note(s->trace, "C_Initialize failed: %s",
 				err[0] ? err : "configuration error");
-#endif
 }
 
 static bool reentered(const char *fn)
@@ -318,10 +294,8 @@ static CK_RV core_initialize(p11o_layer *self, CK_VOID_PTR pInitArgs)
 		p11o_card_cache_threads(s->cards,
 					!(s->provider_args.flags &
 					  CKF_LIBRARY_CANT_CREATE_OS_THREADS));
-#ifdef HAVE_TRACE
 	if (rv == CKR_OK && pending_callback)
 		p11o_trace_set_callback(s->trace, pending_callback);
-#endif
 	if (rv == CKR_OK) {
 		const p11o_targets *t = chain(s);
 		s->go_live = go_live;
@@ -385,14 +359,12 @@ CK_RV p11o_core_set_trace_callback(CK_TRACE_CALLBACK callback)
 	CK_RV rv = CKR_OK;
 	pthread_mutex_lock(&init_lock);
 	pending_callback = callback;
-#ifdef HAVE_TRACE
 	if (current) {
 		in_init_lock = true; /* the callback gets the header now */
 		rv = p11o_trace_set_callback(current->trace, callback);
 		in_init_lock = false;
 		publish(current);
 	}
-#endif
 	pthread_mutex_unlock(&init_lock);
 	return rv;
 }

@@ -24,12 +24,8 @@
 #include "p11o_build.h"
 #include "slots_int.h"
 #include "stack.h"
-#if P11O_HAVE_TRACE
 #include "trace/trace.h"
 #define NOTE(self, ...) p11o_trace_note((self)->stack->trace, __VA_ARGS__)
-#else
-#define NOTE(self, ...) ((void)(self))
-#endif
 
 #define VPCD_DEFAULT_PORT 35963
 #define MAX_READER_SLOTS 16

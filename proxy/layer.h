@@ -2,7 +2,7 @@
  *
  * A layer is a table of the layered functions, each taking the layer itself
  * as first argument, with NULL for the functions it does not override.
- * p11o_stack_assemble() resolves, once, for every layer and every function
+ * p11o_stack_resolve() resolves, once, for every layer and every function
  * the first implementation below it, so a call goes straight to the next
  * layer that cares and skips the others.  A layer calls down with
  * P11O_DOWN(self, C_Foo, args...). */
@@ -37,7 +37,7 @@ struct p11o_stack;
 struct p11o_layer {
 	const char *name;
 	const p11o_ops *ops;
-	p11o_targets down;        /* filled by p11o_stack_assemble() */
+	p11o_targets down;        /* filled by p11o_stack_resolve() */
 	struct p11o_stack *stack; /* shared context (config, provider) */
 	void (*destroy)(p11o_layer *self); /* frees the layer; may be NULL */
 	/* C_Finalize, before it waits for calls in flight: make calls that

@@ -357,7 +357,6 @@ static void sign_and_verify(CK_SLOT_ID id)
 /* The ATR special object (objects addon), without login. */
 static void check_atr_object(CK_SLOT_ID id)
 {
-#if P11O_HAVE_OBJECTS
 	CK_SESSION_HANDLE s;
 	assert_int_equal(
 	    fl->C_OpenSession(id, CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_OK);
@@ -370,9 +369,6 @@ static void check_atr_object(CK_SLOT_ID id)
 	assert_int_equal(a.ulValueLen, sizeof(card_atr));
 	assert_memory_equal(v, card_atr, sizeof(card_atr));
 	assert_int_equal(fl->C_CloseSession(s), CKR_OK);
-#else
-	(void)id;
-#endif
 }
 
 static bool contains(const CK_SLOT_ID *ids, size_t n, CK_SLOT_ID id)

@@ -256,6 +256,12 @@ typedef struct p11o_p15_odf_entry {
 int p11o_p15_parse_odf(const uint8_t *buf, size_t len,
 		       p11o_p15_odf_entry *entries, size_t max, size_t *count);
 
+/* CDF: the file paths of the certificates (X.509 entries given by path;
+ * type 4 each).  0 or -1 (malformed); *count stops at max. */
+int p11o_p15_parse_cdf_paths(const uint8_t *buf, size_t len,
+			     p11o_p15_odf_entry *paths, size_t max,
+			     size_t *count);
+
 /* OpenPGP AID (D2 76 00 01 24 01 ver(2) manufacturer(2) serial(4) rfu(2)):
  * serial_hex = uppercase hex of bytes 10..13 (as OpenSC shows it). */
 typedef struct p11o_openpgp_aid {

@@ -288,3 +288,46 @@ int p11o_p15_parse_odf(const uint8_t *buf, size_t len,
 	}
 	return 0;
 }
+
+int p11o_p15_parse_cdf_paths(const uint8_t *buf, size_t len,
+			     p11o_p15_odf_entry *paths, size_t max,
+			     size_t *count)
+{
+	p11o_der file, in, a, v;
+	p11o_tlv obj, t;
+
+	*count = 0;
+	p11o_der_init(&file, buf, len);
+	while (!at_padding(&file)) {
+		if (p11o_der_next(&file, &obj) != 1)
+			return -1;
+		if (obj.tag != P11O_DER_SEQUENCE) /* not an X.509 certificate */
+			continue;
+		p11o_der_enter(&obj, &in);
+		/* common object and certificate attributes, then [1] { SEQ {
+		 * value Path SEQ { OCTET STRING, ... } } }; a certificate
+		 * given directly (not by path) has no file. */
+		if (p11o_der_expect(&in, P11O_DER_SEQUENCE, &t) != 1 ||
+		    p11o_der_expect(&in, P11O_DER_SEQUENCE, &t) != 1)
+			return -1;
+		if (p11o_der_expect(&in, P11O_DER_CTX_C(1), &t) != 1)
+			continue;
+		p11o_der_enter(&t, &a);
+		if (p11o_der_expect(&a, P11O_DER_SEQUENCE, &t) != 1)
+			continue;
+		p11o_der_enter(&t, &v);
+		if (p11o_der_optional(&v, P11O_DER_SEQUENCE, &t) != 1)
+			continue;
+		p11o_der_enter(&t, &a);
+		if (p11o_der_expect(&a, P11O_DER_OCTET_STRING, &t) != 1 ||
+		    t.len == 0 || t.len > sizeof(paths[0].path) || t.len % 2)
+			continue;
+		if (*count >= max)
+			continue;
+		paths[*count].type = 4;
+		memcpy(paths[*count].path, t.value, t.len);
+		paths[*count].path_len = t.len;
+		(*count)++;
+	}
+	return 0;
+}

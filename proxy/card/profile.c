@@ -167,6 +167,30 @@ static void add_user_pins(p11o_card_info *info, p11o_card_pin *pins,
 	}
 }
 
+/* One certificate file into the update seed (its path absolute or
+ * relative to the application DF), read into buf (FILE_MAX). */
+static CK_RV read_cert_file(p11o_card *card, const uint8_t *df, size_t dflen,
+			    const p11o_p15_odf_entry *e, EVP_MD_CTX *md,
+			    uint8_t *buf)
+{
+	uint8_t path[32];
+	size_t plen = 0, len;
+	bool found;
+	if (e->path_len == 2 ||
+	    (e->path_len >= 2 && !(e->path[0] == 0x3F && e->path[1] == 0x00))) {
+		memcpy(path, df, dflen);
+		plen = dflen;
+	}
+	if (plen + e->path_len > sizeof(path))
+		return CKR_OK;
+	memcpy(path + plen, e->path, e->path_len);
+	plen += e->path_len;
+	CK_RV rv = read_file(card, path, plen, buf, FILE_MAX, &len, &found);
+	if (rv == CKR_OK)
+		hash_part(md, buf, found ? len : 0);
+	return rv;
+}
+
 /* PKCS#15: EF.DIR (optional), ODF, TokenInfo, every file the ODF lists.
  * APDUs: 2..3 (EF.DIR) + 2..3 (ODF) + 2..3 (TokenInfo) + 2..n per listed
  * file (PrKDF, CDF, AODF, ...). */
@@ -241,6 +265,21 @@ static CK_RV read_pkcs15(p11o_card *card, p11o_card_info *info, bool *ok)
 		if (rv != CKR_OK)
 			goto out;
 		hash_part(md, buf, found ? len : 0);
+		if (found && ent[i].type >= 4 && ent[i].type <= 6) {
+			/* The certificates themselves: UpdateCount follows
+			 * another process replacing one. */
+			p11o_p15_odf_entry certs[8];
+			size_t nc = 0;
+			if (p11o_p15_parse_cdf_paths(buf, len, certs, 8, &nc))
+				nc = 0;
+			for (size_t c = 0; c < nc; c++) {
+				rv = read_cert_file(card, df, dflen, &certs[c],
+						    md, buf);
+				if (rv != CKR_OK)
+					goto out;
+			}
+			continue;
+		}
 		if (found && ent[i].type == 8) {
 			size_t n = 0;
 			if (p11o_p15_parse_aodf(buf, len, pins + npins,
@@ -297,7 +336,29 @@ static void family_pins(p11o_card_info *info, const p11o_card_family *f)
 	}
 }
 
-/* OpenPGP: SELECT AID, GET DATA 4F, C4, 6E, 65: 5 APDUs. */
+/* Hash the answer of one command (its length, then its bytes; nothing
+ * for an error status) into the update seed: the certificates a card
+ * keeps outside its PIN and key lists, so that UpdateCount follows
+ * another process replacing one.  1 APDU + GET RESPONSEs. */
+static CK_RV hash_command(p11o_card *card, EVP_MD_CTX *md, const uint8_t *apdu,
+			  size_t alen)
+{
+	uint8_t *buf = malloc(FILE_MAX);
+	size_t len = 0;
+	uint16_t sw = 0;
+	if (!buf)
+		return CKR_HOST_MEMORY;
+	CK_RV rv =
+	    p11o_card_transmit(card, apdu, alen, buf, FILE_MAX, &len, &sw);
+	if (rv == CKR_DEVICE_ERROR) /* longer than any certificate here */
+		rv = CKR_OK;
+	hash_part(md, buf, rv == CKR_OK && sw == 0x9000 ? len : 0);
+	free(buf);
+	return rv;
+}
+
+/* OpenPGP: SELECT AID, GET DATA 4F, C4, 6E, 65, 7F21 (certificate):
+ * 6 APDUs (+ GET RESPONSEs). */
 static CK_RV read_openpgp(p11o_card *card, p11o_card_info *info, bool *ok)
 {
 	uint8_t buf[1024], r[2];
@@ -355,7 +416,11 @@ static CK_RV read_openpgp(p11o_card *card, p11o_card_info *info, bool *ok)
 		rv = get_data(card, 0x0065, buf, sizeof(buf), &len, &sw);
 	}
 	if (rv == CKR_OK) {
+		static const uint8_t cert[] = {0x00, 0xCA, 0x7F, 0x21, 0x00};
 		hash_part(md, buf, sw == 0x9000 ? len : 0);
+		rv = hash_command(card, md, cert, sizeof(cert));
+	}
+	if (rv == CKR_OK) {
 		/* The label stays OpenSC's "OpenPGP card" (the cardholder
 		 * name 65/5B is not the token's name). */
 		seed_final(md, info);
@@ -368,7 +433,8 @@ static CK_RV read_openpgp(p11o_card *card, p11o_card_info *info, bool *ok)
 }
 
 /* PIV: SELECT AID (OpenSC's PIV-II keeps it selected), GET DATA CHUID
- * (5FC102): the GUID (tag 34) is the serial: 2 APDUs (+ GET RESPONSE). */
+ * (5FC102): the GUID (tag 34) is the serial; GET DATA of the four
+ * certificate containers for the update seed: 6 APDUs (+ GET RESPONSEs). */
 static CK_RV read_piv(p11o_card *card, p11o_card_info *info, bool *ok)
 {
 	const p11o_card_family *f = p11o_card_family_by_profile("piv");
@@ -416,10 +482,17 @@ static CK_RV read_piv(p11o_card *card, p11o_card_info *info, bool *ok)
 						 "%02x", t.value[i]);
 			}
 	}
+	/* The certificates of 9A, 9C, 9D, 9E (PIV containers). */
+	static const uint8_t tags[] = {0x05, 0x0A, 0x0B, 0x01};
+	for (size_t i = 0; rv == CKR_OK && i < sizeof(tags); i++) {
+		uint8_t get[] = {0x00, 0xCB, 0x3F, 0xFF,    0x05, 0x5C,
+				 0x03, 0x5F, 0xC1, tags[i], 0x00};
+		rv = hash_command(card, md, get, sizeof(get));
+	}
 	seed_final(md, info);
 	EVP_MD_CTX_free(md);
-	*ok = true;
-	return CKR_OK;
+	*ok = rv == CKR_OK;
+	return rv;
 }
 
 static void apply_profile(const p11o_card_profile *p, p11o_card_info *info)

@@ -380,6 +380,25 @@ static void test_pin_for_label(void **state)
 	assert_int_equal(p11o_card_pin_for_label(&info, l, 5, NULL), -1);
 }
 
+/* The certificate files a CDF lists (UpdateCount hashes them). */
+static void test_cdf_paths(void **state)
+{
+	(void)state;
+	p11o_p15_odf_entry e[8];
+	size_t n = 0;
+	assert_int_equal(
+	    p11o_p15_parse_cdf_paths(vc_cdf, sizeof(vc_cdf), e, 8, &n), 0);
+	assert_int_equal(n, 3);
+	assert_int_equal(e[0].path_len, 6);
+	assert_memory_equal(e[0].path, "\x3f\x00\x50\x15\x43\x31", 6);
+	assert_memory_equal(e[2].path, "\x3f\x00\x50\x15\x43\x3f", 6);
+	/* Cut anywhere: never past the buffer, malformed or fewer. */
+	for (size_t cut = 0; cut < sizeof(vc_cdf); cut++) {
+		int rc = p11o_p15_parse_cdf_paths(vc_cdf, cut, e, 8, &n);
+		assert_true(rc == -1 || n <= 3);
+	}
+}
+
 /* The family table: OpenSC's PIN rules per driver. */
 static void test_families(void **state)
 {
@@ -429,6 +448,7 @@ int main(void)
 	    cmocka_unit_test(test_apdu_le_and_pin_encoding),
 	    cmocka_unit_test(test_pin_for_label),
 	    cmocka_unit_test(test_families),
+	    cmocka_unit_test(test_cdf_paths),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

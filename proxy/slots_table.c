@@ -155,7 +155,22 @@ static bool slot_visible(slots_layer *l, CK_SLOT_ID pid, uint32_t *seen,
 		char name[40], pin[40];
 		if (P11O_DOWN(&l->base, C_GetTokenInfo, pid, &ti) != CKR_OK)
 			return false;
-		/* A card with one PIN has no suffix: always shown. */
+		/* The card's own PIN names when the proxy knows the card
+		 * (they may hold " ("); a card with one PIN: always shown. */
+		p11o_card_entry *e =
+		    p11o_slot_kind(l->view, i) == P11O_SLOT_CARD
+			? p11o_card_cache_get(l->base.stack->cards,
+					      l->view->slots[i].description,
+					      ti.serialNumber)
+			: NULL;
+		if (e) {
+			const p11o_card_info *info = p11o_card_entry_info(e);
+			int k = p11o_slot_pin(l->view, i, info, ti.label);
+			bool shown = info->pin_count < 2 || k < 0 ||
+				     pin_listed(cfg, info->pins[k].name);
+			p11o_card_cache_put(e);
+			return shown;
+		}
 		return !p11o_label_split(ti.label, name, sizeof(name), pin,
 					 sizeof(pin)) ||
 		       pin_listed(cfg, pin);

@@ -438,9 +438,11 @@ static bool flags_of(const pin_cache *p, CK_FLAGS *flags)
 	}
 }
 
-bool p11o_card_entry_pin_flags(p11o_card_entry *e, int k, CK_FLAGS *flags)
+bool p11o_card_entry_pin_flags(p11o_card_entry *e, int k, CK_FLAGS *flags,
+			       bool *fresh)
 {
 	*flags = 0;
+	*fresh = false;
 	if (k < 0 || (size_t)k >= e->info.pin_count)
 		return false;
 	pin_cache *p = &e->pins[k];
@@ -461,6 +463,7 @@ bool p11o_card_entry_pin_flags(p11o_card_entry *e, int k, CK_FLAGS *flags)
 			p->max_seen = tries;
 		clock_gettime(CLOCK_MONOTONIC, &p->read_at);
 		p->valid = true;
+		*fresh = true;
 	}
 	return flags_of(p, flags);
 }

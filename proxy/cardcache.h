@@ -65,8 +65,10 @@ p11o_card *p11o_card_entry_card(p11o_card_entry *e);
 
 /* *flags = CKF_USER_PIN_COUNT_LOW / _FINAL_TRY / _LOCKED for PIN `k` from
  * the card (cached, see above); false when the card could not tell (the
- * provider's flags are then the best known). */
-bool p11o_card_entry_pin_flags(p11o_card_entry *e, int k, CK_FLAGS *flags);
+ * provider's flags are then the best known).  *fresh: read from the card
+ * in this call (not the cached state of an earlier one). */
+bool p11o_card_entry_pin_flags(p11o_card_entry *e, int k, CK_FLAGS *flags,
+			       bool *fresh);
 
 /* Forget PIN states (after a login or unlock) or everything (events). */
 void p11o_card_entry_forget_pins(p11o_card_entry *e);

@@ -236,10 +236,18 @@ void sl_decorate_token(slots_layer *l, CK_ULONG slot, CK_TOKEN_INFO *ti)
 	 * driver cannot ask); otherwise the provider's flags stay, e.g.
 	 * OpenSC's final try on a card the proxy cannot parse. */
 	CK_FLAGS card;
-	if (p11o_card_entry_pin_flags(e, k, &card)) {
-		ti->flags &= ~(CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY |
-			       CKF_USER_PIN_LOCKED);
+	bool fresh;
+	if (p11o_card_entry_pin_flags(e, k, &card, &fresh)) {
+		/* A state cached from an earlier call may be older than the
+		 * provider's: then the worse of the two. */
+		if (fresh)
+			ti->flags &=
+			    ~(CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY |
+			      CKF_USER_PIN_LOCKED);
 		ti->flags |= card;
+		if (ti->flags & CKF_USER_PIN_LOCKED)
+			ti->flags &=
+			    ~(CKF_USER_PIN_COUNT_LOW | CKF_USER_PIN_FINAL_TRY);
 	}
 	p11o_card_cache_put(e);
 }

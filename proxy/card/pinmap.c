@@ -81,6 +81,17 @@ int p11o_card_pin_for_label(const p11o_card_info *info,
 	return index < info->pin_count ? (int)index : -1;
 }
 
+/* OpenSC's rule: a PIN name too long to follow at least "L..." in 32
+ * bytes is the whole label (cut), with no token name before it. */
+static void compose(unsigned char out[32], const char *format,
+		    const char *token_name, const char *pin)
+{
+	if (pin && strlen(pin) + strlen("L... ()") > 32)
+		p11o_label_compose(out, "%t", pin, NULL);
+	else
+		p11o_label_compose(out, format, token_name, pin);
+}
+
 void p11o_card_token_label(const p11o_card_info *info, int k,
 			   const char *format, const char *token_name,
 			   unsigned char out[32])
@@ -89,7 +100,7 @@ void p11o_card_token_label(const p11o_card_info *info, int k,
 	    info->pin_count >= 2 && k >= 0 && (size_t)k < info->pin_count
 		? info->pins[k].name
 		: NULL;
-	p11o_label_compose(out, format, token_name, pin);
+	compose(out, format, token_name, pin);
 	if (!pin)
 		return;
 	/* Two virtual tokens of one card never share a label: PINs with the
@@ -99,14 +110,12 @@ void p11o_card_token_label(const p11o_card_info *info, int k,
 		unsigned char other[32];
 		if (j == (size_t)k)
 			continue;
-		p11o_label_compose(other, format, token_name,
-				   info->pins[j].name);
+		compose(other, format, token_name, info->pins[j].name);
 		if (memcmp(other, out, 32) == 0) {
-			/* room for "#<any int> " before the name */
-			char numbered[P11O_CARD_STR + 16];
+			char numbered[P11O_CARD_STR + 8];
 			snprintf(numbered, sizeof(numbered), "#%d %s", k + 1,
 				 pin);
-			p11o_label_compose(out, format, token_name, numbered);
+			compose(out, format, token_name, numbered);
 			return;
 		}
 	}

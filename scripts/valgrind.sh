@@ -31,4 +31,5 @@ run() {
 run test_config test_handles test_stack trace-format trace-safety test_der \
 	test_profiles objects-handles
 run rel-faults rel-stress-softhsm rel-stress-card rel-fork-softhsm \
-	rel-secrets rel-lifecycle-short rel-card-faults
+	rel-secrets rel-lifecycle-short rel-card-faults rel-lying \
+	rel-finalize-storm-short

@@ -112,7 +112,7 @@ void p11o_card_token_label(const p11o_card_info *info, int k,
 			continue;
 		compose(other, format, token_name, info->pins[j].name);
 		if (memcmp(other, out, 32) == 0) {
-			char numbered[P11O_CARD_STR + 8];
+			char numbered[P11O_CARD_STR + 16];
 			snprintf(numbered, sizeof(numbered), "#%d %s", k + 1,
 				 pin);
 			compose(out, format, token_name, numbered);

@@ -7,7 +7,7 @@ argv: p11overlay.so.  One rig in a temporary directory, always stopped.
 OpenSC reports CKF_USER_PIN_FINAL_TRY alone at one try left; the proxy's
 own reading adds CKF_USER_PIN_COUNT_LOW, so both flags prove that the proxy
 read the card after the restart (with a dead context it could not)."""
-import os, shutil, subprocess, sys, tempfile
+import os, shutil, subprocess, sys, tempfile, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -45,6 +45,8 @@ def main(so):
                                 "--list-objects"], capture_output=True, text=True,
                                timeout=60)
             assert "CKR_PIN_INCORRECT" in p.stdout + p.stderr, p.stdout + p.stderr
+        # A PIN state is kept P11O_PIN_STATE_TTL_MS (1 s) by the proxy.
+        time.sleep(1.1)
         slots = lib.getSlotList(tokenPresent=True)
         flags = {lib.getTokenInfo(s).label.strip(): lib.getTokenInfo(s).flags & PIN_FLAGS
                  for s in slots}

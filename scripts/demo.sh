@@ -29,6 +29,7 @@ cat >"$RIG/p11overlay.conf" <<CONF
 [provider]
 module = $RIG_OPENSC_MODULE
 CONF
+chmod 0644 "$RIG/p11overlay.conf" # refused if group-writable (umask 002)
 export P11OVERLAY_CONF="$RIG/p11overlay.conf"
 M="$PWD/$B/p11overlay.so"
 run() { printf '\n$ %s\n' "$*"; "$@"; }

@@ -254,6 +254,22 @@ void p11test_rig_cmd(const char *verb)
 
 static char hsm_dir[128];
 
+FILE *p11test_fopen_conf(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return NULL;
+	/* open's mode is masked by the umask, and an existing file keeps
+	 * its own: set it explicitly. */
+	FILE *f = fchmod(fd, 0644) == 0 ? fdopen(fd, "w") : NULL;
+	if (!f) {
+		int e = errno;
+		close(fd);
+		errno = e;
+	}
+	return f;
+}
+
 void p11test_write_config(const char *module, const char *extra)
 {
 	char path[512];
@@ -265,7 +281,7 @@ void p11test_write_config(const char *module, const char *extra)
 				    : (run_dir = p11test_tmpdir("p11test-run"));
 	snprintf(path, sizeof(path), "%s/p11overlay-%d.conf", dir,
 		 (int)getpid());
-	FILE *f = fopen(path, "w");
+	FILE *f = p11test_fopen_conf(path);
 	if (!f)
 		die("config");
 	fprintf(f, "[provider]\nmodule = %s\n%s", module, extra ? extra : "");

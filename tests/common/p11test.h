@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "p11overlay.h"
 
@@ -49,6 +50,11 @@ const char *p11test_tmpdir(const char *prefix);
 /* Send raw APDUs (hex, space-separated list) to the rig's card from
  * another process (python + pyscard); returns the last status word. */
 unsigned p11test_rig_apdus(const char *hex_apdus);
+/* Open path for writing (created or truncated) with mode 0644 whatever
+ * the umask: the module refuses a config writable by group or others
+ * (docs/architecture.md §9), and umask 002 is common on Debian.  NULL on
+ * failure, errno set. */
+FILE *p11test_fopen_conf(const char *path);
 /* Write a p11overlay config into the rig's dir, else the SoftHSM2 dir,
  * else a per-run temp dir (p11test_tmpdir), and point P11OVERLAY_CONF at
  * it; `extra` is appended verbatim. */

@@ -42,7 +42,7 @@ static int run(char *const argv[])
 
 static int write_file(const char *path, const char *text)
 {
-	FILE *f = fopen(path, "w");
+	FILE *f = p11test_fopen_conf(path);
 	if (!f)
 		return -1;
 	fputs(text, f);

@@ -35,6 +35,7 @@ conf() { # <name>: softhsm2.conf for <name>/tokens
 	printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n' \
 		"$TMP/$1/tokens" >"$TMP/$1/softhsm2.conf"
 	printf '[provider]\nmodule = %s\n[objects]\nenabled = no\n[mechanisms]\nenabled = no\n' "$SOFTHSM" >"$TMP/$1/p11overlay.conf"
+	chmod 0644 "$TMP/$1/p11overlay.conf" # refused if group-writable (umask 002)
 }
 
 conf template

@@ -30,7 +30,7 @@ static void write_conf(const char *text)
 {
 	char path[128];
 	snprintf(path, sizeof(path), "%s/p11overlay.conf", dir);
-	FILE *f = fopen(path, "w");
+	FILE *f = p11test_fopen_conf(path);
 	assert_non_null(f);
 	fputs(text, f);
 	fclose(f);

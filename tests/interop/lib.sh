@@ -88,6 +88,7 @@ fi
 # shellcheck disable=SC1091
 . "$WORK/rig/env"
 printf '[provider]\nmodule = %s\n' "$RIG_OPENSC_MODULE" >"$WORK/p11overlay.conf"
+chmod 0644 "$WORK/p11overlay.conf" # refused if group-writable (umask 002)
 export P11OVERLAY_CONF=$WORK/p11overlay.conf
 
 # token_field <module> <pin name> <slot|label>: the slot ID (hex, as

@@ -19,6 +19,7 @@ export SOFTHSM2_CONF=$WORK/softhsm/softhsm2.conf
 run softhsm-init softhsm2-util --init-token --free --label interop \
 	--so-pin 12345678 --pin 1234
 printf '[provider]\nmodule = %s\n' "$SOFTHSM" >"$WORK/softhsm.conf"
+chmod 0644 "$WORK/softhsm.conf" # refused if group-writable (umask 002)
 P11OVERLAY_CONF=$WORK/softhsm.conf run softhsm "$PY" "$INTEROP_DIR/pykcs11_sign.py" softhsm "$SO"
 cat "$WORK/softhsm.log"
 # The key really is on the SoftHSM2 token.

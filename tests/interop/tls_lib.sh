@@ -31,6 +31,7 @@ TLS_PIN_MAX=3 # tries of each user PIN (tests/card/README.md)
 # server certificate; [mechanisms] public-only, tls-default-mechanisms).
 tls_config() {
 	printf '[provider]\nmodule = %s\n' "$RIG_OPENSC_MODULE" >"$P11OVERLAY_CONF"
+	chmod 0644 "$P11OVERLAY_CONF" # refused if group-writable (umask 002)
 }
 tls_config
 

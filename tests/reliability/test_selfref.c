@@ -21,7 +21,7 @@ static char dir[64];
 
 static void write_config(const char *path, const char *provider)
 {
-	FILE *f = fopen(path, "w");
+	FILE *f = p11test_fopen_conf(path);
 	if (!f) {
 		perror(path);
 		exit(2);

@@ -102,13 +102,16 @@ config_refused "/dev/zero (and does not block)" /dev/zero \
 	printf '%s' "$good_text"
 	head -c 1258291 /dev/zero | tr '\0' '#'
 } >"$dir/huge.conf"
+chmod 644 "$dir/huge.conf" # refused for its size only, whatever the umask
 config_refused "a 1.2 MB config" "$dir/huge.conf" "larger than 1048576 bytes"
 mkdir "$dir/adir.conf"
 config_refused "a directory" "$dir/adir.conf" "not a regular file (a directory)"
 printf '[provider]\nmodul = %s\n' "$softhsm" >"$dir/typo.conf"
+chmod 644 "$dir/typo.conf"
 config_refused "an unknown key in [provider]" "$dir/typo.conf" \
 	"typo.conf:2: unknown key 'modul' in \[provider\]"
 printf '[provider]\nmodule = %s/no-such-module.so\n' "$dir" >"$dir/nomod.conf"
+chmod 644 "$dir/nomod.conf"
 P11OVERLAY_CONF=$dir/nomod.conf run "$tool" --module "$mod" list
 expect "module fails on a provider that does not exist" 3 "no-such-module.so"
 run "$tool" config check "$dir/nomod.conf"
@@ -119,6 +122,7 @@ grep -q "provider module:" <<<"$out" &&
 # the provider module the config names: the same owner and mode rules
 provider_refused() { # provider_refused DESC MODULE-FILE PATTERN
 	printf '[provider]\nmodule = %s\n' "$2" >"$dir/prov.conf"
+	chmod 644 "$dir/prov.conf"
 	P11OVERLAY_CONF=$dir/prov.conf run "$tool" --module "$mod" list
 	expect "module refuses $1" 3 "$3"
 	run "$tool" config check "$dir/prov.conf"
@@ -135,6 +139,7 @@ if root "a provider of another user"; then
 fi
 ln -s "$softhsm" "$dir/link.so"
 printf '[provider]\nmodule = %s\n' "$dir/link.so" >"$dir/prov.conf"
+chmod 644 "$dir/prov.conf"
 P11OVERLAY_CONF=$dir/prov.conf run "$tool" --module "$mod" list
 expect "a link to a root-owned provider is followed" 0 "Slot 0x"
 

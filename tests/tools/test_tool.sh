@@ -39,6 +39,7 @@ has() { # has DESC PATTERN: in the last output (stdout+stderr)
 # ---- no token needed --------------------------------------------------
 export P11OVERLAY_CONF=$dir/empty.conf
 : >"$P11OVERLAY_CONF"
+chmod 644 "$P11OVERLAY_CONF" # refused if group-writable (umask 002)
 check "selfcheck" 0 T selfcheck
 has "selfcheck compares the ABI" "OK: same byte order"
 check "variables list" 0 T variables
@@ -63,6 +64,7 @@ if [ ! -e "$default_mod" ]; then
 fi
 # No PC/SC service: list says so (exit 5), not an empty success.
 printf '[provider]\nmodule = %s\n' "${RIG_OPENSC_MODULE:-$(dirname "$default_mod")/opensc-pkcs11.so}" >"$dir/nopcsc.conf"
+chmod 644 "$dir/nopcsc.conf"
 check "list without pcscd" 5 env P11OVERLAY_CONF="$dir/nopcsc.conf" \
 	PCSCLITE_CSOCK_NAME="$dir/no-such.sock" "$tool" --module "$mod" list
 has "no slots said" "no slots found"
@@ -70,6 +72,7 @@ has "no PC/SC service said" "no PC/SC service: cannot connect to $dir/no-such.so
 check "config check of a good file" 0 T config check "$P11OVERLAY_CONF"
 has "no errors" "0 error(s), 0 warning(s)"
 printf '[unlock]\ntimeout = abc\nbogus = 1\n' >"$dir/bad.conf"
+chmod 644 "$dir/bad.conf"
 check "config check of a bad file" 1 T config check "$dir/bad.conf"
 has "bad value reported" "bad.conf:2"
 has "unknown key reported" "bogus"
@@ -90,6 +93,7 @@ module = $RIG_OPENSC_MODULE
 application = PKCS #15
 unlock-key-ref = 0x01
 CONF
+chmod 644 "$dir/card.conf"
 export P11OVERLAY_CONF=$dir/card.conf
 apdu() { # raw APDUs to the rig's card; prints the last SW
 	/usr/bin/python3 - "$carddir" "$dir/rig" "$@" <<'PY'
@@ -146,6 +150,7 @@ if [ -r "$softhsm" ]; then
 	printf 'directories.tokendir = %s/tokens\nobjectstore.backend = file\n' "$dir" >"$dir/softhsm2.conf"
 	export SOFTHSM2_CONF=$dir/softhsm2.conf
 	printf '[provider]\nmodule = %s\n' "$softhsm" >"$dir/soft.conf"
+chmod 644 "$dir/soft.conf"
 	export P11OVERLAY_CONF=$dir/soft.conf
 	slot=$(T list | sed -n 's/^Slot \(0x[0-9a-f]*\):.*/\1/p' | head -1)
 	printf 'so-secret\n1111\n' >"$dir/init"

@@ -24,12 +24,29 @@ CASES = ("pkcs15-default", "pkcs15-padded-ff", "pkcs15-padchar-nopad", "pkcs15-b
 CELL_TIMEOUT = 240  # a cell takes 4-12 s (minutes on a loaded machine); hangs: Watchdog
 
 
+def cell_env():
+    """The environment of a cell.  Sanitizer builds: meson's ext_test_env
+    preloads libasan into python; PyKCS11's C++ extension, loaded later, then
+    needs libstdc++ in the preload too, or ASan's __cxa_throw interceptor
+    aborts the child (as tests/interop/lib.sh does)."""
+    env = dict(os.environ)
+    pre = env.get("LD_PRELOAD", "")
+    if "libasan" in pre and "libstdc++" not in pre:
+        out = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
+        for ln in out.splitlines():
+            if "libstdc++.so.6 " in ln and "x86-64" in ln:
+                env["LD_PRELOAD"] = pre + " " + ln.split("=>")[-1].strip()
+                break
+    return env
+
+
 def run_cell(so, case, feature):
     """(status, detail): status ok | FAIL | n/a, from a child running matrix_cell.py."""
     t = time.monotonic()
     try:
         p = subprocess.run([sys.executable, os.path.join(HERE, "matrix_cell.py"), so, case,
-                            feature], capture_output=True, text=True, timeout=CELL_TIMEOUT)
+                            feature], capture_output=True, text=True, timeout=CELL_TIMEOUT,
+                           env=cell_env())
     except subprocess.TimeoutExpired as e:
         out = (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) \
             else (e.stdout or "")

@@ -21,7 +21,7 @@ first_label() {
 	sed -n 's/^ *token label *: //p' | head -1
 }
 label=$(pkcs11-tool --module "$RIG_OPENSC_MODULE" -L 2>/dev/null | first_label)
-# p11overlay names its virtual tokens itself (design.md §4)
+# p11overlay names its virtual tokens itself (docs/architecture.md §4)
 mlabel=$(P11OVERLAY_CONF=$dir/p11overlay.conf pkcs11-tool \
 	--module "$build/p11overlay.so" -L 2>/dev/null | first_label)
 P11OVERLAY_CONF=$dir/p11overlay.conf "$build/bench/p11bench" \

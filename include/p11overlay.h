@@ -1,6 +1,6 @@
 /* p11overlay public header: PKCS#11 3.0 additions missing from the 2.40
  * header this project builds against, and the p11overlay extension API
- * (design.md §6).  Include after (or instead of) a 2.40 pkcs11.h. */
+ * (docs/architecture.md §6).  Include after (or instead of) a 2.40 pkcs11.h. */
 #ifndef P11OVERLAY_H
 #define P11OVERLAY_H
 
@@ -171,7 +171,8 @@ typedef CK_ENGINE *CK_ENGINE_PTR;
  * delivered while the module's initialisation lock is held). */
 typedef void (*CK_TRACE_CALLBACK)(const char *pRecord, CK_ULONG ulRecordLen);
 
-/* ---- extension functions (design.md §6) -------------------------------- */
+/* ---- extension functions (docs/architecture.md §6)
+ * -------------------------------- */
 CK_RV C_UnlockPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPuk,
 		  CK_ULONG ulPukLen, CK_UTF8CHAR_PTR pNewPin,
 		  CK_ULONG ulNewPinLen);

@@ -1,5 +1,5 @@
 /* What every layer knows of the cards behind the provider's slots, read
- * once per card insertion and shared (design.md §8): the card facts
+ * once per card insertion and shared (docs/architecture.md §8): the card facts
  * (p11o_card_info) and PIN states.
  *
  * Entries are keyed by slot description (= PC/SC reader name).  A card's

@@ -1,4 +1,4 @@
-/* Configuration (design.md §9): defaults and the bounded INI parser
+/* Configuration (docs/architecture.md §9): defaults and the bounded INI parser
  * (sections and keys).  Value syntax is in config_values.c, the file
  * search order and the environment in config_load.c.  Nothing allocates. */
 #include "config.h"

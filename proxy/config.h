@@ -1,4 +1,5 @@
-/* Configuration (design.md §9): INI file, built-in defaults, diagnostics.
+/* Configuration (docs/architecture.md §9): INI file, built-in defaults,
+ * diagnostics.
  *
  * Search order: P11OVERLAY_CONF (secure_getenv), then
  * /etc/p11overlay/p11overlay.conf, then built-in defaults.  Unknown

@@ -75,8 +75,8 @@ static void atfork_parent(void)
 		pthread_mutex_unlock(&init_lock);
 }
 
-/* The child must call C_Initialize itself (design.md §3).  The parent's
- * stack is abandoned, not freed: other threads' locks died mid-use. */
+/* The child must call C_Initialize itself (docs/architecture.md §3).  The
+ * parent's stack is abandoned, not freed: other threads' locks died mid-use. */
 static void atfork_child(void)
 {
 	atomic_store(&p11o_active, &uninitialized);
@@ -201,8 +201,8 @@ static CK_RV stack_build(p11o_stack *s, char *err, size_t errlen)
 		return CKR_HOST_MEMORY;
 	}
 	s->have_registry = true;
-	/* design.md §3 order; an addon switched off by config is a layer
-	 * without overrides, which resolution skips at no cost. */
+	/* docs/architecture.md §3 order; an addon switched off by config is a
+	 * layer without overrides, which resolution skips at no cost. */
 	s->layers[n++] = p11o_slots_layer_new(s);
 	s->layers[n++] = p11o_objects_layer_new(s);
 	s->layers[n++] = p11o_unlock_layer_new(s);

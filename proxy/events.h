@@ -1,4 +1,4 @@
-/* Slot events (design.md §4).  The proxy owns the provider's event
+/* Slot events (docs/architecture.md §4).  The proxy owns the provider's event
  * stream: one watcher thread polls the provider's C_WaitForSlotEvent
  * (CKF_DONT_BLOCK, every P11O_EVENT_POLL_MS) and records each event (as
  * virtual slot IDs) with a global sequence

@@ -1,4 +1,4 @@
-/* External readers: C_AddSlot / C_RemoveSlot (design.md §6).
+/* External readers: C_AddSlot / C_RemoveSlot (docs/architecture.md §6).
  *
  * The application gives a reader as callbacks (CK_ADD_SLOT).  The proxy
  * bridges them to a vsmartcard vpcd reader of the system's pcscd

@@ -1,4 +1,4 @@
-/* The one list of functions (design.md §3).
+/* The one list of functions (docs/architecture.md §3).
  *
  * Every layered PKCS#11 function (2.40, 3.0 additions, p11overlay
  * extensions) is described once here as
@@ -117,7 +117,7 @@ X(C_VerifyMessageBegin, (SESSION, CK_SESSION_HANDLE, hSession), (IN_BYTES, CK_VO
 X(C_VerifyMessageNext, (SESSION, CK_SESSION_HANDLE, hSession), (IN_BYTES, CK_VOID_PTR, pParameter), (LEN, CK_ULONG, ulParameterLen), (IN_BYTES, CK_BYTE_PTR, pData), (LEN, CK_ULONG, ulDataLen), (IN_BYTES, CK_BYTE_PTR, pSignature), (LEN, CK_ULONG, ulSignatureLen)) \
 X(C_MessageVerifyFinal, (SESSION, CK_SESSION_HANDLE, hSession))
 
-/* p11overlay extensions (design.md §6), in CK_P11OVERLAY_FUNCTION_LIST
+/* p11overlay extensions (docs/architecture.md §6), in CK_P11OVERLAY_FUNCTION_LIST
  * order. */
 #define P11O_FUNCTIONS_EXT(X) \
 X(C_UnlockPIN, (SESSION, CK_SESSION_HANDLE, hSession), (PIN, CK_UTF8CHAR_PTR, pPuk), (LEN, CK_ULONG, ulPukLen), (PIN, CK_UTF8CHAR_PTR, pNewPin), (LEN, CK_ULONG, ulNewPinLen)) \

@@ -1,5 +1,5 @@
-/* Handle spaces (design.md §3): application-visible session and object
- * handles belong to the proxy and map to a provider value.
+/* Handle spaces (docs/architecture.md §3): application-visible session and
+ * object handles belong to the proxy and map to a provider value.
  *
  * A handle is (generation << 20) | index, never 0 and below 2^31 so that
  * applications storing it in a 32-bit int keep working.  Lookups are

@@ -1,4 +1,4 @@
-/* Layers and the stack (design.md §3).
+/* Layers and the stack (docs/architecture.md §3).
  *
  * A layer is a table of the layered functions, each taking the layer itself
  * as first argument, with NULL for the functions it does not override.

@@ -31,7 +31,7 @@
 P11O_FUNCTIONS(P11O_ENTRY_)
 #undef P11O_ENTRY_
 
-/* Extension symbols (design.md §6). */
+/* Extension symbols (docs/architecture.md §6). */
 #define P11O_EXPORT_(name, ...)                                                \
 	P11O_EXPORT CK_RV name(P11O_PARAMS(__VA_ARGS__))                       \
 	{                                                                      \
@@ -50,8 +50,8 @@ P11O_EXPORT CK_RV C_GetInterface(CK_UTF8CHAR_PTR pInterfaceName,
 
 #define P11O_FIELD_(name, ...) .name = entry_##name,
 
-/* The version applications see is 2.11 (design.md §1): later versions
- * dropped the multi-PIN appendix. */
+/* The version applications see is 2.11 (docs/architecture.md §1): later
+ * versions dropped the multi-PIN appendix. */
 static CK_FUNCTION_LIST list_2 = {
     .version = {2, 11},
     P11O_FUNCTIONS_V2(P11O_FIELD_).C_GetFunctionList = C_GetFunctionList,

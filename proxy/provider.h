@@ -1,4 +1,4 @@
-/* Provider: the real PKCS#11 module below the stack (design.md §3).
+/* Provider: the real PKCS#11 module below the stack (docs/architecture.md §3).
  * Its function list is copied into a zeroed maximum-size (3.0) struct;
  * its `version` is never trusted and its memory never written. */
 #ifndef P11O_PROVIDER_H

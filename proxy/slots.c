@@ -241,8 +241,8 @@ static CK_RV sl_C_HasNewEvent(p11o_layer *self, CK_ULONG_PTR pLastEvent)
 	return p11o_events_has_new(&SL(self)->events, pLastEvent);
 }
 
-/* design.md §6: close the token's sessions, drop what is cached of it and
- * let every application see it anew. */
+/* docs/architecture.md §6: close the token's sessions, drop what is cached of
+ * it and let every application see it anew. */
 static CK_RV sl_C_Reinitialize(p11o_layer *self, CK_SLOT_ID slotID)
 {
 	slots_layer *l = SL(self);

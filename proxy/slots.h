@@ -1,5 +1,5 @@
-/* Slots layer (design.md §4): the proxy's own slot IDs and session and
- * object handle spaces, and the library identity (C_GetInfo).
+/* Slots layer (docs/architecture.md §4): the proxy's own slot IDs and session
+ * and object handle spaces, and the library identity (C_GetInfo).
  *
  * Slot IDs are stable across card removal and across processes: a slot's
  * ID is derived from its slot description (the PC/SC reader name, or the

@@ -1,5 +1,5 @@
-/* The virtual slot view (design.md §4): stable slot IDs, which slots are
- * shown, and the label and PIN state of a card's virtual tokens. */
+/* The virtual slot view (docs/architecture.md §4): stable slot IDs, which slots
+ * are shown, and the label and PIN state of a card's virtual tokens. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -206,7 +206,7 @@ CK_RV sl_filtered_slot_list(slots_layer *l, CK_BBOOL tokenPresent,
 	return rv;
 }
 
-/* design.md §4: the label of a card's virtual token and its real PIN
+/* docs/architecture.md §4: the label of a card's virtual token and its real PIN
  * state, whatever the provider made of them. */
 void sl_decorate_token(slots_layer *l, CK_ULONG slot, CK_TOKEN_INFO *ti)
 {

@@ -1,4 +1,4 @@
-/* The assembled stack and what every layer shares (design.md §3).
+/* The assembled stack and what every layer shares (docs/architecture.md §3).
  * Built by C_Initialize, immutable until C_Finalize. */
 #ifndef P11O_STACK_H
 #define P11O_STACK_H
@@ -28,7 +28,7 @@ typedef struct p11o_stack {
 	 * while published. */
 	p11o_targets entry_plain, entry_traced;
 	/* What the provider's C_Initialize gets: OS locking, and the
-	 * application's no-threads flag (design.md §3). */
+	 * application's no-threads flag (docs/architecture.md §3). */
 	CK_C_INITIALIZE_ARGS provider_args;
 	/* Every session (sessions.h) and every slot (slotview.h), shared by
 	 * the layers. */

@@ -1,4 +1,4 @@
-/* Variables (design.md §6): C_GetVariable / C_SetVariable.
+/* Variables (docs/architecture.md §6): C_GetVariable / C_SetVariable.
  *
  * Every name also answers with the prefix "netid-" (applications of the
  * original middleware).  Names not listed here are CKR_ARGUMENTS_BAD.

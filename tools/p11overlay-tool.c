@@ -1,5 +1,5 @@
-/* p11overlay-tool: administration of p11overlay tokens (design.md §2):
- * list, PIN unlock (PUK or challenge-response), reset, init, variables,
+/* p11overlay-tool: administration of p11overlay tokens (docs/architecture.md
+ * §2): list, PIN unlock (PUK or challenge-response), reset, init, variables,
  * selfcheck, config check.  See p11overlay-tool.1. */
 #include <getopt.h>
 #include <stdio.h>

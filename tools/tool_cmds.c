@@ -33,7 +33,7 @@ static void print_value(const CK_BYTE *v, CK_ULONG n, bool text)
 			    : v[i]);
 }
 
-/* TokenSerialNumber, TokenLabel, UpdateCount, ATR (design.md §5). */
+/* TokenSerialNumber, TokenLabel, UpdateCount, ATR (docs/architecture.md §5). */
 static void list_special(tool *t, CK_SLOT_ID slot)
 {
 	static const char *const labels[] = {"TokenSerialNumber", "TokenLabel",

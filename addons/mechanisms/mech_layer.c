@@ -1,6 +1,6 @@
-/* The mechanisms layer (design.md §3): routing at the operation's Init,
- * C_RegisterEngine.  With [mechanisms] enabled = no it overrides nothing and
- * resolution skips it. */
+/* The mechanisms layer (docs/architecture.md §3): routing at the operation's
+ * Init, C_RegisterEngine.  With [mechanisms] enabled = no it overrides nothing
+ * and resolution skips it. */
 #include <stdlib.h>
 #include <string.h>
 

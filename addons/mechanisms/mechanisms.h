@@ -1,5 +1,5 @@
-/* The mechanisms addon (design.md §3): completes the mechanisms a token
- * lacks in software (OpenSSL 3) or with engines registered by the
+/* The mechanisms addon (docs/architecture.md §3): completes the mechanisms a
+ * token lacks in software (OpenSSL 3) or with engines registered by the
  * application (C_RegisterEngine), just above the provider. */
 #ifndef P11O_MECHANISMS_H
 #define P11O_MECHANISMS_H

@@ -1,5 +1,5 @@
-/* Attributes of the synthetic objects (design.md §5): reads, template
- * matching and refused writes.  Pure functions, fuzzed by
+/* Attributes of the synthetic objects (docs/architecture.md §5): reads,
+ * template matching and refused writes.  Pure functions, fuzzed by
  * tests/fuzz/fuzz_template.c. */
 #include <string.h>
 

@@ -1,4 +1,4 @@
-/* The objects layer (design.md §5): handle translation and the token
+/* The objects layer (docs/architecture.md §5): handle translation and the token
  * caches; the synthetic objects themselves are in ops.c.  Sessions are the
  * stack's (sessions.h): this layer keeps its find state in its space of
  * the record. */

@@ -1,4 +1,4 @@
-/* The objects addon (design.md §5): TokenSerialNumber, TokenLabel,
+/* The objects addon (docs/architecture.md §5): TokenSerialNumber, TokenLabel,
  * UpdateCount and ATR data objects in every token, below the slots layer. */
 #ifndef P11O_OBJECTS_H
 #define P11O_OBJECTS_H

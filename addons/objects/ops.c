@@ -1,4 +1,4 @@
-/* Finding and reading the synthetic objects (design.md §5). */
+/* Finding and reading the synthetic objects (docs/architecture.md §5). */
 #include "ops.h"
 
 #include <string.h>

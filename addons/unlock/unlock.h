@@ -1,4 +1,4 @@
-/* Unlock addon (design.md §6, §8): PIN unblock with the PUK
+/* Unlock addon (docs/architecture.md §6, §8): PIN unblock with the PUK
  * (C_UnlockPIN) and by challenge-response (C_LockToken,
  * C_GetUnlockChallenge, C_UnlockPINWithResponse), token initialisation
  * with token-dependent inputs given as variables (C_InitToken) and token

@@ -1,5 +1,5 @@
 /* Which token is which (card, soft token) and the PUK unblock
- * (C_UnlockPIN, design.md §8).
+ * (C_UnlockPIN, docs/architecture.md §8).
  *
  * [unlock] method:
  *   auto (default)  the card's RESET RETRY COUNTER with the PIN's own PUK

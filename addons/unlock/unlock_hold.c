@@ -1,5 +1,5 @@
-/* Challenge-response unlock (design.md §6, §8) and the exclusive hold of
- * the card it needs; the rules are in unlock_internal.h.
+/* Challenge-response unlock (docs/architecture.md §6, §8) and the exclusive
+ * hold of the card it needs; the rules are in unlock_internal.h.
  *
  * C_LockToken(slot, t): t > 0 holds the card of that slot for t seconds
  * (again: the deadline moves to t from now); t = 0 ends the hold (CKR_OK

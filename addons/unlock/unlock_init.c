@@ -1,4 +1,4 @@
-/* Token initialisation and reset (design.md §6).
+/* Token initialisation and reset (docs/architecture.md §6).
  *
  * C_InitToken(slot, SO PIN, label) with the variables (proxy/variables.h)
  * init-user-pin, init-puk, init-pin-names, which every C_InitToken takes

@@ -1,5 +1,5 @@
-/* APDU operations on PINs and challenge-response unlock (design.md §8).
- * Each is one APDU inside its own transaction, or inside the held lock.
+/* APDU operations on PINs and challenge-response unlock (docs/architecture.md
+ * §8). Each is one APDU inside its own transaction, or inside the held lock.
  * Secrets are copied only into the local APDU buffer, wiped after use. */
 #include <string.h>
 

@@ -1,4 +1,4 @@
-/* Card access (design.md §8): PC/SC channel, card profiles, APDU
+/* Card access (docs/architecture.md §8): PC/SC channel, card profiles, APDU
  * operations.  Used by the slots layer (PIN state, PIN names), the objects
  * addon (full serial, full label, ATR, update count) and the unlock addon
  * (PUK and challenge-response APDUs).

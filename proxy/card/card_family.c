@@ -1,11 +1,10 @@
 /* Built-in card families: how OpenSC 0.23's driver for each one names,
- * encodes, checks and unblocks its PINs (design.md §8), written as data.
- *   pkcs15   PINs come from the AODF (their attributes drive encoding);
- *            PUK unblock: RESET RETRY COUNTER 00 2C 00 <PIN ref>.
- *   openpgp  OpenSC's pkcs15-openpgp (v2/v3 cards): slots "User PIN"
- *            (PW1, ref 82) then "User PIN (sig)" (PW1, ref 81); UTF-8, no
- *            padding; tries left from GET DATA C4 (OpenSC reads it there
- *            for cards without ISO PIN info); the Resetting Code unblocks
+ * encodes, checks and unblocks its PINs (docs/architecture.md §8), written as
+ * data. pkcs15   PINs come from the AODF (their attributes drive encoding); PUK
+ * unblock: RESET RETRY COUNTER 00 2C 00 <PIN ref>. openpgp  OpenSC's
+ * pkcs15-openpgp (v2/v3 cards): slots "User PIN" (PW1, ref 82) then "User PIN
+ * (sig)" (PW1, ref 81); UTF-8, no padding; tries left from GET DATA C4 (OpenSC
+ * reads it there for cards without ISO PIN info); the Resetting Code unblocks
  *            PW1 with 00 2C 00 81 <RC || new PW1> whichever reference the
  *            slot verifies with (card-openpgp.c maps 82 to 81).
  *   piv      OpenSC's PIV-II: PIN 80 and PUK 81, ASCII digits, padded with

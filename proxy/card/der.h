@@ -1,4 +1,4 @@
-/* Bounded DER/BER-TLV reader (design.md §8).
+/* Bounded DER/BER-TLV reader (docs/architecture.md §8).
  *
  * No allocation; every read is checked against the end of the buffer.
  * Tags are kept as their encoded bytes, big-endian, in a uint32_t (0x30,

@@ -1,5 +1,5 @@
-/* PC/SC channel (design.md §8): reader mapping, ATR, APDU batches inside
- * a transaction, the exclusive hold of C_LockToken.  See card.h for the
+/* PC/SC channel (docs/architecture.md §8): reader mapping, ATR, APDU batches
+ * inside a transaction, the exclusive hold of C_LockToken.  See card.h for the
  * threading rules. */
 #include <errno.h>
 #include <pthread.h>

@@ -1,5 +1,5 @@
 /* Which user PIN of a card a provider token stands for, and the label of
- * its virtual token (design.md §4).  Pure: no PC/SC (unit-tested).
+ * its virtual token (docs/architecture.md §4).  Pure: no PC/SC (unit-tested).
  *
  * OpenSC 0.23 labels a card's slots "<token label cut> (<PIN label>)";
  * when that does not fit in 32 bytes (or the token has no label) the PIN

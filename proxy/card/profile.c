@@ -1,7 +1,7 @@
-/* Card profiles (design.md §8): read a card once into p11o_card_info.
- * Built in: generic PKCS#15, OpenPGP and PIV (their PIN rules are the
- * family table of card_family.c); [card "name"] config profiles override
- * and extend them. */
+/* Card profiles (docs/architecture.md §8): read a card once into
+ * p11o_card_info. Built in: generic PKCS#15, OpenPGP and PIV (their PIN rules
+ * are the family table of card_family.c); [card "name"] config profiles
+ * override and extend them. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,4 @@
-/* Trace layer (design.md §7).
+/* Trace layer (docs/architecture.md §7).
  *
  * The core builds the trace layer once with p11o_trace_layer_new() and puts
  * it at the top of the stack only while p11o_trace_active() says so; when

@@ -1,8 +1,8 @@
 /* Argument descriptors (expanded from functions.h) and the record decoder.
  *
- * Rules (design.md §3, §7): decode after the call; read what input pointers
- * point to only when rv says the provider got that far; outputs only on
- * success (per-attribute rules for C_GetAttributeValue); secrets never. */
+ * Rules (docs/architecture.md §3, §7): decode after the call; read what input
+ * pointers point to only when rv says the provider got that far; outputs only
+ * on success (per-attribute rules for C_GetAttributeValue); secrets never. */
 #include <strings.h>
 
 #include "trace_int.h"

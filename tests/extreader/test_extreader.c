@@ -1,4 +1,4 @@
-/* External reader (C_AddSlot / C_RemoveSlot, design.md §6) through
+/* External reader (C_AddSlot / C_RemoveSlot, docs/architecture.md §6) through
  * p11overlay.so in front of OpenSC and the card rig (tests/card).
  *
  * The rig has its card in reader 0 and reader 1 empty.  The test's

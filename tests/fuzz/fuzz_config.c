@@ -1,5 +1,5 @@
-/* libFuzzer target: the config parser on arbitrary bytes (design.md §9:
- * a broken file gives a clear error, never a crash). */
+/* libFuzzer target: the config parser on arbitrary bytes (docs/architecture.md
+ * §9: a broken file gives a clear error, never a crash). */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>

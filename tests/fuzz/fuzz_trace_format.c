@@ -1,5 +1,5 @@
-/* libFuzzer target: the trace record formatter (design.md §7) on random
- * calls.  Fuzz bytes choose the function, the rv and every argument; all
+/* libFuzzer target: the trace record formatter (docs/architecture.md §7) on
+ * random calls.  Fuzz bytes choose the function, the rv and every argument; all
  * memory the formatter may read is owned here (one malloc per buffer, so
  * ASan sees any over-read), and every pointer it must NOT read (PINs,
  * inputs when rv says the provider read nothing, outputs of failed calls,

@@ -8,7 +8,7 @@
  * is asserted exactly (its rv), the line is reported as KNOWN, and an
  * entry whose line no longer differs fails the run (keep this list
  * honest).  Each entry needs a decision by the lead: fix the proxy or
- * document the behaviour in design.md. */
+ * document the behaviour in docs/architecture.md. */
 static const struct known {
 	const char *key, *proxy_rv, *why;
 } known[] = {

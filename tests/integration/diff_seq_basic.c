@@ -214,7 +214,8 @@ static void info(void)
 	memset(&i, 0, sizeof(i));
 	if (CALL(C_GetInfo, &i) == CKR_OK) {
 		rec_ul("flags", i.flags);
-		/* Proxy-owned fields (design.md §1): checked, not compared. */
+		/* Proxy-owned fields (docs/architecture.md §1): checked, not
+		 * compared. */
 		char expect[32];
 		memset(expect, ' ', 32);
 		memcpy(expect, "p11overlay", 10);

@@ -51,7 +51,7 @@ if ! softhsm2-util --init-token --free --label difftok --so-pin $SO_PIN \
 	exit 99
 fi
 
-# The lines the proxy owns (design.md §1, §4): CK_INFO and slot IDs.
+# The lines the proxy owns (docs/architecture.md §1, §4): CK_INFO and slot IDs.
 normalise() {
 	sed -E \
 		-e 's/^(Cryptoki version) .*/\1 <proxy-owned>/' \

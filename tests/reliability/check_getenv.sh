@@ -1,6 +1,6 @@
 #!/bin/sh
 # Every environment variable the module reads goes through secure_getenv
-# (design.md §2: P11OVERLAY_CONF is ignored in setuid programs).  Fails on
+# (docs/architecture.md §2: P11OVERLAY_CONF is ignored in setuid programs).  Fails on
 # any getenv( in proxy/ or addons/ that is not secure_getenv(.
 cd "$(dirname "$0")/../.." || exit 2
 bad=$(grep -rnE '(^|[^_[:alnum:]])getenv[[:space:]]*\(' proxy addons \

@@ -1,5 +1,5 @@
-/* Fork (design.md §3, issue 11): with the parent initialised, a forked
- * child gets CKR_CRYPTOKI_NOT_INITIALIZED, then works after its own
+/* Fork (docs/architecture.md §3, issue 11): with the parent initialised, a
+ * forked child gets CKR_CRYPTOKI_NOT_INITIALIZED, then works after its own
  * C_Initialize; the parent keeps working during and after.  SoftHSM2 and
  * the card rig.  argv: p11overlay.so softhsm|card */
 #include <stdio.h>

@@ -1,9 +1,9 @@
-/* Secret hygiene (design.md §6, issue 11): PINs and secret variables are
- * wiped from the proxy's memory after use.  A child process logs in on
- * the card rig (OpenSC) with a distinctive wrong PIN, then the right one,
- * sets the secret variable init-user-pin, traces everything (full), then
- * finalises and scans its own writable memory (/proc/self/maps +
- * /proc/self/mem) for those byte strings.
+/* Secret hygiene (docs/architecture.md §6, issue 11): PINs and secret variables
+ * are wiped from the proxy's memory after use.  A child process logs in on the
+ * card rig (OpenSC) with a distinctive wrong PIN, then the right one, sets the
+ * secret variable init-user-pin, traces everything (full), then finalises and
+ * scans its own writable memory (/proc/self/maps + /proc/self/mem) for those
+ * byte strings.
  *  - the variable never reaches the provider: 0 copies allowed;
  *  - the PIN does reach OpenSC and pcsc-lite, which keep copies in freed
  *    memory of their own: the same run straight on OpenSC (no proxy) is

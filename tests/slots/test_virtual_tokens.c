@@ -510,8 +510,8 @@ static void test_pin_state_from_card(void **state)
 	assert_int_equal(fl->C_Finalize(NULL), CKR_OK);
 }
 
-/* design.md §6: sessions on the token end, caches go, applications hear
- * of it. */
+/* docs/architecture.md §6: sessions on the token end, caches go, applications
+ * hear of it. */
 static void test_reinitialize(void **state)
 {
 	(void)state;

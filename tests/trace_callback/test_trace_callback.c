@@ -1,6 +1,6 @@
-/* C_SetTraceCallback (design.md §6, §7) through p11overlay.so in front of
- * SoftHSM2: 4 threads call concurrently while the callback is set; every
- * record arrives whole, exactly once, never interleaved with another; the
+/* C_SetTraceCallback (docs/architecture.md §6, §7) through p11overlay.so in
+ * front of SoftHSM2: 4 threads call concurrently while the callback is set;
+ * every record arrives whole, exactly once, never interleaved with another; the
  * callback calls C_GetInfo and C_HasNewEvent itself, and those calls are
  * neither traced nor delivered again (no re-entry, no deadlock) and do not
  * disturb the record being delivered.  They work from the C_Initialize

@@ -185,6 +185,9 @@ static CK_RV object_digests(ob_layer *l, CK_SESSION_HANDLE s,
 			}
 			h = nh;
 		}
+		/* A provider that claims more handles than it wrote leaves
+		 * CK_INVALID_HANDLE behind, not uninitialised memory. */
+		memset(h + n, 0, (cap - n) * sizeof(*h));
 		CK_ULONG got = 0;
 		rv =
 		    P11O_DOWN(&l->base, C_FindObjects, s, h + n, cap - n, &got);

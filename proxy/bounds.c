@@ -19,14 +19,12 @@ typedef struct bounds_layer {
 #define BD_PRE_OUT_LEN P11O_KIND_HOOK
 #define BD_POST_OUT_LEN P11O_KIND_HOOK
 
-#define BD_DO_PRE_OUT_BYTES(n)                                                 \
-	const void *buffer = n;                                                \
-	(void)buffer;
-#define BD_DO_PRE_OUT_LEN(n) const CK_ULONG room = n ? *n : 0;
+#define BD_DO_PRE_OUT_BYTES(n) buffer = n;
+#define BD_DO_PRE_OUT_LEN(n) lenp = n;
 /* More than the buffer holds: the provider wrote past it or lies; either
  * way nothing in it can be trusted. */
 #define BD_DO_POST_OUT_LEN(n)                                                  \
-	if (rv == CKR_OK && buffer && n && *n > room) {                        \
+	if (rv == CKR_OK && *n > room) {                                       \
 		*n = room;                                                     \
 		rv = CKR_DEVICE_ERROR;                                         \
 	}
@@ -37,10 +35,18 @@ typedef struct bounds_layer {
 #define BD_POST_(kind, type, n)                                                \
 	P11O_IF_KIND(BD_POST_, kind, P11O_CAT(BD_DO_POST_, kind)(n))
 
+/* Without a buffer or a length there is nothing to check afterwards: the
+ * call goes straight down. */
 #define BD_WRAP_(name, ...)                                                    \
 	static CK_RV bd_##name(p11o_layer *self, P11O_PARAMS(__VA_ARGS__))     \
 	{                                                                      \
+		const void *buffer = NULL;                                     \
+		CK_ULONG_PTR lenp = NULL;                                      \
 		P11O_MAPS(BD_PRE_, __VA_ARGS__)                                \
+		if (!buffer || !lenp)                                          \
+			return P11O_DOWN(self, name, P11O_ARGS(__VA_ARGS__));  \
+		const CK_ULONG room = *lenp;                                   \
+		(void)room;                                                    \
 		CK_RV rv = P11O_DOWN(self, name, P11O_ARGS(__VA_ARGS__));      \
 		P11O_MAPS(BD_POST_, __VA_ARGS__)                               \
 		return rv;                                                     \

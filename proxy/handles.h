@@ -69,29 +69,37 @@ p11o_handle_entry_at(const p11o_handle_table *t, uint32_t index)
 	return page ? &page[index & (P11O_HANDLE_PAGE_SIZE - 1)] : NULL;
 }
 
-/* Lock-free (inline: it is on every call's path). */
-static inline bool p11o_handles_get(const p11o_handle_table *t, CK_ULONG handle,
-				    p11o_handle_info *out)
+/* The live entry of `handle`, read like a seqlock: *value (and *aux when
+ * not NULL) are what the entry held while it was that handle.  No checks
+ * of the index or the generation are needed: entry 0 is never used (its
+ * seq stays 0), and a live entry's seq is gen << 1 | 1 with gen in
+ * 1..P11O_HANDLE_GEN_MAX, so a handle with a generation out of range
+ * (or 0) never matches; the index is below 2^20, so its page index is in
+ * range.  Lock-free (inline: it is on every call's path). */
+static inline bool p11o_handles_read(const p11o_handle_table *t,
+				     CK_ULONG handle, CK_ULONG *value,
+				     CK_ULONG *aux)
 {
 	uint32_t index =
 	    (uint32_t)(handle & ((1ul << P11O_HANDLE_INDEX_BITS) - 1));
-	unsigned long gen = handle >> P11O_HANDLE_INDEX_BITS;
-	if (index == 0 || gen == 0 || gen > P11O_HANDLE_GEN_MAX)
+	p11o_handle_entry *e =
+	    p11o_handle_entry_at(t, index); /* NULL: page not made */
+	if (__builtin_expect(!e, 0))
 		return false;
-	const p11o_handle_entry *e = p11o_handle_entry_at(t, index);
-	if (!e)
+	unsigned long seq = atomic_load_explicit(&e->seq, memory_order_acquire);
+	if (seq != ((handle >> P11O_HANDLE_INDEX_BITS) << 1 | 1))
 		return false;
-	unsigned long seq = atomic_load_explicit(&((p11o_handle_entry *)e)->seq,
-						 memory_order_acquire);
-	if (seq != (gen << 1 | 1))
-		return false;
-	out->value = atomic_load_explicit(&((p11o_handle_entry *)e)->value,
-					  memory_order_relaxed);
-	out->aux = atomic_load_explicit(&((p11o_handle_entry *)e)->aux,
-					memory_order_relaxed);
+	*value = atomic_load_explicit(&e->value, memory_order_relaxed);
+	if (aux)
+		*aux = atomic_load_explicit(&e->aux, memory_order_relaxed);
 	atomic_thread_fence(memory_order_acquire);
-	return atomic_load_explicit(&((p11o_handle_entry *)e)->seq,
-				    memory_order_relaxed) == seq;
+	return atomic_load_explicit(&e->seq, memory_order_relaxed) == seq;
+}
+
+static inline bool p11o_handles_get(const p11o_handle_table *t, CK_ULONG handle,
+				    p11o_handle_info *out)
+{
+	return p11o_handles_read(t, handle, &out->value, &out->aux);
 }
 
 /* For callers that do more under the table's lock (sessions.c): the same

@@ -104,9 +104,9 @@ static inline void *p11o_session_ext(p11o_session *s, size_t off)
 static inline p11o_session *p11o_session_get(const p11o_sessions *r,
 					     CK_SESSION_HANDLE h)
 {
-	p11o_handle_info info;
-	return p11o_handles_get(&r->handles, h, &info)
-		   ? (p11o_session *)(uintptr_t)info.value
+	CK_ULONG value;
+	return p11o_handles_read(&r->handles, h, &value, NULL)
+		   ? (p11o_session *)(uintptr_t)value
 		   : NULL;
 }
 

@@ -66,7 +66,7 @@ CK_RV mk_C_RegisterEngine(p11o_layer *self, CK_MECHANISM_TYPE type,
 			l->neng++;
 	}
 	p11o_mutex_unlock(&l->eng_lock);
-	atomic_fetch_add(&l->engines_gen, 1); /* routes change */
+	atomic_fetch_add(&l->route_epoch, 1); /* routes change */
 	return rv;
 }
 

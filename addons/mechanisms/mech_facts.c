@@ -120,12 +120,15 @@ void mk_facts_changed(mk_layer *l, CK_SLOT_ID slot)
 	CK_ULONG i = p11o_slot_find_down(&l->base.stack->view, slot);
 	mk_slot_facts *sf;
 
-	if (i >= P11O_MAX_SLOTS)
-		return;
-	sf = atomic_load_explicit(&l->facts[i], memory_order_acquire);
-	if (sf)
-		atomic_fetch_add_explicit(&sf->changes, 1,
-					  memory_order_acq_rel);
+	if (i < P11O_MAX_SLOTS) {
+		sf = atomic_load_explicit(&l->facts[i], memory_order_acquire);
+		if (sf)
+			atomic_fetch_add_explicit(&sf->changes, 1,
+						  memory_order_acq_rel);
+	}
+	/* After the facts went stale: a route decided meanwhile is kept
+	 * with the old epoch and decided again (mech_layer.c). */
+	atomic_fetch_add_explicit(&l->route_epoch, 1, memory_order_acq_rel);
 }
 
 void mk_facts_destroy(mk_layer *l)

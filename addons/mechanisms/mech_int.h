@@ -107,8 +107,7 @@ typedef struct mk_session {
 	uint64_t insertion;  /* the record's card insertion */
 	mk_op *op[OPK_N];
 	/* The last Init that went to the token as it is (mechanism * OPK_N
-	 * + class) and the route generation it was decided in. */
-	bool pass_valid;
+	 * + class + 1; 0: none) and the route epoch it was decided in. */
 	CK_ULONG pass_memo;
 	unsigned long pass_gen;
 } mk_session;
@@ -135,6 +134,7 @@ typedef struct mk_engine_entry {
 typedef struct mk_layer {
 	p11o_layer base;
 	p11o_ops ops;
+	p11o_ops full; /* the operation functions behind the fast ones */
 	const p11o_config *cfg;
 	p11o_sessions *sessions; /* the stack's */
 	size_t ext;              /* offset of mk_session in a record */
@@ -144,8 +144,10 @@ typedef struct mk_layer {
 	size_t neng;
 	/* Per slot of the slot view, made on first use (mech_facts.c). */
 	_Atomic(mk_slot_facts *) facts[P11O_MAX_SLOTS];
-	atomic_ulong engines_gen; /* C_RegisterEngine calls: routes change */
-	p11o_mutex facts_lock;    /* filling facts */
+	/* Bumped when routes may change: C_RegisterEngine, and a slot's
+	 * mechanism facts changing (after its `changes`). */
+	atomic_ulong route_epoch;
+	p11o_mutex facts_lock; /* filling facts */
 } mk_layer;
 
 #define MK(self) ((mk_layer *)(self))

@@ -58,28 +58,12 @@ static CK_RV mk_C_Reinitialize(p11o_layer *self, CK_SLOT_ID slot)
 
 /* ---- Init: routing ---------------------------------------------------- */
 
-/* What a route depends on besides the mechanism: the slot's token (its
- * count of changes, mech_facts.c; the session's card insertion is fixed)
- * and the registered engines. */
-static unsigned long route_generation(mk_layer *l, const mk_session *s)
-{
-	const mk_slot_facts *sf =
-	    s->view_slot < P11O_MAX_SLOTS
-		? atomic_load_explicit(&l->facts[s->view_slot],
-				       memory_order_acquire)
-		: NULL;
-	unsigned long changes =
-	    sf ? atomic_load_explicit(&((mk_slot_facts *)sf)->changes,
-				      memory_order_acquire)
-	       : 0xFFFFFFFFul;
-	return (changes & 0xFFFFFFFFul) |
-	       atomic_load_explicit(&l->engines_gen, memory_order_acquire)
-		   << 32;
-}
-
-/* RT_PASS: *done false, the caller goes down; else the answer. */
-static CK_RV init(p11o_layer *self, enum mk_opk k, CK_SESSION_HANDLE hs,
-		  CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key, bool *done)
+/* RT_PASS: *done false, the caller goes down; else the answer.  Out of
+ * line: the usual Init is decided by passes() below. */
+__attribute__((noinline)) static CK_RV init(p11o_layer *self, enum mk_opk k,
+					    CK_SESSION_HANDLE hs,
+					    CK_MECHANISM_PTR mech,
+					    CK_OBJECT_HANDLE key, bool *done)
 {
 	mk_layer *l = MK(self);
 	mk_session *s;
@@ -106,17 +90,18 @@ static CK_RV init(p11o_layer *self, enum mk_opk k, CK_SESSION_HANDLE hs,
 	*done = false;
 	if (!s || !mech)
 		return CKR_OK;
-	/* The session's last decision, while the slot's token and the
-	 * engines are as they were: one compare instead of a routing. */
-	CK_ULONG memo = mech->mechanism * OPK_N + k;
-	unsigned long gen = route_generation(l, s);
-	if (s->pass_valid && s->pass_memo == memo && s->pass_gen == gen)
+	/* The session's last decision, while the slots' tokens and the
+	 * engines are as they were (read before routing: a change while
+	 * routing makes the memo stale). */
+	CK_ULONG memo = mech->mechanism * OPK_N + k + 1;
+	unsigned long gen =
+	    atomic_load_explicit(&l->route_epoch, memory_order_acquire);
+	if (s->pass_memo == memo && s->pass_gen == gen)
 		return CKR_OK;
 	switch (mk_route(l, s, mech->mechanism, mk_opk_flag(k), &def, &base)) {
 	case RT_PASS:
 		s->pass_memo = memo;
 		s->pass_gen = gen;
-		s->pass_valid = true;
 		return CKR_OK;
 	case RT_INVALID:
 		*done = true;
@@ -128,26 +113,100 @@ static CK_RV init(p11o_layer *self, enum mk_opk k, CK_SESSION_HANDLE hs,
 	return mk_start(self, s, k, def, &base, mech, key);
 }
 
+/* The per-call path of an Init: no operation completed here is active
+ * anywhere (so none in this session), and the session's last Init went
+ * to the token as it is with the same mechanism and class, with the
+ * tokens and the engines as they were: one lookup and three compares. */
+static inline bool passes(mk_layer *l, enum mk_opk k, CK_SESSION_HANDLE hs,
+			  const CK_MECHANISM *mech)
+{
+	if (!mech ||
+	    atomic_load_explicit(&l->live_ops, memory_order_acquire) != 0)
+		return false;
+	const p11o_session *rec = p11o_session_get(l->sessions, hs);
+	if (!rec)
+		return false;
+	const mk_session *s = p11o_session_ext((p11o_session *)rec, l->ext);
+	return s->pass_memo == mech->mechanism * OPK_N + k + 1 &&
+	       s->pass_gen ==
+		   atomic_load_explicit(&l->route_epoch, memory_order_acquire);
+}
+
 #define KEYED_INIT(fn, k)                                                      \
-	static CK_RV mk_##fn(p11o_layer *self, CK_SESSION_HANDLE hs,           \
-			     CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)      \
+	__attribute__((noinline)) static CK_RV slow_##fn(                      \
+	    p11o_layer *self, CK_SESSION_HANDLE hs, CK_MECHANISM_PTR mech,     \
+	    CK_OBJECT_HANDLE key)                                              \
 	{                                                                      \
 		bool done;                                                     \
 		CK_RV rv = init(self, k, hs, mech, key, &done);                \
 		return done ? rv : P11O_DOWN(self, fn, hs, mech, key);         \
+	}                                                                      \
+	static CK_RV mk_##fn(p11o_layer *self, CK_SESSION_HANDLE hs,           \
+			     CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key)      \
+	{                                                                      \
+		if (passes(MK(self), k, hs, mech))                             \
+			return P11O_DOWN(self, fn, hs, mech, key);             \
+		return slow_##fn(self, hs, mech, key);                         \
 	}
 KEYED_INIT(C_SignInit, OPK_SIGN)
 KEYED_INIT(C_VerifyInit, OPK_VERIFY)
 KEYED_INIT(C_EncryptInit, OPK_ENCRYPT)
 KEYED_INIT(C_DecryptInit, OPK_DECRYPT)
 
-static CK_RV mk_C_DigestInit(p11o_layer *self, CK_SESSION_HANDLE hs,
-			     CK_MECHANISM_PTR mech)
+__attribute__((noinline)) static CK_RV
+slow_C_DigestInit(p11o_layer *self, CK_SESSION_HANDLE hs, CK_MECHANISM_PTR mech)
 {
 	bool done;
 	CK_RV rv = init(self, OPK_DIGEST, hs, mech, CK_INVALID_HANDLE, &done);
 	return done ? rv : P11O_DOWN(self, C_DigestInit, hs, mech);
 }
+
+static CK_RV mk_C_DigestInit(p11o_layer *self, CK_SESSION_HANDLE hs,
+			     CK_MECHANISM_PTR mech)
+{
+	if (passes(MK(self), OPK_DIGEST, hs, mech))
+		return P11O_DOWN(self, C_DigestInit, hs, mech);
+	return slow_C_DigestInit(self, hs, mech);
+}
+
+/* ---- operations: straight down while none is completed here --------- */
+
+/* The functions of an operation (mech_ops.c, mech_public.c) look for the
+ * session's active completed operation first; while the layer has none
+ * (live_ops 0) they only go down, so they are entered only then. */
+#define MK_FAST_(name, ...)                                                    \
+	static CK_RV fast_##name(p11o_layer *self, P11O_PARAMS(__VA_ARGS__))   \
+	{                                                                      \
+		mk_layer *l = MK(self);                                        \
+		if (__builtin_expect(atomic_load_explicit(                     \
+					 &l->live_ops, memory_order_acquire),  \
+				     0))                                       \
+			return l->full.name(self, P11O_ARGS(__VA_ARGS__));     \
+		return P11O_DOWN(self, name, P11O_ARGS(__VA_ARGS__));          \
+	}
+#define MK_FAST_FNS(X)                                                         \
+	X(C_Sign)                                                              \
+	X(C_SignUpdate)                                                        \
+	X(C_SignFinal)                                                         \
+	X(C_Decrypt)                                                           \
+	X(C_DecryptUpdate)                                                     \
+	X(C_DecryptFinal)                                                      \
+	X(C_Digest)                                                            \
+	X(C_DigestUpdate)                                                      \
+	X(C_DigestKey)                                                         \
+	X(C_DigestFinal)                                                       \
+	X(C_Verify)                                                            \
+	X(C_VerifyUpdate)                                                      \
+	X(C_VerifyFinal)                                                       \
+	X(C_Encrypt)                                                           \
+	X(C_EncryptUpdate)                                                     \
+	X(C_EncryptFinal)                                                      \
+	X(C_GetOperationState)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+P11O_FUNCTIONS(MK_FAST_)
+#pragma GCC diagnostic pop
+#undef MK_FAST_
 
 /* ---- the layer -------------------------------------------------------- */
 
@@ -209,5 +268,9 @@ p11o_layer *p11o_mechanisms_layer_new(struct p11o_stack *stack)
 	ops->C_RegisterEngine = mk_C_RegisterEngine;
 	mk_install_ops(ops);
 	mk_install_public_ops(ops);
+	l->full = *ops;
+#define MK_INSTALL_(name) ops->name = fast_##name;
+	MK_FAST_FNS(MK_INSTALL_)
+#undef MK_INSTALL_
 	return &l->base;
 }

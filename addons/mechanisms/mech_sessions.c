@@ -26,7 +26,7 @@ void mk_session_gone(void *ctx, p11o_session *rec, void *ext, bool last)
 	mk_session *s = ext;
 	(void)ctx;
 	(void)rec;
-	s->pass_valid = false;
+	s->pass_memo = 0;
 	for (int k = 0; k < OPK_N; k++) {
 		if (!s->op[k])
 			continue;

@@ -21,16 +21,27 @@
 	P11O_IF_KIND(UL_CHK_, kind, P11O_CAT(UL_DO_CHK_, kind)(n))
 #define UL_COUNT_(kind, type, n) P11O_IF_KIND(UL_CHK_, kind, +1)
 
+/* The guard is out of line: with no hold (nholds 0, nearly always) the
+ * wrapper is a load, a test and a jump to the layer below. */
 #define UL_WRAP_(name, ...)                                                    \
-	static CK_RV wrap_##name(p11o_layer *self, P11O_PARAMS(__VA_ARGS__))   \
+	__attribute__((noinline)) static CK_RV guard_##name(                   \
+	    p11o_layer *self, P11O_PARAMS(__VA_ARGS__))                        \
 	{                                                                      \
 		unlock_layer *l = UL(self);                                    \
-		if (atomic_load_explicit(&l->nholds, memory_order_acquire)) {  \
-			CK_RV grv = CKR_OK;                                    \
-			P11O_MAPS(UL_CHK_, __VA_ARGS__)                        \
-			if (grv != CKR_OK)                                     \
-				return grv;                                    \
-		}                                                              \
+		CK_RV grv = CKR_OK;                                            \
+		(void)l;                                                       \
+		P11O_MAPS(UL_CHK_, __VA_ARGS__)                                \
+		if (grv != CKR_OK)                                             \
+			return grv;                                            \
+		return P11O_DOWN(self, name, P11O_ARGS(__VA_ARGS__));          \
+	}                                                                      \
+	static CK_RV wrap_##name(p11o_layer *self, P11O_PARAMS(__VA_ARGS__))   \
+	{                                                                      \
+		if (__builtin_expect(                                          \
+			atomic_load_explicit(&UL(self)->nholds,                \
+					     memory_order_acquire),            \
+			0))                                                    \
+			return guard_##name(self, P11O_ARGS(__VA_ARGS__));     \
 		return P11O_DOWN(self, name, P11O_ARGS(__VA_ARGS__));          \
 	}                                                                      \
 	enum { guarded_##name = 0 P11O_MAPS(UL_COUNT_, __VA_ARGS__) };

@@ -425,6 +425,16 @@ static void finish(struct parser *p)
 				  "pin-max-length",
 				  c->name);
 	}
+	char first[8];
+	if (!p11o_config_module(p->cfg, 0, first, sizeof(first)))
+		add_diag(p->cfg, true, "%s: [provider] names no module",
+			 p->origin);
+	else if (p11o_config_module(p->cfg, P11O_CONF_MAX_MODULES, first,
+				    sizeof(first)))
+		add_diag(p->cfg, true,
+			 "%s: [provider]: more than %d modules (the module "
+			 "list and soft-token together)",
+			 p->origin, P11O_CONF_MAX_MODULES);
 	/* Like P11OVERLAY_TRACE: a path alone means a full trace. */
 	if (p->trace_path_set && !p->trace_level_set && p->cfg->trace_path[0] &&
 	    p->cfg->trace_level == P11O_TRACE_OFF)

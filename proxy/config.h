@@ -53,8 +53,10 @@ typedef struct p11o_config {
 	char path[PATH_MAX]; /* file used; "" = built-in defaults */
 
 	/* [provider] */
-	char module[PATH_MAX]; /* default: OpenSC's opensc-pkcs11.so */
-	char soft_token_module[PATH_MAX]; /* "" = none */
+	/* One path or a comma-separated list (p11o_config_module); default:
+	 * OpenSC's opensc-pkcs11.so. */
+	char module[PATH_MAX];
+	char soft_token_module[PATH_MAX]; /* loaded after them; "" = none */
 
 	/* [slots] */
 	enum p11o_pins_mode pins;
@@ -138,5 +140,15 @@ const char *p11o_config_level_name(enum p11o_trace_level level);
 
 /* yes/no, true/false, on/off, 1/0 (any case): 0 and *out set, or -1. */
 int p11o_config_parse_bool(const char *s, bool *out);
+
+/* Most provider modules one module loads ([provider] module's list and
+ * soft-token together; docs/architecture.md §3). */
+#define P11O_CONF_MAX_MODULES 4
+
+/* The i-th provider module to load: the entries of [provider] module,
+ * then soft-token, blanks around each trimmed, empty entries and repeats
+ * skipped.  Returns false past the end (buf is then ""). */
+bool p11o_config_module(const p11o_config *cfg, size_t i, char *buf,
+			size_t len);
 
 #endif

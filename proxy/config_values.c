@@ -219,3 +219,70 @@ int parse_mechs(char *s, p11o_mech_list *out)
 	*out = tmp;
 	return 0;
 }
+
+/* The n-th entry (counting from 0) of a comma list, trimmed; entries that
+ * are empty do not count.  Returns its length, or 0 past the end. */
+static size_t list_entry(const char *list, size_t n, const char **start)
+{
+	for (const char *p = list; *p;) {
+		const char *end = strchr(p, ',');
+		if (!end)
+			end = p + strlen(p);
+		const char *a = p, *b = end;
+		while (a < b && isspace((unsigned char)*a))
+			a++;
+		while (b > a && isspace((unsigned char)b[-1]))
+			b--;
+		if (b > a && n-- == 0) {
+			*start = a;
+			return (size_t)(b - a);
+		}
+		p = *end ? end + 1 : end;
+	}
+	return 0;
+}
+
+/* The k-th module of the list (module entries, then soft-token), repeats
+ * included; 0 past the end. */
+static size_t any_module(const p11o_config *cfg, size_t k, const char **start)
+{
+	size_t len = list_entry(cfg->module, k, start);
+	if (len)
+		return len;
+	size_t in_module = 0;
+	while (list_entry(cfg->module, in_module, start))
+		in_module++;
+	if (k != in_module)
+		return 0;
+	*start = cfg->soft_token_module;
+	len = strlen(*start);
+	while (len && isspace((unsigned char)(*start)[len - 1]))
+		len--;
+	while (len && isspace((unsigned char)**start)) {
+		(*start)++;
+		len--;
+	}
+	return len;
+}
+
+bool p11o_config_module(const p11o_config *cfg, size_t i, char *buf, size_t len)
+{
+	const char *s, *t;
+	size_t n, m;
+
+	if (len)
+		buf[0] = '\0';
+	for (size_t k = 0; (n = any_module(cfg, k, &s)) != 0; k++) {
+		bool repeat = false;
+		for (size_t j = 0; j < k && !repeat; j++) {
+			m = any_module(cfg, j, &t);
+			repeat = m == n && memcmp(s, t, n) == 0;
+		}
+		if (repeat || i-- != 0)
+			continue;
+		if (len)
+			snprintf(buf, len, "%.*s", (int)n, s);
+		return true;
+	}
+	return false;
+}

@@ -153,7 +153,8 @@ static void stack_destroy(p11o_stack *s)
 	for (size_t i = 0; i < s->layer_count; i++)
 		if (s->layers[i] && s->layers[i]->destroy)
 			s->layers[i]->destroy(s->layers[i]);
-	p11o_provider_unload(&s->provider);
+	for (unsigned k = 0; k < s->provider_count; k++)
+		p11o_provider_unload(&s->providers[k]);
 	p11o_card_cache_free(s->cards);
 	if (s->have_registry)
 		p11o_slot_view_destroy(&s->view);
@@ -173,6 +174,54 @@ static void resolve(p11o_stack *s, size_t first, p11o_targets *chain,
 	entry->C_SetTraceCallback.layer = NULL;
 }
 
+/* Every module of [provider] (docs/architecture.md §3).  With one
+ * module, a module that cannot be loaded fails C_Initialize; with several,
+ * it is reported (stderr and the trace header) and the others go on, so a
+ * missing soft-token module never hides the cards. */
+static int load_providers(p11o_stack *s, char *err, size_t errlen)
+{
+	char path[sizeof(s->providers[0].path)], why[320];
+	size_t listed = 0;
+
+	for (size_t i = 0;
+	     i < P11O_CONF_MAX_MODULES &&
+	     p11o_config_module(&s->config, i, path, sizeof(path));
+	     i++) {
+		listed++;
+		p11o_provider *p = &s->providers[s->provider_count];
+		if (p11o_provider_load(p, path, why, sizeof(why)) != 0) {
+			snprintf(s->skipped[s->skipped_count++],
+				 sizeof(s->skipped[0]), "%s", why);
+			continue;
+		}
+		/* Two names for one file: the loader gives one instance. */
+		bool again = false;
+		for (unsigned k = 0; k < s->provider_count; k++)
+			again = again || s->providers[k].dl == p->dl;
+		if (again) {
+			snprintf(s->skipped[s->skipped_count++],
+				 sizeof(s->skipped[0]),
+				 "provider '%.300s' is already loaded under "
+				 "another name",
+				 path);
+			p11o_provider_unload(p);
+			continue;
+		}
+		s->provider_count++;
+	}
+	if (s->provider_count == 0) {
+		snprintf(err, errlen, "%s",
+			 s->skipped_count ? s->skipped[0]
+					  : "no provider module");
+		return -1;
+	}
+	if (listed > 1)
+		for (unsigned k = 0; k < s->skipped_count; k++)
+			fprintf(stderr, "p11overlay: %s; going on without it\n",
+				s->skipped[k]);
+	return 0;
+}
+
 /* A broken config leaves `err` empty: its diagnostics, on stderr and in
  * the trace header, are the one message that says what is wrong. */
 static CK_RV stack_build(p11o_stack *s, char *err, size_t errlen)
@@ -189,7 +238,7 @@ static CK_RV stack_build(p11o_stack *s, char *err, size_t errlen)
 	s->layer_count = n;
 	if (broken)
 		return CKR_GENERAL_ERROR;
-	if (p11o_provider_load(&s->provider, s->config.module, err, errlen))
+	if (load_providers(s, err, errlen) != 0)
 		return CKR_GENERAL_ERROR;
 	s->cards = p11o_card_cache_new(&s->config);
 	if (!s->cards)

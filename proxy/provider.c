@@ -1,6 +1,7 @@
 #include "provider.h"
 
 #include <dlfcn.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,33 +94,73 @@ void p11o_provider_unload(p11o_provider *p)
 	p->dl = NULL;
 }
 
-/* The layer keeps its own copy of the list: one load per forwarded call. */
+/* The layer keeps its own copies of the lists: one load per forwarded
+ * call. */
 typedef struct provider_layer {
 	p11o_layer base;
 	p11o_ops ops;
-	p11o_function_list fl;
+	unsigned count;
+	p11o_function_list fl[P11O_CONF_MAX_MODULES];
 	/* Somebody else in this process initialised the provider (p11-kit
 	 * loading OpenSC's own registration too): it is theirs to finalise. */
-	bool shared;
+	bool shared[P11O_CONF_MAX_MODULES];
+	/* Initialised by us or by somebody else; a provider after the first
+	 * whose C_Initialize failed shows no slots. */
+	bool live[P11O_CONF_MAX_MODULES];
+	/* Where the next event poll starts, so one busy provider cannot
+	 * starve the others. */
+	atomic_uint next_poll;
 } provider_layer;
 
-#define FL(self) (&((provider_layer *)(self))->fl)
+_Static_assert(sizeof(CK_SLOT_ID) * 8 > P11O_PROVIDER_SHIFT,
+	       "slot IDs have room for a provider number");
+
+#define PL(self) ((provider_layer *)(self))
 #define REG(self) (&(self)->stack->sessions)
 
+/* The provider a slot ID below the slots layer names, and its own ID. */
+static inline const p11o_function_list *
+route_slot(p11o_layer *self, CK_SLOT_ID *id, unsigned *which)
+{
+	provider_layer *l = PL(self);
+	CK_SLOT_ID k = *id >> P11O_PROVIDER_SHIFT;
+	if (k == 0 || k >= l->count) {
+		*which = 0;
+		return &l->fl[0];
+	}
+	*id &= P11O_PROVIDER_SLOT_MASK;
+	*which = (unsigned)k;
+	return &l->fl[k];
+}
+
+static inline const p11o_function_list *route_session(p11o_layer *self,
+						      const p11o_session *rec)
+{
+	provider_layer *l = PL(self);
+	return rec && rec->provider < l->count ? &l->fl[rec->provider]
+					       : &l->fl[0];
+}
+
 /* Session handles arrive as the application's (sessions.h): the record
- * gives the provider's, and the provider's answer is followed (a session
- * it says is gone is ended).  A handle without a record reaches the
- * provider as CK_INVALID_HANDLE, so it answers with its own error in its
- * own order. */
+ * gives the provider and its handle, and the provider's answer is followed
+ * (a session it says is gone is ended).  A handle without a record reaches
+ * the first provider as CK_INVALID_HANDLE, so it answers with its own
+ * error in its own order.  A slot ID picks its provider. */
 #define PV_PRE_SESSION P11O_KIND_HOOK
 #define PV_POST_SESSION P11O_KIND_HOOK
+#define PV_PRE_SLOT P11O_KIND_HOOK
 #define PV_DO_PRE_SESSION(n)                                                   \
 	const CK_SESSION_HANDLE app_session = n;                               \
 	const p11o_session *rec = p11o_session_get(REG(self), n);              \
+	fl = route_session(self, rec);                                         \
 	n = rec ? rec->provider_handle : CK_INVALID_HANDLE;
 #define PV_DO_POST_SESSION(n)                                                  \
 	if (rv != CKR_OK && rec)                                               \
 		p11o_sessions_follow(REG(self), app_session, rec, rv, false);
+#define PV_DO_PRE_SLOT(n)                                                      \
+	unsigned which_;                                                       \
+	fl = route_slot(self, &n, &which_);                                    \
+	(void)which_;
 #define PV_PRE_(kind, type, n)                                                 \
 	P11O_IF_KIND(PV_PRE_, kind, P11O_CAT(PV_DO_PRE_, kind)(n))
 #define PV_POST_(kind, type, n)                                                \
@@ -129,10 +170,10 @@ typedef struct provider_layer {
 	static CK_RV forward_##name(p11o_layer *self,                          \
 				    P11O_PARAMS(__VA_ARGS__))                  \
 	{                                                                      \
-		const p11o_function_list *fl = FL(self);                       \
+		const p11o_function_list *fl = &PL(self)->fl[0];               \
+		P11O_MAPS(PV_PRE_, __VA_ARGS__)                                \
 		if (!fl->name)                                                 \
 			return CKR_FUNCTION_NOT_SUPPORTED;                     \
-		P11O_MAPS(PV_PRE_, __VA_ARGS__)                                \
 		CK_RV rv = fl->name(P11O_ARGS(__VA_ARGS__));                   \
 		P11O_MAPS(PV_POST_, __VA_ARGS__)                               \
 		return rv;                                                     \
@@ -149,7 +190,9 @@ static CK_RV pv_C_OpenSession(p11o_layer *self, CK_SLOT_ID slotID,
 			      CK_FLAGS flags, CK_VOID_PTR pApplication,
 			      CK_NOTIFY Notify, CK_SESSION_HANDLE_PTR phSession)
 {
-	const p11o_function_list *fl = FL(self);
+	const CK_SLOT_ID down_slot = slotID;
+	unsigned which;
+	const p11o_function_list *fl = route_slot(self, &slotID, &which);
 	if (!fl->C_OpenSession)
 		return CKR_FUNCTION_NOT_SUPPORTED;
 	p11o_stack *st = self->stack;
@@ -169,9 +212,9 @@ static CK_RV pv_C_OpenSession(p11o_layer *self, CK_SLOT_ID slotID,
 		return rv;
 	}
 	p11o_session init = {.provider_handle = ph,
-			     .provider = 0,
-			     .down_slot = slotID,
-			     .slot = p11o_slot_find_down(&st->view, slotID),
+			     .provider = which,
+			     .down_slot = down_slot,
+			     .slot = p11o_slot_find_down(&st->view, down_slot),
 			     .rw = (flags & CKF_RW_SESSION) != 0,
 			     .notify = Notify,
 			     .application = pApplication};
@@ -194,10 +237,10 @@ static CK_RV pv_C_OpenSession(p11o_layer *self, CK_SLOT_ID slotID,
 static CK_RV pv_C_GetSessionInfo(p11o_layer *self, CK_SESSION_HANDLE hSession,
 				 CK_SESSION_INFO_PTR pInfo)
 {
-	const p11o_function_list *fl = FL(self);
+	const p11o_session *rec = p11o_session_get(REG(self), hSession);
+	const p11o_function_list *fl = route_session(self, rec);
 	if (!fl->C_GetSessionInfo)
 		return CKR_FUNCTION_NOT_SUPPORTED;
-	const p11o_session *rec = p11o_session_get(REG(self), hSession);
 	CK_RV rv = fl->C_GetSessionInfo(
 	    rec ? rec->provider_handle : CK_INVALID_HANDLE, pInfo);
 	if (rv == CKR_OK && pInfo && rec && rec->slot != P11O_NO_SLOT)
@@ -209,10 +252,10 @@ static CK_RV pv_C_GetSessionInfo(p11o_layer *self, CK_SESSION_HANDLE hSession,
 
 static CK_RV pv_C_CloseSession(p11o_layer *self, CK_SESSION_HANDLE hSession)
 {
-	const p11o_function_list *fl = FL(self);
+	const p11o_session *rec = p11o_session_get(REG(self), hSession);
+	const p11o_function_list *fl = route_session(self, rec);
 	if (!fl->C_CloseSession)
 		return CKR_FUNCTION_NOT_SUPPORTED;
-	const p11o_session *rec = p11o_session_get(REG(self), hSession);
 	CK_RV rv =
 	    fl->C_CloseSession(rec ? rec->provider_handle : CK_INVALID_HANDLE);
 	if (rec)
@@ -222,38 +265,179 @@ static CK_RV pv_C_CloseSession(p11o_layer *self, CK_SESSION_HANDLE hSession)
 
 static CK_RV pv_C_CloseAllSessions(p11o_layer *self, CK_SLOT_ID slotID)
 {
-	const p11o_function_list *fl = FL(self);
+	const CK_SLOT_ID down_slot = slotID;
+	unsigned which;
+	const p11o_function_list *fl = route_slot(self, &slotID, &which);
 	if (!fl->C_CloseAllSessions)
 		return CKR_FUNCTION_NOT_SUPPORTED;
 	CK_RV rv = fl->C_CloseAllSessions(slotID);
 	if (p11o_session_verdict(rv, false, true) == P11O_SLOT_GONE)
-		p11o_sessions_end_slot(REG(self), 0, slotID);
+		p11o_sessions_end_slot(REG(self), which, down_slot);
 	return rv;
 }
 
 static CK_RV forward_C_Initialize(p11o_layer *self, CK_VOID_PTR pInitArgs)
 {
 	(void)pInitArgs; /* validated by the core; the provider gets ours */
-	if (!FL(self)->C_Initialize)
-		return CKR_GENERAL_ERROR;
-	CK_RV rv = FL(self)->C_Initialize(&self->stack->provider_args);
-	((provider_layer *)self)->shared =
-	    rv == CKR_CRYPTOKI_ALREADY_INITIALIZED;
-	return rv == CKR_CRYPTOKI_ALREADY_INITIALIZED ? CKR_OK : rv;
+	provider_layer *l = PL(self);
+	CK_RV first = CKR_GENERAL_ERROR;
+	for (unsigned k = 0; k < l->count; k++) {
+		CK_RV rv =
+		    l->fl[k].C_Initialize
+			? l->fl[k].C_Initialize(&self->stack->provider_args)
+			: CKR_GENERAL_ERROR;
+		l->shared[k] = rv == CKR_CRYPTOKI_ALREADY_INITIALIZED;
+		l->live[k] = rv == CKR_OK || l->shared[k];
+		if (k == 0) {
+			first = l->shared[k] ? CKR_OK : rv;
+			if (!l->live[k])
+				return rv;
+		} else if (!l->live[k]) {
+			/* Its tokens are not shown; the others work. */
+			fprintf(stderr,
+				"p11overlay: provider '%s': C_Initialize "
+				"failed (0x%lx); its tokens are not shown\n",
+				self->stack->providers[k].path,
+				(unsigned long)rv);
+		}
+	}
+	return first;
 }
 
 static CK_RV forward_C_Finalize(p11o_layer *self, CK_VOID_PTR pReserved)
 {
-	if (((provider_layer *)self)->shared)
-		return CKR_OK;
-	return FL(self)->C_Finalize ? FL(self)->C_Finalize(pReserved)
-				    : CKR_GENERAL_ERROR;
+	provider_layer *l = PL(self);
+	CK_RV first = CKR_OK;
+	for (unsigned k = l->count; k-- > 0;) {
+		if (!l->live[k] || l->shared[k])
+			continue;
+		CK_RV rv = l->fl[k].C_Finalize ? l->fl[k].C_Finalize(pReserved)
+					       : CKR_GENERAL_ERROR;
+		l->live[k] = false;
+		if (k == 0)
+			first = rv;
+	}
+	return first;
 }
 
 static CK_RV forward_C_GetInfo(p11o_layer *self, CK_INFO_PTR pInfo)
 {
-	return FL(self)->C_GetInfo ? FL(self)->C_GetInfo(pInfo)
-				   : CKR_FUNCTION_NOT_SUPPORTED;
+	const p11o_function_list *fl = &PL(self)->fl[0];
+	return fl->C_GetInfo ? fl->C_GetInfo(pInfo)
+			     : CKR_FUNCTION_NOT_SUPPORTED;
+}
+
+/* ---- several providers (installed only when there are; §3) ---------- */
+
+/* Provider k's slots tagged with k; IDs that have no room for the tag
+ * (or that would read as another provider's) are left out. */
+static CK_ULONG tag_slots(const provider_layer *l, unsigned k, CK_SLOT_ID *ids,
+			  CK_ULONG n)
+{
+	CK_ULONG kept = 0;
+	for (CK_ULONG i = 0; i < n; i++) {
+		CK_SLOT_ID top = ids[i] >> P11O_PROVIDER_SHIFT;
+		if (top != 0 && (k != 0 || top < l->count))
+			continue;
+		ids[kept++] = p11o_provider_slot_id(k, ids[i]);
+	}
+	return kept;
+}
+
+/* Every provider's list, in provider order.  A count query (no buffer) is
+ * passed to each provider as a count query too: OpenSC looks for new
+ * readers only then.  The first provider's error is the answer; a later
+ * provider that fails shows no slots. */
+static CK_RV pv_C_GetSlotList(p11o_layer *self, CK_BBOOL tokenPresent,
+			      CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
+{
+	provider_layer *l = PL(self);
+	if (!pulCount || !l->fl[0].C_GetSlotList)
+		return l->fl[0].C_GetSlotList
+			   ? l->fl[0].C_GetSlotList(tokenPresent, pSlotList,
+						    pulCount)
+			   : CKR_FUNCTION_NOT_SUPPORTED;
+	CK_SLOT_ID local[128], *all = local;
+	CK_ULONG cap = sizeof(local) / sizeof(local[0]), used = 0;
+	CK_RV rv = CKR_OK;
+	for (int attempt = 0; attempt < 4; attempt++) {
+		used = 0;
+		rv = CKR_OK;
+		for (unsigned k = 0; k < l->count && rv == CKR_OK; k++) {
+			if (!l->live[k] || !l->fl[k].C_GetSlotList)
+				continue;
+			CK_ULONG n = cap - used;
+			CK_RV r = l->fl[k].C_GetSlotList(
+			    tokenPresent, pSlotList ? all + used : NULL, &n);
+			if (r == CKR_BUFFER_TOO_SMALL && pSlotList) {
+				rv = r;
+				cap = used + n + 16;
+			} else if (r != CKR_OK) {
+				if (k == 0)
+					rv = r;
+			} else if (pSlotList) {
+				n = n < cap - used ? n : cap - used;
+				used += tag_slots(l, k, all + used, n);
+			} else {
+				used += n;
+			}
+		}
+		if (rv != CKR_BUFFER_TOO_SMALL)
+			break;
+		/* Slots appeared between the calls: a larger buffer. */
+		CK_SLOT_ID *more = all == local
+				       ? malloc(cap * sizeof(*all))
+				       : realloc(all, cap * sizeof(*all));
+		if (!more) {
+			rv = CKR_HOST_MEMORY;
+			break;
+		}
+		all = more;
+	}
+	if (rv == CKR_OK && pSlotList) {
+		if (*pulCount < used)
+			rv = CKR_BUFFER_TOO_SMALL;
+		else
+			memcpy(pSlotList, all, used * sizeof(*all));
+	}
+	if (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL)
+		*pulCount = used;
+	if (all != local)
+		free(all);
+	return rv;
+}
+
+/* Polls each provider once, starting where the last poll left off.  The
+ * events layer only polls (CKF_DONT_BLOCK); a blocking call or one without
+ * a slot pointer is the first provider's to answer.  Providers without
+ * slot events (SoftHSM2) are passed over; only when none has them is the
+ * answer CKR_FUNCTION_NOT_SUPPORTED. */
+static CK_RV pv_C_WaitForSlotEvent(p11o_layer *self, CK_FLAGS flags,
+				   CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pRes)
+{
+	provider_layer *l = PL(self);
+	if (!(flags & CKF_DONT_BLOCK) || !pSlot)
+		return l->fl[0].C_WaitForSlotEvent
+			   ? l->fl[0].C_WaitForSlotEvent(flags, pSlot, pRes)
+			   : CKR_FUNCTION_NOT_SUPPORTED;
+	unsigned start = atomic_fetch_add(&l->next_poll, 1);
+	bool supported = false;
+	for (unsigned i = 0; i < l->count; i++) {
+		unsigned k = (start + i) % l->count;
+		if (!l->live[k] || !l->fl[k].C_WaitForSlotEvent)
+			continue;
+		CK_SLOT_ID id;
+		CK_RV rv = l->fl[k].C_WaitForSlotEvent(flags, &id, pRes);
+		if (rv == CKR_OK && tag_slots(l, k, &id, 1) == 1) {
+			*pSlot = id;
+			return CKR_OK;
+		}
+		if (rv == CKR_OK || rv == CKR_NO_EVENT)
+			supported = true;
+		else if (rv != CKR_FUNCTION_NOT_SUPPORTED && k == 0)
+			return rv;
+	}
+	return supported ? CKR_NO_EVENT : CKR_FUNCTION_NOT_SUPPORTED;
 }
 
 static CK_RV provider_get_variable(p11o_layer *self, const char *name,
@@ -297,6 +481,12 @@ p11o_layer *p11o_provider_layer_new(struct p11o_stack *stack)
 	l->base.ops = &l->ops;
 	l->base.stack = stack;
 	l->base.destroy = provider_layer_destroy;
-	l->fl = stack->provider.fl;
+	l->count = stack->provider_count;
+	for (unsigned k = 0; k < l->count; k++)
+		l->fl[k] = stack->providers[k].fl;
+	if (l->count > 1) {
+		l->ops.C_GetSlotList = pv_C_GetSlotList;
+		l->ops.C_WaitForSlotEvent = pv_C_WaitForSlotEvent;
+	}
 	return &l->base;
 }

@@ -28,6 +28,19 @@ typedef struct p11o_provider {
 	int is_v3; /* list came from C_GetInterface("PKCS 11") 3.x */
 } p11o_provider;
 
+/* Several providers (docs/architecture.md §3): below the provider layer
+ * every slot ID names its provider in the top byte; provider 0's IDs are
+ * its own, unchanged, so one provider costs nothing. */
+#define P11O_PROVIDER_SHIFT 56
+#define P11O_PROVIDER_SLOT_MASK (((CK_SLOT_ID)1 << P11O_PROVIDER_SHIFT) - 1)
+
+static inline CK_SLOT_ID p11o_provider_slot_id(unsigned provider,
+					       CK_SLOT_ID own)
+{
+	return provider ? (CK_SLOT_ID)provider << P11O_PROVIDER_SHIFT | own
+			: own;
+}
+
 /* dlopen `path` and copy its function list.  Returns 0, or -1 with a
  * message in err. */
 int p11o_provider_load(p11o_provider *p, const char *path, char *err,

@@ -15,7 +15,13 @@
 
 typedef struct p11o_stack {
 	p11o_config config;
-	p11o_provider provider;
+	/* The modules below, in config order (p11o_config_module); the
+	 * first is the one C_GetInfo describes.  Modules that could not be
+	 * loaded when others could are named in `skipped` with the reason. */
+	p11o_provider providers[P11O_CONF_MAX_MODULES];
+	unsigned provider_count;
+	char skipped[P11O_CONF_MAX_MODULES][384];
+	unsigned skipped_count;
 	/* top (application side) first; the trace layer is layers[0] and is
 	 * only part of the resolved chain while tracing is active. */
 	p11o_layer *layers[P11O_MAX_LAYERS];

@@ -133,22 +133,34 @@ static int report_config(const p11o_config *cfg, const char *path)
 
 	for (size_t i = 0; i < cfg->diag_count; i++)
 		printf("%s\n", cfg->diags[i]);
-	if (!errors) {
-		errors += check_module(path, "module", cfg->module);
-		/* soft-token is not loaded by this version: not checked,
-		 * as the module does not check it. */
+	size_t module_errors = 0, modules = 0;
+	char mod[PATH_MAX];
+	/* As the module: with several modules, one that cannot be loaded is
+	 * skipped with a message (a warning); with one, it is an error. */
+	while (!errors && modules < P11O_CONF_MAX_MODULES &&
+	       p11o_config_module(cfg, modules, mod, sizeof(mod))) {
+		module_errors += check_module(path, "module", mod);
+		modules++;
 	}
-	size_t warnings =
-	    cfg->diag_count + cfg->diag_dropped - cfg->error_count;
+	bool all_bad = module_errors == modules && modules > 0;
+	if (all_bad)
+		errors += module_errors;
+	size_t warnings = cfg->diag_count + cfg->diag_dropped -
+			  cfg->error_count + (all_bad ? 0 : module_errors);
 	printf("%s: %zu error(s), %zu warning(s)\n", path, errors, warnings);
 	if (errors) {
 		printf("  not usable: C_Initialize would fail with "
 		       "CKR_GENERAL_ERROR\n");
 		return EXIT_FAILED;
 	}
-	printf("  provider module: %s\n", cfg->module);
-	if (cfg->soft_token_module[0])
-		printf("  soft-token module: %s\n", cfg->soft_token_module);
+	for (size_t i = 0; i < modules; i++) {
+		p11o_config_module(cfg, i, mod, sizeof(mod));
+		printf("  provider module: %s%s\n", mod,
+		       cfg->soft_token_module[0] &&
+			       strcmp(mod, cfg->soft_token_module) == 0
+			   ? " (soft-token)"
+			   : "");
+	}
 	printf("  unlock: timeout %lu s, method %s\n", cfg->unlock_timeout,
 	       cfg->unlock_method);
 	printf("  trace: %s (%s)\n",

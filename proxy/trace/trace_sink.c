@@ -206,9 +206,9 @@ void p11o_trace_sink_open(p11o_trace *t)
 	hdr(t, "PKCS11 - %s endian build (%zu-bits CK_ULONG)\n",
 	    *(const unsigned char *)&one ? "Little" : "Big",
 	    sizeof(CK_ULONG) * 8);
-	hdr(t, "# provider: %s\n",
-	    t->layer.stack->provider.path[0] ? t->layer.stack->provider.path
-					     : cfg->module);
+	hdr(t, "# provider: %s\n", cfg->module);
+	if (cfg->soft_token_module[0])
+		hdr(t, "# soft-token: %s\n", cfg->soft_token_module);
 	hdr(t, "# config: %s\n",
 	    cfg->path[0] ? cfg->path : "built-in defaults");
 	hdr(t, "# process: pid %ld (%s)\n", (long)getpid(), comm);
@@ -253,9 +253,9 @@ static void sink_printf(p11o_trace *t, const char *fmt, ...)
 	p11o_trace_sink(t, buf, (size_t)n);
 }
 
-void p11o_trace_provider_info(p11o_trace *t)
+/* One line per provider: what its C_GetInfo says. */
+static void provider_info(p11o_trace *t, const p11o_provider *p)
 {
-	p11o_provider *p = &t->layer.stack->provider;
 	CK_INFO info;
 	char line[512];
 	p11o_tbuf b;
@@ -286,6 +286,21 @@ void p11o_trace_provider_info(p11o_trace *t)
 	b.end += 1;
 	p11o_tb_c(&b, '\n');
 	p11o_trace_sink(t, line, (size_t)(b.p - line));
+}
+
+/* After C_Initialize: with several providers, which is which and which
+ * could not be loaded (docs/architecture.md §3). */
+void p11o_trace_provider_info(p11o_trace *t)
+{
+	const p11o_stack *st = t->layer.stack;
+	for (unsigned k = 0; k < st->provider_count; k++) {
+		if (st->provider_count > 1)
+			sink_printf(t, "# provider %u: %s\n", k,
+				    st->providers[k].path);
+		provider_info(t, &st->providers[k]);
+	}
+	for (unsigned k = 0; k < st->skipped_count; k++)
+		sink_printf(t, "# provider not loaded: %s\n", st->skipped[k]);
 }
 
 void p11o_trace_summary(p11o_trace *t)

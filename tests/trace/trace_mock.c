@@ -422,9 +422,11 @@ void mock_rig_init(mock_rig *r, enum p11o_trace_level level,
 	c->trace_include_events = include_events;
 	c->trace_max_value = max_value;
 	snprintf(c->module, sizeof(c->module), "/usr/lib/mock-pkcs11.so");
-	snprintf(r->stack->provider.path, sizeof(r->stack->provider.path),
+	snprintf(r->stack->providers[0].path,
+		 sizeof(r->stack->providers[0].path),
 		 "/usr/lib/mock-pkcs11.so");
-	r->stack->provider.fl.C_GetInfo = provider_get_info;
+	r->stack->providers[0].fl.C_GetInfo = provider_get_info;
+	r->stack->provider_count = 1;
 	snprintf(c->diags[0], sizeof(c->diags[0]),
 		 "test.conf:3: unknown key 'colour' in [trace]");
 	c->diag_count = 1;

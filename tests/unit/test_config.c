@@ -156,6 +156,43 @@ static void test_every_key(void **state)
 	assert_int_equal(cfg.library_version.minor, 7);
 }
 
+/* [provider] module's list and soft-token, in order, trimmed, repeats and
+ * empty entries skipped; too many or none is an error. */
+static void test_module_list(void **state)
+{
+	p11o_config cfg;
+	char m[64];
+
+	(void)state;
+	assert_int_equal(parse(&cfg, "[provider]\n"
+				     "module = /a.so ,, /b.so, /a.so\n"
+				     "soft-token =  /c.so \n"),
+			 0);
+	assert_true(p11o_config_module(&cfg, 0, m, sizeof(m)));
+	assert_string_equal(m, "/a.so");
+	assert_true(p11o_config_module(&cfg, 1, m, sizeof(m)));
+	assert_string_equal(m, "/b.so");
+	assert_true(p11o_config_module(&cfg, 2, m, sizeof(m)));
+	assert_string_equal(m, "/c.so");
+	assert_false(p11o_config_module(&cfg, 3, m, sizeof(m)));
+	assert_string_equal(m, "");
+	/* soft-token naming a module of the list is that module. */
+	assert_int_equal(parse(&cfg, "[provider]\nmodule = /a.so\n"
+				     "soft-token = /a.so\n"),
+			 0);
+	assert_false(p11o_config_module(&cfg, 1, m, sizeof(m)));
+	/* Built-in defaults: the one default provider. */
+	p11o_config_defaults(&cfg);
+	assert_true(p11o_config_module(&cfg, 0, m, sizeof(m)));
+	assert_false(p11o_config_module(&cfg, 1, m, sizeof(m)));
+	assert_int_equal(parse(&cfg, "[provider]\nmodule = /1, /2, /3, /4\n"
+				     "soft-token = /5\n"),
+			 1);
+	assert_true(has_diag(&cfg, "more than 4 modules"));
+	assert_int_equal(parse(&cfg, "[provider]\nmodule = , ,\n"), 1);
+	assert_true(has_diag(&cfg, "names no module"));
+}
+
 static void test_pins_list_and_all(void **state)
 {
 	p11o_config cfg;
@@ -641,6 +678,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_every_key),
+	    cmocka_unit_test(test_module_list),
 	    cmocka_unit_test(test_pins_list_and_all),
 	    cmocka_unit_test(test_bools),
 	    cmocka_unit_test(test_syntax),

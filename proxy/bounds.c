@@ -68,10 +68,15 @@ static CK_RV bd_list(CK_RV rv, const void *list, CK_ULONG_PTR count,
 static CK_RV bounded_slot_list(p11o_layer *self, CK_BBOOL tokenPresent,
 			       CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
 {
-	CK_ULONG room = pSlotList && pulCount ? *pulCount : 0;
-	return bd_list(
-	    P11O_DOWN(self, C_GetSlotList, tokenPresent, pSlotList, pulCount),
-	    pSlotList, pulCount, room);
+	if (!pSlotList || !pulCount)
+		return P11O_DOWN(self, C_GetSlotList, tokenPresent, pSlotList,
+				 pulCount);
+	CK_ULONG room = *pulCount;
+	CK_RV rv =
+	    P11O_DOWN(self, C_GetSlotList, tokenPresent, pSlotList, pulCount);
+	if (rv == CKR_OK && *pulCount > room)
+		*pulCount = room;
+	return rv;
 }
 
 static CK_RV bounded_mechanism_list(p11o_layer *self, CK_SLOT_ID slotID,

@@ -4,19 +4,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define INDEX_MASK ((1ul << P11O_SESSION_INDEX_BITS) - 1)
+
 CK_RV p11o_sessions_init(p11o_sessions *r)
 {
 	memset(r, 0, sizeof(*r));
-	return p11o_handles_init(&r->handles, false) == CKR_OK
-		   ? CKR_OK
-		   : CKR_HOST_MEMORY;
+	atomic_init(&r->next_unused, 1);
+	return p11o_mutex_init(&r->lock) == CKR_OK ? CKR_OK : CKR_HOST_MEMORY;
 }
 
 size_t p11o_sessions_reserve(p11o_sessions *r, size_t size,
 			     p11o_session_end_fn end, void *ctx)
 {
 	const size_t align = _Alignof(max_align_t);
-	p11o_mutex_lock(&r->handles.lock);
+	p11o_mutex_lock(&r->lock);
 	size_t off = SIZE_MAX;
 	if (!r->sealed && r->nhooks < P11O_SESSION_HOOKS) {
 		off = r->ext_size;
@@ -26,7 +27,7 @@ size_t p11o_sessions_reserve(p11o_sessions *r, size_t size,
 		r->hooks[r->nhooks].off = off;
 		r->nhooks++;
 	}
-	p11o_mutex_unlock(&r->handles.lock);
+	p11o_mutex_unlock(&r->lock);
 	return off;
 }
 
@@ -39,44 +40,103 @@ static void run_hooks(p11o_sessions *r, p11o_session *s, bool last)
 				       last);
 }
 
+/* Ends session h of record s (its key): one of the threads ending it
+ * wins and runs the hooks. */
+static void end_record(p11o_sessions *r, p11o_session *s, CK_SESSION_HANDLE h);
+
 void p11o_sessions_destroy(p11o_sessions *r)
 {
-	p11o_session *s = atomic_load(&r->all);
-	for (p11o_session *n; s; s = n) {
-		n = s->next_all;
-		CK_SESSION_HANDLE h = atomic_load(&s->handle);
-		if (h && p11o_handles_remove(&r->handles, h))
-			run_hooks(r, s, false);
+	uint32_t n = atomic_load(&r->next_unused);
+	for (uint32_t i = 1; i < n; i++) {
+		p11o_session *s = p11o_session_at(r, i);
+		CK_SESSION_HANDLE h = atomic_load(&s->key);
+		if (h)
+			end_record(r, s, h);
 		run_hooks(r, s, true);
-		free(s);
 	}
-	p11o_handles_destroy(&r->handles);
+	for (size_t p = 0; p < P11O_SESSION_PAGES; p++)
+		free(atomic_load(&r->pages[p]));
+	p11o_mutex_destroy(&r->lock);
 	memset(r, 0, sizeof(*r));
 }
 
-/* Under the lock: a free record, or a new one. */
-static p11o_session *take_locked(p11o_sessions *r)
+/* ---- free records: a stack of indexes, tagged against ABA ------------ */
+
+static void push_free(p11o_sessions *r, p11o_session *s)
 {
-	r->sealed = true;
-	if (!r->free)
-		r->free = atomic_exchange(&r->ended, NULL);
-	p11o_session *s = r->free;
-	if (s) {
-		r->free = s->next_free;
-		return s;
+	uint64_t top = atomic_load_explicit(&r->free_top, memory_order_relaxed);
+	uint64_t want;
+	do {
+		atomic_store_explicit(&s->next_free, (uint32_t)top,
+				      memory_order_relaxed);
+		want = ((top >> 32) + 1) << 32 | s->index;
+	} while (!atomic_compare_exchange_weak_explicit(
+	    &r->free_top, &top, want, memory_order_release,
+	    memory_order_relaxed));
+}
+
+/* A record popped by another thread meanwhile may show any next_free:
+ * the tag makes that compare-and-swap fail. */
+static p11o_session *pop_free(p11o_sessions *r)
+{
+	uint64_t top = atomic_load_explicit(&r->free_top, memory_order_acquire);
+	for (;;) {
+		uint32_t i = (uint32_t)top;
+		if (!i)
+			return NULL;
+		p11o_session *s = p11o_session_at(r, i);
+		uint64_t want =
+		    ((top >> 32) + 1) << 32 |
+		    atomic_load_explicit(&s->next_free, memory_order_relaxed);
+		if (atomic_compare_exchange_weak_explicit(
+			&r->free_top, &top, want, memory_order_acquire,
+			memory_order_acquire))
+			return s;
 	}
-	s = calloc(1, sizeof(*s) + r->ext_size);
-	if (s) {
-		s->next_all = atomic_load(&r->all);
-		atomic_store_explicit(&r->all, s, memory_order_release);
+}
+
+/* Out of line, under the lock: a record never used, in a new page when
+ * the last one is full.  Pages are zeroed: a record's extension space is
+ * zero when it is first used. */
+__attribute__((noinline)) static p11o_session *new_record(p11o_sessions *r)
+{
+	p11o_session *s = NULL;
+	p11o_mutex_lock(&r->lock);
+	if (!r->sealed) {
+		const size_t align = _Alignof(max_align_t);
+		r->rec_size = (sizeof(p11o_session) + r->ext_size + align - 1) /
+			      align * align;
+		r->sealed = true;
 	}
+	uint32_t i =
+	    atomic_load_explicit(&r->next_unused, memory_order_relaxed);
+	if (i > INDEX_MASK)
+		goto out;
+	size_t p = i >> P11O_SESSION_PAGE_BITS;
+	if (!atomic_load_explicit(&r->pages[p], memory_order_relaxed)) {
+		unsigned char *page = calloc(P11O_SESSION_PAGE, r->rec_size);
+		if (!page)
+			goto out;
+		if (p == 0) /* record 0 is never a session (sessions.h) */
+			atomic_init(&((p11o_session *)page)->key, ~0ul);
+		atomic_store_explicit(&r->pages[p], page, memory_order_release);
+	}
+	s = p11o_session_at(r, i);
+	s->index = i;
+	atomic_store_explicit(&r->next_unused, i + 1, memory_order_release);
+out:
+	p11o_mutex_unlock(&r->lock);
 	return s;
 }
 
-/* Under the lock: fill s and give it its handle (false: out of memory,
- * s back on the free list). */
-static bool publish_locked(p11o_sessions *r, p11o_session *s,
-			   const p11o_session *init)
+static p11o_session *take(p11o_sessions *r)
+{
+	p11o_session *s = pop_free(r);
+	return s ? s : new_record(r);
+}
+
+/* Fill s and make it a session (its key published last). */
+static void publish(p11o_session *s, const p11o_session *init)
 {
 	s->provider_handle = init->provider_handle;
 	s->provider = init->provider;
@@ -86,52 +146,37 @@ static bool publish_locked(p11o_sessions *r, p11o_session *s,
 	s->rw = init->rw;
 	s->notify = init->notify;
 	s->application = init->application;
-	/* Published by the handle table's release store. */
-	CK_SESSION_HANDLE h = p11o_handles_add_locked(
-	    &r->handles, (CK_ULONG)(uintptr_t)s, s->slot);
-	if (!h) {
-		s->next_free = r->free;
-		r->free = s;
-		return false;
-	}
-	atomic_store_explicit(&s->handle, h, memory_order_release);
-	return true;
+	s->gen = s->gen >= P11O_SESSION_GEN_MAX ? 1 : s->gen + 1;
+	CK_SESSION_HANDLE h =
+	    (CK_SESSION_HANDLE)s->gen << P11O_SESSION_INDEX_BITS | s->index;
+	atomic_store_explicit(&s->handle, h, memory_order_relaxed);
+	atomic_store_explicit(&s->key, h, memory_order_release);
 }
 
-/* One lock for a record and its handle: the handle table's. */
 p11o_session *p11o_sessions_add(p11o_sessions *r, const p11o_session *init)
 {
-	p11o_mutex_lock(&r->handles.lock);
-	p11o_session *s = take_locked(r);
-	if (s && !publish_locked(r, s, init))
-		s = NULL;
-	p11o_mutex_unlock(&r->handles.lock);
+	p11o_session *s = take(r);
+	if (s)
+		publish(s, init);
 	return s;
 }
 
 p11o_session *p11o_sessions_take(p11o_sessions *r)
 {
-	p11o_mutex_lock(&r->handles.lock);
-	p11o_session *s = take_locked(r);
-	p11o_mutex_unlock(&r->handles.lock);
-	return s;
+	return take(r);
 }
 
 bool p11o_sessions_publish(p11o_sessions *r, p11o_session *s,
 			   const p11o_session *init)
 {
-	p11o_mutex_lock(&r->handles.lock);
-	bool ok = publish_locked(r, s, init);
-	p11o_mutex_unlock(&r->handles.lock);
-	return ok;
+	(void)r;
+	publish(s, init);
+	return true;
 }
 
 void p11o_sessions_give_back(p11o_sessions *r, p11o_session *s)
 {
-	p11o_mutex_lock(&r->handles.lock);
-	s->next_free = r->free;
-	r->free = s;
-	p11o_mutex_unlock(&r->handles.lock);
+	push_free(r, s);
 }
 
 CK_RV p11o_session_notify(CK_SESSION_HANDLE provider_handle,
@@ -146,43 +191,49 @@ CK_RV p11o_session_notify(CK_SESSION_HANDLE provider_handle,
 	return s->notify(h, event, s->application);
 }
 
-void p11o_sessions_end(p11o_sessions *r, CK_SESSION_HANDLE h)
+static void end_record(p11o_sessions *r, p11o_session *s, CK_SESSION_HANDLE h)
 {
-	p11o_handle_info info;
-	if (!h || !p11o_handles_take(&r->handles, h, &info))
+	CK_SESSION_HANDLE expect = h;
+	if (!atomic_compare_exchange_strong(&s->key, &expect, 0))
 		return;
-	p11o_session *s = (p11o_session *)(uintptr_t)info.value;
-	/* Outside the lock: hooks may take their layer's locks. */
+	/* Lookups fail from here on; `handle` still says which session
+	 * went while the hooks run (they may take their layer's locks). */
 	run_hooks(r, s, false);
 	atomic_store_explicit(&s->handle, 0, memory_order_relaxed);
-	/* Onto the lock-free `ended` stack (push only: no ABA); the next
-	 * add takes the whole stack under the lock. */
-	p11o_session *head = atomic_load(&r->ended);
-	do
-		s->next_free = head;
-	while (!atomic_compare_exchange_weak(&r->ended, &head, s));
+	push_free(r, s);
 }
 
-/* Records are only ever added at the head: the walk needs no lock, and a
- * record ended meanwhile is skipped by p11o_sessions_end(). */
+void p11o_sessions_end(p11o_sessions *r, CK_SESSION_HANDLE h)
+{
+	p11o_session *s = h ? p11o_session_get(r, h) : NULL;
+	if (s)
+		end_record(r, s, h);
+}
+
+/* Records are never freed or moved: the walk needs no lock, and a
+ * session ended meanwhile is skipped by end_record(). */
 void p11o_sessions_end_slot(p11o_sessions *r, unsigned provider,
 			    CK_SLOT_ID down_slot)
 {
-	p11o_session *s = atomic_load_explicit(&r->all, memory_order_acquire);
-	for (; s; s = s->next_all) {
-		CK_SESSION_HANDLE h = atomic_load(&s->handle);
+	uint32_t n =
+	    atomic_load_explicit(&r->next_unused, memory_order_acquire);
+	for (uint32_t i = 1; i < n; i++) {
+		p11o_session *s = p11o_session_at(r, i);
+		CK_SESSION_HANDLE h = atomic_load(&s->key);
 		if (h && s->provider == provider && s->down_slot == down_slot)
-			p11o_sessions_end(r, h);
+			end_record(r, s, h);
 	}
 }
 
 void p11o_sessions_end_stale(p11o_sessions *r, CK_ULONG slot, uint64_t now)
 {
-	p11o_session *s = atomic_load_explicit(&r->all, memory_order_acquire);
-	for (; s; s = s->next_all) {
-		CK_SESSION_HANDLE h = atomic_load(&s->handle);
+	uint32_t n =
+	    atomic_load_explicit(&r->next_unused, memory_order_acquire);
+	for (uint32_t i = 1; i < n; i++) {
+		p11o_session *s = p11o_session_at(r, i);
+		CK_SESSION_HANDLE h = atomic_load(&s->key);
 		if (h && s->slot == slot && s->insertion != now)
-			p11o_sessions_end(r, h);
+			end_record(r, s, h);
 	}
 }
 
@@ -193,7 +244,7 @@ void p11o_sessions_follow(p11o_sessions *r, CK_SESSION_HANDLE h,
 	case P11O_ALIVE:
 		break;
 	case P11O_GONE:
-		p11o_sessions_end(r, h);
+		end_record(r, (p11o_session *)s, h);
 		break;
 	case P11O_SLOT_GONE:
 		p11o_sessions_end_slot(r, s->provider, s->down_slot);

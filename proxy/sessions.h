@@ -7,7 +7,7 @@
  * handle, the provider, the slot (as the slot view names it), R/W and the
  * card insertion it was opened on.  The handle the application gets is the
  * record's, and that handle travels down the whole stack unchanged: every
- * layer finds the record with one lock-free lookup (handles.h), and only
+ * layer finds the record with one lock-free lookup (below), and only
  * the bottom layer hands the provider its own handle.
  *
  * Each layer reserves its own extension space in the record when the
@@ -26,8 +26,19 @@
  * pulled (the slots layer's events, and p11o_session_check()).  Every
  * layer follows it through its hook; none keeps a session table.
  *
- * Threads: lookups take no lock; making a record takes the handle table's
- * lock once, ending one once (the hooks run after, unlocked). */
+ * Where records live: in pages of P11O_SESSION_PAGE records, never freed
+ * before the registry.  A session handle is (generation << 20) | index
+ * of its record (never 0, below 2^31, like handles.h), and the record's
+ * `key` is that handle while the session lives, 0 otherwise: a lookup is
+ * the page, the record and one compare.
+ *
+ * Threads: no lock on any per-session path.  Lookups read `key` (acquire;
+ * it is stored with release after the record is filled).  Free records
+ * are a lock-free stack whose top carries a tag against ABA; ending a
+ * session is one compare-and-swap of `key` (of threads ending the same
+ * session, one wins), then the hooks, unlocked.  The registry's lock is
+ * taken only to reserve space and to make a new page of records (the
+ * first session, then every P11O_SESSION_PAGE). */
 #ifndef P11O_SESSIONS_H
 #define P11O_SESSIONS_H
 
@@ -36,13 +47,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "handles.h"
+#include "mutex.h"
 #include "slotview.h"
 
 #define P11O_SESSION_HOOKS 8
+#define P11O_SESSION_INDEX_BITS 20 /* as handles.h */
+#define P11O_SESSION_PAGE_BITS 8
+#define P11O_SESSION_PAGE (1u << P11O_SESSION_PAGE_BITS)
+#define P11O_SESSION_PAGES                                                     \
+	(1u << (P11O_SESSION_INDEX_BITS - P11O_SESSION_PAGE_BITS))
+#define P11O_SESSION_GEN_MAX 2047u
 
 typedef struct p11o_session {
-	atomic_ulong handle;               /* the application's; 0 when free */
+	atomic_ulong key;    /* the handle while the session lives, else 0 */
+	atomic_ulong handle; /* the application's; 0 when free */
 	CK_SESSION_HANDLE provider_handle; /* the provider's */
 	unsigned provider;                 /* which provider */
 	CK_SLOT_ID down_slot; /* the slot as layers below the slots layer
@@ -55,9 +73,10 @@ typedef struct p11o_session {
 	 * application sees its own handle (never the provider's). */
 	CK_NOTIFY notify;
 	CK_VOID_PTR application;
-	struct p11o_session *next_free;
-	struct p11o_session *next_all;
-	max_align_t ext[]; /* the layers' extension spaces */
+	uint32_t index;             /* of the record */
+	unsigned gen;               /* of its last session */
+	_Atomic uint32_t next_free; /* index, on the free stack */
+	max_align_t ext[];          /* the layers' extension spaces */
 } p11o_session;
 
 /* A layer's hook: session `s` is gone; `ext` is the layer's space.  With
@@ -68,9 +87,13 @@ typedef void (*p11o_session_end_fn)(void *ctx, p11o_session *s, void *ext,
 				    bool last);
 
 typedef struct p11o_sessions {
-	/* value: the record's address.  Its lock also guards the free list
-	 * and the hooks. */
-	p11o_handle_table handles;
+	/* Reserving, making pages (see above). */
+	p11o_mutex lock;
+	_Atomic(unsigned char *) pages[P11O_SESSION_PAGES];
+	size_t rec_size;              /* a record and the extension spaces */
+	_Atomic uint32_t next_unused; /* records made so far; from 1 */
+	/* Free records: (tag << 32) | index, index 0: none. */
+	_Atomic uint64_t free_top;
 	size_t ext_size;
 	struct {
 		p11o_session_end_fn fn;
@@ -78,10 +101,7 @@ typedef struct p11o_sessions {
 		size_t off;
 	} hooks[P11O_SESSION_HOOKS];
 	size_t nhooks;
-	p11o_session *free;            /* under the lock */
-	_Atomic(p11o_session *) ended; /* pushed without lock */
-	_Atomic(p11o_session *) all;   /* every record, newest first */
-	bool sealed;                   /* a record exists: no more reserving */
+	bool sealed; /* a record exists: no more reserving */
 } p11o_sessions;
 
 CK_RV p11o_sessions_init(p11o_sessions *r);
@@ -100,14 +120,31 @@ static inline void *p11o_session_ext(p11o_session *s, size_t off)
 	return (unsigned char *)s->ext + off;
 }
 
-/* The live record of application handle h, or NULL.  Lock-free. */
+/* Record `index` (below next_unused). */
+static inline p11o_session *p11o_session_at(const p11o_sessions *r,
+					    uint32_t index)
+{
+	unsigned char *page = atomic_load_explicit(
+	    &((p11o_sessions *)r)->pages[index >> P11O_SESSION_PAGE_BITS],
+	    memory_order_acquire);
+	return page
+		   ? (p11o_session *)(page + (index & (P11O_SESSION_PAGE - 1)) *
+						 r->rec_size)
+		   : NULL;
+}
+
+/* The live record of application handle h, or NULL.  Lock-free (inline:
+ * every layer's per-call path).  Record 0 is never a session: its key
+ * is ~0, which no handle of index 0 equals. */
 static inline p11o_session *p11o_session_get(const p11o_sessions *r,
 					     CK_SESSION_HANDLE h)
 {
-	CK_ULONG value;
-	return p11o_handles_read(&r->handles, h, &value, NULL)
-		   ? (p11o_session *)(uintptr_t)value
-		   : NULL;
+	p11o_session *s = p11o_session_at(
+	    r, (uint32_t)(h & ((1ul << P11O_SESSION_INDEX_BITS) - 1)));
+	if (__builtin_expect(!s, 0) ||
+	    atomic_load_explicit(&s->key, memory_order_acquire) != h)
+		return NULL;
+	return s;
 }
 
 /* A new session: the fields of `init` from provider_handle to

@@ -142,21 +142,63 @@ static CK_RV sl_C_GetInfo(p11o_layer *self, CK_INFO_PTR pInfo)
 	return CKR_OK;
 }
 
+/* The provider's IDs of list[i..n) to the application's, learning slots
+ * not seen before; out of line. */
+__attribute__((noinline)) static CK_RV
+slot_list_learn(slots_layer *l, CK_SLOT_ID *list, CK_ULONG i, CK_ULONG n)
+{
+	for (; i < n; i++) {
+		CK_ULONG k = sl_index_of_provider(l, list[i]);
+		if (k == NO_SLOT)
+			continue; /* unknown: the provider's ID, as before */
+		list[i] = l->view->slots[k].id;
+		if (i < MAX_SLOTS)
+			atomic_store_explicit(&l->list_hint[i],
+					      (unsigned char)(k + 1),
+					      memory_order_release);
+	}
+	return CKR_OK;
+}
+
+/* The provider's IDs of list[0..n) to the application's.  A provider
+ * lists its slots in the same order every time, so the slot found at a
+ * position last time is tried first (slots_int.h); a hint is written
+ * after its entry was published, and entries never change. */
+static inline CK_RV slot_list_up(slots_layer *l, CK_SLOT_ID *list, CK_ULONG n)
+{
+	const p11o_slot *slots = l->view->slots;
+	CK_ULONG fast = n < MAX_SLOTS ? n : MAX_SLOTS;
+	for (CK_ULONG i = 0; i < fast; i++) {
+		/* 0 (no hint) wraps to past MAX_SLOTS */
+		unsigned k = atomic_load_explicit(&l->list_hint[i],
+						  memory_order_acquire) -
+			     1u;
+		if (__builtin_expect(k >= MAX_SLOTS || slots[k].down != list[i],
+				     0))
+			return slot_list_learn(l, list, i, n);
+		list[i] = slots[k].id;
+	}
+	return fast < n ? slot_list_learn(l, list, fast, n) : CKR_OK;
+}
+
 static CK_RV sl_C_GetSlotList(p11o_layer *self, CK_BBOOL tokenPresent,
 			      CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
 {
 	if (SL(self)->filtering)
 		return sl_filtered_slot_list(SL(self), tokenPresent, pSlotList,
 					     pulCount);
+	if (!pSlotList || !pulCount)
+		return P11O_DOWN(self, C_GetSlotList, tokenPresent, pSlotList,
+				 pulCount);
 	/* Never past the application's buffer, whatever count the provider
 	 * returns. */
-	CK_ULONG room = pSlotList && pulCount ? *pulCount : 0;
+	CK_ULONG room = *pulCount;
 	CK_RV rv =
 	    P11O_DOWN(self, C_GetSlotList, tokenPresent, pSlotList, pulCount);
-	if (rv == CKR_OK && pSlotList)
-		for (CK_ULONG i = 0; i < *pulCount && i < room; i++)
-			pSlotList[i] = sl_slot_up(SL(self), pSlotList[i]);
-	return rv;
+	if (rv != CKR_OK)
+		return rv;
+	return slot_list_up(SL(self), pSlotList,
+			    *pulCount < room ? *pulCount : room);
 }
 
 static CK_RV sl_C_GetTokenInfo(p11o_layer *self, CK_SLOT_ID slotID,

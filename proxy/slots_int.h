@@ -28,6 +28,11 @@ typedef struct slots_layer {
 	 * it would without the proxy. */
 	p11o_handle_table objects;
 	p11o_events events;
+	/* C_GetSlotList's hints: for the provider list's position i, 1 + the
+	 * view index of the slot last seen there (0: none).  Only ever a
+	 * guess, checked against the view's entry (entries never change),
+	 * so they need no lock. */
+	atomic_uchar list_hint[MAX_SLOTS];
 	bool
 	    filtering; /* config hides some slots: C_GetSlotList works harder */
 } slots_layer;

@@ -208,6 +208,27 @@ def main(so, tool):
             text[:2000]
         assert "C_Finalize" in text
 
+        # A token initialised through the module on the second provider is
+        # SoftHSM2's too, and keeps its slot ID.
+        lib = PyKCS11.PyKCS11Lib()
+        lib.load(so)
+        free = [s for s in lib.getSlotList(tokenPresent=True)
+                if not lib.getTokenInfo(s).flags & PyKCS11.CKF_TOKEN_INITIALIZED]
+        assert len(free) == 1, free
+        lib.initToken(free[0], SOFT_SO, "made through p11overlay")
+        got = lib.getTokenInfo(free[0])
+        print("after C_InitToken:", hex(free[0]), repr(got.label), hex(got.flags))
+        # (PyKCS11 passes the label NUL-padded, directly too.)
+        assert got.label.rstrip(" \x00") == "made through p11overlay", got.label
+        assert free[0] in lib.getSlotList(tokenPresent=True)
+        lib.lib.C_Finalize()
+        del lib
+        direct_soft.lib.C_Finalize()
+        direct_soft.lib.C_Initialize()
+        labels = [direct_soft.getTokenInfo(s).label.rstrip(" \x00")
+                  for s in direct_soft.getSlotList(tokenPresent=True)]
+        assert "made through p11overlay" in labels, labels
+
         # soft-token-type names the configured module.
         p = subprocess.run([tool, "--module", so, "variables", "get", "soft-token-type"],
                            env=dict(os.environ, P11OVERLAY_CONF=both),

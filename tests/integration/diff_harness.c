@@ -1,6 +1,12 @@
-/* Differential integration harness (issue 2).
+/* Differential integration harness (issue 2) and layer conformance test
+ * (issue 15).
  *
- *   diff_harness <p11overlay.so> <libsofthsm2.so> [--self | --addons]
+ *   diff_harness <p11overlay.so> <libsofthsm2.so> [--self | --layers L]
+ *
+ * L is "none" or a comma separated subset of objects, mechanisms, trace:
+ * the proxy runs with those addons enabled ([objects]/[mechanisms]
+ * enabled = yes, the rest no) and the trace layer on ([trace] path, level
+ * full) or off.  The unlock layer has no switch: it is in every stack.
  *
  * Sets up one SoftHSM2 token directory (two initialised tokens), copies it
  * twice, then forks one child per module: "direct" loads SoftHSM2 itself,
@@ -49,13 +55,28 @@ static int write_file(const char *path, const char *text)
 	return fclose(f);
 }
 
-/* --addons: the proxy runs with every addon on (diff_addons.c). */
-static int addons;
-/* The mechanisms the proxy completes for SoftHSM2 2.6 (ECDSA with a
- * hash): left out of the lists compared, [mechanisms] disable. */
-#define ADDON_COMPLETED                                                        \
-	"CKM_ECDSA_SHA1, CKM_ECDSA_SHA224, CKM_ECDSA_SHA256, "                 \
-	"CKM_ECDSA_SHA384, CKM_ECDSA_SHA512"
+/* --layers: which optional layers the proxy runs with (diff_addons.c). */
+static unsigned layers;
+
+static int parse_layers(const char *arg)
+{
+	if (strcmp(arg, "none") == 0)
+		return 0;
+	char buf[128];
+	snprintf(buf, sizeof(buf), "%s", arg);
+	for (char *save, *w = strtok_r(buf, ",", &save); w;
+	     w = strtok_r(NULL, ",", &save)) {
+		if (strcmp(w, "objects") == 0)
+			layers |= LAYER_OBJECTS;
+		else if (strcmp(w, "mechanisms") == 0)
+			layers |= LAYER_MECHANISMS;
+		else if (strcmp(w, "trace") == 0)
+			layers |= LAYER_TRACE;
+		else
+			return -1;
+	}
+	return 0;
+}
 
 /* <base>/<name>/{tokens/, softhsm2.conf, p11overlay.conf} */
 static int make_env(const char *name, const char *softhsm, char *conf,
@@ -76,15 +97,18 @@ static int make_env(const char *name, const char *softhsm, char *conf,
 	if (write_file(conf, text) != 0)
 		return -1;
 	snprintf(path, sizeof(path), "%s/p11overlay.conf", dir);
-	/* Pure forwarding is compared by default; with --addons the
-	 * special objects and the completed mechanisms are on too, so that
-	 * NULL and short-buffer cases reach their code (issue 18), and the
-	 * sequences set aside what the addons add (diff_record.h). */
+	/* Each optional layer on or off as --layers says, so that NULL and
+	 * short-buffer cases reach its code (issue 18); what an addon adds
+	 * on purpose is set aside narrowly (diff_addons.c). */
+	char trace[600] = "";
+	if (layers & LAYER_TRACE)
+		snprintf(trace, sizeof(trace),
+			 "[trace]\npath = %s/trace.log\nlevel = full\n", dir);
 	snprintf(text, sizeof(text),
 		 "[provider]\nmodule = %s\n[objects]\nenabled = %s\n"
 		 "[mechanisms]\nenabled = %s\n%s",
-		 softhsm, addons ? "yes" : "no", addons ? "yes" : "no",
-		 addons ? "disable = " ADDON_COMPLETED "\n" : "");
+		 softhsm, layers & LAYER_OBJECTS ? "yes" : "no",
+		 layers & LAYER_MECHANISMS ? "yes" : "no", trace);
 	return write_file(path, text);
 }
 
@@ -101,6 +125,25 @@ static CK_FUNCTION_LIST *load(const char *path)
 	if (!gfl || gfl(&f) != CKR_OK)
 		return NULL;
 	return f;
+}
+
+/* The provider's own mechanism list, for the proxy child with the
+ * mechanisms addon on (diff_addons_mech.c). */
+static int write_mechs(CK_FUNCTION_LIST *f, CK_SLOT_ID slot)
+{
+	CK_MECHANISM_TYPE m[512];
+	CK_ULONG n = 512;
+	char path[600];
+	snprintf(path, sizeof(path), "%s/provider-mechs", base);
+	FILE *out = fopen(path, "w");
+	if (!out || f->C_GetMechanismList(slot, m, &n) != CKR_OK) {
+		if (out)
+			fclose(out);
+		return -1;
+	}
+	for (CK_ULONG i = 0; i < n; i++)
+		fprintf(out, "%lx\n", (unsigned long)m[i]);
+	return fclose(out);
 }
 
 /* Child: two initialised tokens (diffA, diffB) with the user PIN set. */
@@ -148,6 +191,8 @@ static int setup_tokens(const char *softhsm)
 				 strlen(USER_PIN)) != CKR_OK)
 			return 4;
 		f->C_CloseSession(s);
+		if (t == 0 && write_mechs(f, slot) != 0)
+			return 7;
 	}
 	return f->C_Finalize(NULL) == CKR_OK ? 0 : 5;
 }
@@ -161,8 +206,8 @@ static int child_run(const char *module, int is_proxy, const char *out_path)
 	if (!D.f)
 		return 3;
 	D.is_proxy = is_proxy;
-	if (is_proxy && addons)
-		addons_wrap();
+	if (is_proxy)
+		addons_wrap(layers);
 	seq_before_init();
 	seq_init_edges();
 	seq_info_slots();
@@ -171,7 +216,7 @@ static int child_run(const char *module, int is_proxy, const char *out_path)
 	seq_keys_sign();
 	seq_encrypt_digest();
 	seq_wrap_pin_misc();
-	if (is_proxy && addons)
+	if (is_proxy)
 		seq_addon_paths();
 	seq_after_finalize();
 	rec_end();
@@ -202,6 +247,9 @@ static pid_t spawn_child(const char *module, int is_proxy, const char *name,
 	snprintf(pconf, sizeof(pconf), "%s/%s/p11overlay.conf", base, name);
 	setenv("P11OVERLAY_CONF", pconf, 1);
 	unsetenv("P11OVERLAY_TRACE");
+	char mechs[600];
+	snprintf(mechs, sizeof(mechs), "%s/provider-mechs", base);
+	setenv("P11O_DIFF_PROVIDER_MECHS", mechs, 1);
 	_exit(child_run(module, is_proxy, out_path));
 }
 
@@ -219,6 +267,33 @@ static int wait_child(pid_t pid, const char *name)
 		fprintf(stderr, "FAIL: %s child exit %d\n", name,
 			WEXITSTATUS(st));
 	return -1;
+}
+
+/* The trace layer was in the chain: the proxy child's trace has a record
+ * of calls from each part of the sequence. */
+static int trace_check(void)
+{
+	char path[600], line[512];
+	snprintf(path, sizeof(path), "%s/proxy/trace.log", base);
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		fprintf(stderr, "FAIL: no trace at %s\n", path);
+		return -1;
+	}
+	static const char *const want[] = {"C_GetMechanismList", "C_Sign",
+					   "C_FindObjects", "C_WrapKey"};
+	unsigned seen = 0;
+	while (fgets(line, sizeof(line), f))
+		for (unsigned i = 0; i < 4; i++)
+			if (strstr(line, want[i]))
+				seen |= 1u << i;
+	fclose(f);
+	if (seen != 15) {
+		fprintf(stderr, "FAIL: trace %s lacks calls (mask %x)\n", path,
+			seen);
+		return -1;
+	}
+	return 0;
 }
 
 int diff_compare(const char *a_path, const char *b_path, const char *a_name,
@@ -239,13 +314,17 @@ int main(int argc, char **argv)
 	if (argc < 3) {
 		fprintf(stderr,
 			"usage: %s <p11overlay.so> <softhsm2.so> "
-			"[--self]\n",
+			"[--self | --layers none|objects,mechanisms,trace]\n",
 			argv[0]);
 		return 99;
 	}
 	const char *proxy = argv[1], *softhsm = argv[2];
 	int self = argc > 3 && strcmp(argv[3], "--self") == 0;
-	addons = argc > 3 && strcmp(argv[3], "--addons") == 0;
+	if (argc > 4 && strcmp(argv[3], "--layers") == 0 &&
+	    parse_layers(argv[4]) != 0) {
+		fprintf(stderr, "bad --layers %s\n", argv[4]);
+		return 99;
+	}
 	if (access(softhsm, R_OK) != 0) {
 		fprintf(stderr, "SKIP: %s not found\n", softhsm);
 		return 77;
@@ -285,6 +364,8 @@ int main(int argc, char **argv)
 	if (b < 0 || wait_child(b, b_name) != 0)
 		bad = 1;
 	int diffs = diff_compare(out_a, out_b, "direct", b_name);
+	if (!self && (layers & LAYER_TRACE) && trace_check() != 0)
+		bad = 1;
 	cleanup();
 	if (diffs < 0)
 		return 99;

@@ -15,6 +15,7 @@
 #ifndef DIFF_RECORD_H
 #define DIFF_RECORD_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include <p11-kit/pkcs11.h>
@@ -110,12 +111,22 @@ void seq_encrypt_digest(void);
 void seq_wrap_pin_misc(void);
 void seq_after_finalize(void);
 
-/* --addons (diff_addons.c): the proxy child's function list without the
- * special objects in C_FindObjects results; the special-object and
- * mechanism paths checked against the standard (proxy child only); the
- * number of mismatches. */
-void addons_wrap(void);
+/* Optional layers of the proxy (diff_harness.c --layers). */
+#define LAYER_OBJECTS 1u
+#define LAYER_MECHANISMS 2u
+#define LAYER_TRACE 4u
+
+/* The proxy child's function list with what the layers add on purpose set
+ * aside (diff_addons.c); the special-object and mechanism paths checked
+ * against the standard (proxy child only); the number of mismatches. */
+void addons_wrap(unsigned layers);
 void seq_addon_paths(void);
 int addons_failures(void);
+/* Shared by diff_addons*.c: the proxy's own function list, a failed
+ * check, and the mechanisms addon's part (diff_addons_mech.c). */
+extern CK_FUNCTION_LIST *addons_real;
+void addons_check(bool ok, const char *what);
+void mech_wrap(CK_FUNCTION_LIST *wrapped);
+void mech_paths(void);
 
 #endif

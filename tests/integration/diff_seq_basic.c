@@ -201,18 +201,20 @@ static void rec_token_info(const CK_TOKEN_INFO *t)
 
 static void token_info(CK_SLOT_ID slot)
 {
-	CK_TOKEN_INFO t;
-	memset(&t, 0, sizeof(t));
-	if (CALL(C_GetTokenInfo, slot, &t) == CKR_OK)
-		rec_token_info(&t);
+	CK_TOKEN_INFO *t = rec_canary_buf(sizeof(*t));
+	memset(t, 0, sizeof(*t));
+	if (CALL(C_GetTokenInfo, slot, t) == CKR_OK)
+		rec_token_info(t);
+	rec_canary("canary", t);
 }
 
 static void info(void)
 {
-	CK_INFO i;
+	CK_INFO *ip = rec_canary_buf(sizeof(*ip)), i;
 	rec_step("info");
-	memset(&i, 0, sizeof(i));
-	if (CALL(C_GetInfo, &i) == CKR_OK) {
+	memset(ip, 0, sizeof(*ip));
+	if (CALL(C_GetInfo, ip) == CKR_OK) {
+		i = *ip;
 		rec_ul("flags", i.flags);
 		/* Proxy-owned fields (docs/architecture.md §1): checked, not
 		 * compared. */
@@ -230,6 +232,7 @@ static void info(void)
 			rec_text("manuf", i.manufacturerID, 32);
 		}
 	}
+	rec_canary("canary", ip);
 	CALL(C_GetInfo, NULL);
 }
 
@@ -287,17 +290,18 @@ static void slots_tokens_mechs(void)
 {
 	rec_step("slot-info");
 	for (CK_ULONG i = 0; i < D.nslots; i++) {
-		CK_SLOT_INFO si;
-		memset(&si, 0, sizeof(si));
-		if (CALL(C_GetSlotInfo, D.slots[i], &si) == CKR_OK) {
-			rec_text("desc", si.slotDescription, 64);
-			rec_text("manuf", si.manufacturerID, 32);
-			rec_ul("flags", si.flags);
-			rec_ul("hw", si.hardwareVersion.major * 256u +
-					 si.hardwareVersion.minor);
-			rec_ul("fw", si.firmwareVersion.major * 256u +
-					 si.firmwareVersion.minor);
+		CK_SLOT_INFO *si = rec_canary_buf(sizeof(*si));
+		memset(si, 0, sizeof(*si));
+		if (CALL(C_GetSlotInfo, D.slots[i], si) == CKR_OK) {
+			rec_text("desc", si->slotDescription, 64);
+			rec_text("manuf", si->manufacturerID, 32);
+			rec_ul("flags", si->flags);
+			rec_ul("hw", si->hardwareVersion.major * 256u +
+					 si->hardwareVersion.minor);
+			rec_ul("fw", si->firmwareVersion.major * 256u +
+					 si->firmwareVersion.minor);
 		}
+		rec_canary("canary", si);
 		CALL(C_GetSlotInfo, D.slots[i], NULL);
 		token_info(D.slots[i]);
 		CALL(C_GetTokenInfo, D.slots[i], NULL);
@@ -342,15 +346,16 @@ static void slots_tokens_mechs(void)
 		n = 0;
 	(void)total;
 	for (CK_ULONG i = 0; i < n && i < 256; i++) {
-		CK_MECHANISM_INFO mi;
-		memset(&mi, 0, sizeof(mi));
-		if (CALL(C_GetMechanismInfo, D.slot_a, mechs[i], &mi) ==
+		CK_MECHANISM_INFO *mi = rec_canary_buf(sizeof(*mi));
+		memset(mi, 0, sizeof(*mi));
+		if (CALL(C_GetMechanismInfo, D.slot_a, mechs[i], mi) ==
 		    CKR_OK) {
 			rec_ul("mech", mechs[i]);
-			rec_ul("min", mi.ulMinKeySize);
-			rec_ul("max", mi.ulMaxKeySize);
-			rec_ul("flags", mi.flags);
+			rec_ul("min", mi->ulMinKeySize);
+			rec_ul("max", mi->ulMaxKeySize);
+			rec_ul("flags", mi->flags);
 		}
+		rec_canary("canary", mi);
 	}
 	CK_MECHANISM_INFO mi;
 	CALL(C_GetMechanismInfo, D.slot_a, 0x8000abcdUL, &mi);
@@ -369,14 +374,15 @@ void seq_info_slots(void)
 
 static void session_info(CK_SESSION_HANDLE s)
 {
-	CK_SESSION_INFO i;
-	memset(&i, 0, sizeof(i));
-	if (CALL(C_GetSessionInfo, s, &i) == CKR_OK) {
-		rec_slot("slot", i.slotID);
-		rec_ul("state", i.state);
-		rec_ul("flags", i.flags);
-		rec_ul("devErr", i.ulDeviceError);
+	CK_SESSION_INFO *i = rec_canary_buf(sizeof(*i));
+	memset(i, 0, sizeof(*i));
+	if (CALL(C_GetSessionInfo, s, i) == CKR_OK) {
+		rec_slot("slot", i->slotID);
+		rec_ul("state", i->state);
+		rec_ul("flags", i->flags);
+		rec_ul("devErr", i->ulDeviceError);
 	}
+	rec_canary("canary", i);
 }
 
 static CK_SESSION_HANDLE open_s(CK_SLOT_ID slot, CK_FLAGS flags)

@@ -22,8 +22,10 @@ static void crypt1(CK_SESSION_HANDLE s, CK_MECHANISM *m, CK_OBJECT_HANDLE ek,
 	rec_ul("len", len);
 	CK_ULONG need = len;
 	len = need ? need - 1 : 0;
-	CALL(C_Encrypt, s, (CK_BYTE_PTR)data, n, ct, &len);
+	CK_BYTE *short_ct = rec_canary_buf(len);
+	CALL(C_Encrypt, s, (CK_BYTE_PTR)data, n, short_ct, &len);
 	rec_ul("len", len);
+	rec_canary("canary", short_ct);
 	len = sizeof(ct);
 	if (CALL(C_Encrypt, s, (CK_BYTE_PTR)data, n, ct, &len) == CKR_OK) {
 		if (det)
@@ -126,8 +128,10 @@ static void digest(CK_SESSION_HANDLE s, CK_MECHANISM_TYPE mt)
 	CALL(C_Digest, s, (CK_BYTE_PTR) "abc", 3, NULL, &len);
 	rec_ul("len", len);
 	len = len ? len - 1 : 0;
-	CALL(C_Digest, s, (CK_BYTE_PTR) "abc", 3, out, &len);
+	CK_BYTE *short_out = rec_canary_buf(len);
+	CALL(C_Digest, s, (CK_BYTE_PTR) "abc", 3, short_out, &len);
 	rec_ul("len", len);
+	rec_canary("canary", short_out);
 	len = sizeof(out);
 	if (CALL(C_Digest, s, (CK_BYTE_PTR) "abc", 3, out, &len) == CKR_OK)
 		rec_hex("md", out, len);

@@ -187,8 +187,10 @@ static void sign1(CK_SESSION_HANDLE s, CK_MECHANISM *m, CK_OBJECT_HANDLE k,
 	rec_ul("len", len);
 	CK_ULONG need = len;
 	len = need ? need - 1 : 0;
-	CALL(C_Sign, s, (CK_BYTE_PTR)data, n, sig, &len);
+	CK_BYTE *short_sig = rec_canary_buf(len);
+	CALL(C_Sign, s, (CK_BYTE_PTR)data, n, short_sig, &len);
 	rec_ul("len", len);
+	rec_canary("canary", short_sig);
 	len = sizeof(sig);
 	if (CALL(C_Sign, s, (CK_BYTE_PTR)data, n, sig, &len) == CKR_OK) {
 		if (det)
@@ -221,8 +223,10 @@ static void sign_multi(CK_SESSION_HANDLE s, CK_MECHANISM *m, CK_OBJECT_HANDLE k,
 	rec_ul("len", len);
 	CK_ULONG need = len;
 	len = need ? need - 1 : 0;
-	CALL(C_SignFinal, s, sig, &len);
+	CK_BYTE *short_sig = rec_canary_buf(len);
+	CALL(C_SignFinal, s, short_sig, &len);
 	rec_ul("len", len);
+	rec_canary("canary", short_sig);
 	CALL(C_SignFinal, s, sig, NULL);
 	len = sizeof(sig);
 	if (CALL(C_SignFinal, s, sig, &len) == CKR_OK) {

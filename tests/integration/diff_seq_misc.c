@@ -22,8 +22,10 @@ static void wrap_unwrap(CK_SESSION_HANDLE s, CK_MECHANISM *m,
 	rec_ul("len", len);
 	CK_ULONG need = len;
 	len = need ? need - 1 : 0;
-	CALL(C_WrapKey, s, m, wk, D.aes2, w, &len);
+	CK_BYTE *short_w = rec_canary_buf(len);
+	CALL(C_WrapKey, s, m, wk, D.aes2, short_w, &len);
 	rec_ul("len", len);
+	rec_canary("canary", short_w);
 	len = sizeof(w);
 	if (CALL(C_WrapKey, s, m, wk, D.aes2, w, &len) == CKR_OK) {
 		if (det)

@@ -357,17 +357,6 @@ p11o_card_entry *p11o_card_cache_get(p11o_card_cache *c,
 	return e;
 }
 
-bool p11o_card_cache_no_reader(p11o_card_cache *c, const unsigned char desc[64])
-{
-	p11o_card_entry *e = c ? find(c, desc) : NULL;
-	if (!e)
-		return false;
-	pthread_mutex_lock(&e->lock);
-	bool no = e->no_reader;
-	pthread_mutex_unlock(&e->lock);
-	return no;
-}
-
 void p11o_card_cache_put(p11o_card_entry *e)
 {
 	pthread_mutex_unlock(&e->lock);
@@ -384,11 +373,6 @@ bool p11o_card_entry_token_serial(const p11o_card_entry *e,
 	if (e->serial_known)
 		memcpy(serial, e->serial, 16);
 	return e->serial_known;
-}
-
-p11o_card *p11o_card_entry_card(p11o_card_entry *e)
-{
-	return e->card;
 }
 
 bool p11o_card_entry_reread(p11o_card_entry *e, p11o_card_info *out)

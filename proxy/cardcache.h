@@ -44,11 +44,6 @@ p11o_card_entry *p11o_card_cache_get(p11o_card_cache *cache,
 				     const unsigned char *serial);
 void p11o_card_cache_put(p11o_card_entry *e);
 
-/* After a NULL from p11o_card_cache_get(): true when the slot is not a
- * PC/SC reader at all (a soft token), so asking again is pointless. */
-bool p11o_card_cache_no_reader(p11o_card_cache *cache,
-			       const unsigned char desc[64]);
-
 const p11o_card_info *p11o_card_entry_info(const p11o_card_entry *e);
 /* The provider's CK_TOKEN_INFO serialNumber of this card, when a caller
  * passed it to p11o_card_cache_get(). */
@@ -58,8 +53,6 @@ bool p11o_card_entry_token_serial(const p11o_card_entry *e,
  * worker like every read here; false when the card did not answer in
  * time or could not be read. */
 bool p11o_card_entry_reread(p11o_card_entry *e, p11o_card_info *out);
-/* The card handle, for APDU operations while the entry is held. */
-p11o_card *p11o_card_entry_card(p11o_card_entry *e);
 
 /* The user PIN of a virtual token: p11o_card_pin_for_label() (card.h). */
 

@@ -69,8 +69,10 @@ void p11o_events_sync(p11o_events *ev);
 CK_RV p11o_events_has_new(p11o_events *ev, CK_ULONG_PTR pLastEvent);
 CK_RV p11o_events_wait(p11o_events *ev, CK_FLAGS flags, CK_SLOT_ID_PTR pSlot);
 
-/* Before the provider's C_Finalize: wake blocked waiters (they return
- * CKR_CRYPTOKI_NOT_INITIALIZED).  After it: join the watcher. */
+/* Both before the provider's C_Finalize, in this order (sl_C_Finalize):
+ * stop wakes blocked waiters (they return CKR_CRYPTOKI_NOT_INITIALIZED)
+ * and the watcher; join waits for the watcher thread and for every
+ * blocked waiter to leave.  stop is also the C_Finalize wake hook. */
 void p11o_events_stop(p11o_events *ev);
 void p11o_events_join(p11o_events *ev);
 

@@ -313,7 +313,6 @@ CK_RV p11o_card_reader_for_slot(const unsigned char *desc, size_t desc_len,
 /* Open/close a handle on a reader (SCardEstablishContext; no APDU). */
 CK_RV p11o_card_open(const char *reader, p11o_card **out);
 void p11o_card_close(p11o_card *card); /* releases a held lock */
-const char *p11o_card_reader_name(const p11o_card *card);
 bool p11o_card_rv_removed(CK_RV rv);
 
 /* ATR with SCardStatus (connect, status, disconnect; no APDU). */

@@ -182,11 +182,6 @@ CK_RV p11o_card_open(const char *reader, p11o_card **out)
 	return CKR_OK;
 }
 
-const char *p11o_card_reader_name(const p11o_card *card)
-{
-	return card->reader;
-}
-
 /* With c->mu held. */
 static void disconnect(p11o_card *c)
 {

@@ -3,9 +3,8 @@
  * Rules (docs/architecture.md §3, §7): decode after the call; read what input
  * pointers point to only when rv says the provider got that far; outputs only
  * on success (per-attribute rules for C_GetAttributeValue); secrets never. */
-#include <strings.h>
-
 #include "trace_int.h"
+#include "variables.h"
 
 /* ---- the argument table ------------------------------------------------- */
 
@@ -54,22 +53,18 @@ static bool rv_allows_in_bytes(CK_RV rv)
 	}
 }
 
-/* C_SetVariable/C_GetVariable names whose values are secrets. */
+/* C_SetVariable/C_GetVariable names whose values are secrets: the
+ * variables' own rule (p11o_variable_is_secret) on the part of the name
+ * within `cap`. */
 static bool secret_var(const char *name, size_t cap)
 {
-	static const char *const words[] = {"pin",    "puk",      "response",
-					    "secret", "password", "key"};
-	char low[128];
-	size_t n = strnlen(name, cap < sizeof(low) - 1 ? cap : sizeof(low) - 1);
-	for (size_t i = 0; i < n; i++)
-		low[i] = (char)(name[i] >= 'A' && name[i] <= 'Z'
-				    ? name[i] - 'A' + 'a'
-				    : name[i]);
-	low[n] = 0;
-	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-		if (strstr(low, words[i]))
-			return true;
-	return n == cap; /* longer than we look at: be safe */
+	char copy[128];
+	size_t n =
+	    strnlen(name, cap < sizeof(copy) - 1 ? cap : sizeof(copy) - 1);
+	memcpy(copy, name, n);
+	copy[n] = 0;
+	return n == cap /* longer than we look at: be safe */ ||
+	       p11o_variable_is_secret(copy);
 }
 
 static unsigned long rd_ulong(p11o_targ p)

@@ -215,10 +215,11 @@ def main(so, tool):
         free = [s for s in lib.getSlotList(tokenPresent=True)
                 if not lib.getTokenInfo(s).flags & PyKCS11.CKF_TOKEN_INITIALIZED]
         assert len(free) == 1, free
-        lib.initToken(free[0], SOFT_SO, "made through p11overlay")
+        # 32 bytes: PyKCS11 passes the string as it is, and C_InitToken
+        # reads 32 (a shorter one is an over-read in SoftHSM2, seen by ASan).
+        lib.initToken(free[0], SOFT_SO, "made through p11overlay".ljust(32))
         got = lib.getTokenInfo(free[0])
         print("after C_InitToken:", hex(free[0]), repr(got.label), hex(got.flags))
-        # (PyKCS11 passes the label NUL-padded, directly too.)
         assert got.label.rstrip(" \x00") == "made through p11overlay", got.label
         assert free[0] in lib.getSlotList(tokenPresent=True)
         lib.lib.C_Finalize()
@@ -253,4 +254,10 @@ def main(so, tool):
 
 
 if __name__ == "__main__":
+    # Sanitizer builds: PyKCS11's C++ extension needs libstdc++ preloaded
+    # after libasan (test_matrix.cell_env says why); re-run once with it.
+    import test_matrix  # noqa: E402
+    want = test_matrix.cell_env()
+    if want.get("LD_PRELOAD") != os.environ.get("LD_PRELOAD"):
+        os.execve(sys.executable, [sys.executable] + sys.argv, want)
     sys.exit(main(os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])))

@@ -31,13 +31,14 @@ size_t p11o_sessions_reserve(p11o_sessions *r, size_t size,
 	return off;
 }
 
+/* The hooks, last reserved first.  Those with a function were gathered
+ * in `run` when the registry was sealed (new_record); before that there
+ * is no record to run them for. */
 static void run_hooks(p11o_sessions *r, p11o_session *s, bool last)
 {
-	for (size_t i = r->nhooks; i-- > 0;)
-		if (r->hooks[i].fn)
-			r->hooks[i].fn(r->hooks[i].ctx, s,
-				       p11o_session_ext(s, r->hooks[i].off),
-				       last);
+	for (const struct p11o_session_hook *h = r->run + r->nrun;
+	     h-- != r->run;)
+		h->fn(h->ctx, s, p11o_session_ext(s, h->off), last);
 }
 
 /* Ends session h of record s (its key): one of the threads ending it
@@ -106,6 +107,9 @@ __attribute__((noinline)) static p11o_session *new_record(p11o_sessions *r)
 		const size_t align = _Alignof(max_align_t);
 		r->rec_size = (sizeof(p11o_session) + r->ext_size + align - 1) /
 			      align * align;
+		for (size_t k = 0; k < r->nhooks; k++)
+			if (r->hooks[k].fn)
+				r->run[r->nrun++] = r->hooks[k];
 		r->sealed = true;
 	}
 	uint32_t i =

@@ -95,13 +95,13 @@ typedef struct p11o_sessions {
 	/* Free records: (tag << 32) | index, index 0: none. */
 	_Atomic uint64_t free_top;
 	size_t ext_size;
-	struct {
+	struct p11o_session_hook {
 		p11o_session_end_fn fn;
 		void *ctx;
 		size_t off;
-	} hooks[P11O_SESSION_HOOKS];
-	size_t nhooks;
-	bool sealed; /* a record exists: no more reserving */
+	} hooks[P11O_SESSION_HOOKS], run[P11O_SESSION_HOOKS];
+	size_t nhooks, nrun; /* run: those with a function, once sealed */
+	bool sealed;         /* a record exists: no more reserving */
 } p11o_sessions;
 
 CK_RV p11o_sessions_init(p11o_sessions *r);

@@ -201,6 +201,38 @@ static CK_RV sl_C_GetSlotList(p11o_layer *self, CK_BBOOL tokenPresent,
 			    *pulCount < room ? *pulCount : room);
 }
 
+/* As the generated wrapper, with the slot's lookup out of line when its
+ * hint misses (slotview.h). */
+__attribute__((noinline)) static CK_RV
+open_slow(p11o_layer *self, CK_SLOT_ID slotID, CK_FLAGS flags,
+	  CK_VOID_PTR pApplication, CK_NOTIFY Notify,
+	  CK_SESSION_HANDLE_PTR phSession)
+{
+	slots_layer *l = SL(self);
+	CK_ULONG i = sl_slot_index(l, slotID);
+	return P11O_DOWN(self, C_OpenSession,
+			 i == NO_SLOT ? P11O_INVALID_PROVIDER_SLOT
+				      : l->view->slots[i].down,
+			 flags, pApplication, Notify, phSession);
+}
+
+static CK_RV sl_C_OpenSession(p11o_layer *self, CK_SLOT_ID slotID,
+			      CK_FLAGS flags, CK_VOID_PTR pApplication,
+			      CK_NOTIFY Notify, CK_SESSION_HANDLE_PTR phSession)
+{
+	const p11o_slot_view *v = SL(self)->view;
+	unsigned k =
+	    atomic_load_explicit(
+		&((p11o_slot_view *)v)->by_id[p11o_slot_id_hash(slotID)],
+		memory_order_acquire) -
+	    1u;
+	if (__builtin_expect(k >= MAX_SLOTS || v->slots[k].id != slotID, 0))
+		return open_slow(self, slotID, flags, pApplication, Notify,
+				 phSession);
+	return P11O_DOWN(self, C_OpenSession, v->slots[k].down, flags,
+			 pApplication, Notify, phSession);
+}
+
 static CK_RV sl_C_GetTokenInfo(p11o_layer *self, CK_SLOT_ID slotID,
 			       CK_TOKEN_INFO_PTR pInfo)
 {
@@ -362,6 +394,7 @@ p11o_layer *p11o_slots_layer_new(struct p11o_stack *stack)
 	ops->C_Finalize = sl_C_Finalize;
 	ops->C_GetInfo = sl_C_GetInfo;
 	ops->C_GetSlotList = sl_C_GetSlotList;
+	ops->C_OpenSession = sl_C_OpenSession;
 	ops->C_FindObjects = sl_C_FindObjects;
 	ops->C_GetTokenInfo = sl_C_GetTokenInfo;
 	ops->C_WaitForSlotEvent = sl_C_WaitForSlotEvent;

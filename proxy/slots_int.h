@@ -47,7 +47,13 @@ void sl_refresh(slots_layer *l);
 CK_ULONG sl_learn_new(slots_layer *l, CK_SLOT_ID pid);
 /* Virtual -> index; IDs of slots not seen yet in this process are
  * learnt (IDs are stable across processes). */
-CK_ULONG sl_slot_index(slots_layer *l, CK_SLOT_ID id);
+__attribute__((noinline)) CK_ULONG sl_slot_index_slow(slots_layer *l,
+						      CK_SLOT_ID id);
+static inline CK_ULONG sl_slot_index(slots_layer *l, CK_SLOT_ID id)
+{
+	CK_ULONG i = p11o_slot_find_id(l->view, id);
+	return i != NO_SLOT ? i : sl_slot_index_slow(l, id);
+}
 /* C_GetSlotList when [slots] hides some slots. */
 CK_RV sl_filtered_slot_list(slots_layer *l, CK_BBOOL tokenPresent,
 			    CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount);

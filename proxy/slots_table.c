@@ -90,11 +90,7 @@ void sl_refresh(slots_layer *l)
 
 CK_ULONG sl_index_of_id(const slots_layer *l, CK_SLOT_ID id)
 {
-	size_t n = sl_slot_count(l);
-	for (size_t i = 0; i < n; i++)
-		if (l->view->slots[i].id == id)
-			return i;
-	return NO_SLOT;
+	return p11o_slot_find_id(l->view, id);
 }
 
 /* A slot not seen before (hot-plugged): learn all, in the provider's
@@ -108,16 +104,12 @@ __attribute__((noinline)) CK_ULONG sl_learn_new(slots_layer *l, CK_SLOT_ID pid)
 	return i;
 }
 
-/* Virtual -> provider; unknown IDs may be slots not seen yet in this
- * process (IDs are stable across processes). */
-CK_ULONG sl_slot_index(slots_layer *l, CK_SLOT_ID id)
+/* Virtual -> provider for IDs not seen yet in this process (IDs are
+ * stable across processes): learn the provider's slots. */
+CK_ULONG sl_slot_index_slow(slots_layer *l, CK_SLOT_ID id)
 {
-	CK_ULONG i = sl_index_of_id(l, id);
-	if (i == NO_SLOT) {
-		sl_refresh(l);
-		i = sl_index_of_id(l, id);
-	}
-	return i;
+	sl_refresh(l);
+	return sl_index_of_id(l, id);
 }
 
 static bool pin_listed(const p11o_config *cfg, const char *pin)

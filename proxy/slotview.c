@@ -29,6 +29,34 @@ void p11o_slot_view_destroy(p11o_slot_view *v)
 	memset(v, 0, sizeof(*v));
 }
 
+CK_ULONG p11o_slot_scan_down(const p11o_slot_view *v, CK_SLOT_ID down)
+{
+	size_t n = p11o_slot_count(v);
+	for (size_t i = 0; i < n; i++)
+		if (v->slots[i].down == down) {
+			atomic_store_explicit(
+			    &((p11o_slot_view *)v)
+				 ->by_down[p11o_slot_down_hash(down)],
+			    (unsigned char)(i + 1), memory_order_release);
+			return i;
+		}
+	return P11O_NO_SLOT;
+}
+
+CK_ULONG p11o_slot_scan_id(const p11o_slot_view *v, CK_SLOT_ID id)
+{
+	size_t n = p11o_slot_count(v);
+	for (size_t i = 0; i < n; i++)
+		if (v->slots[i].id == id) {
+			atomic_store_explicit(
+			    &((p11o_slot_view *)v)
+				 ->by_id[p11o_slot_id_hash(id)],
+			    (unsigned char)(i + 1), memory_order_release);
+			return i;
+		}
+	return P11O_NO_SLOT;
+}
+
 enum p11o_slot_kind p11o_slot_classify(p11o_slot_view *v, CK_ULONG i)
 {
 	if (i == P11O_NO_SLOT || i >= p11o_slot_count(v))

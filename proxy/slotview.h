@@ -60,10 +60,18 @@ typedef struct p11o_slot {
 	char reader[P11O_CARD_MAX_READER];
 } p11o_slot;
 
+#define P11O_SLOT_HINTS 64
+
 typedef struct p11o_slot_view {
 	p11o_mutex lock; /* adding slots, classifying */
 	p11o_slot slots[P11O_MAX_SLOTS];
 	atomic_size_t count;
+	/* Lookup hints: 1 + the index of the slot last found whose `down`
+	 * (`id`) hashes to the position, 0: none.  Only a guess, checked
+	 * against the entry (entries never change, and a hint is stored
+	 * after its entry was published), so they need no lock. */
+	atomic_uchar by_down[P11O_SLOT_HINTS];
+	atomic_uchar by_id[P11O_SLOT_HINTS];
 	p11o_mutex pcsc_lock; /* the context below */
 	void *pcsc;           /* SCARDCONTEXT for insertion counters */
 } p11o_slot_view;
@@ -77,16 +85,48 @@ static inline size_t p11o_slot_count(const p11o_slot_view *v)
 				    memory_order_acquire);
 }
 
+static inline unsigned p11o_slot_down_hash(CK_SLOT_ID down)
+{
+	/* the provider number is the top byte (provider.h) */
+	return (unsigned)(down ^ (down >> 56)) & (P11O_SLOT_HINTS - 1);
+}
+
+static inline unsigned p11o_slot_id_hash(CK_SLOT_ID id)
+{
+	/* the description's hash << 4 | index (slots_table.c) */
+	return (unsigned)(id ^ (id >> 4)) & (P11O_SLOT_HINTS - 1);
+}
+
+/* The scans behind the hints below (out of line; they set the hint). */
+CK_ULONG p11o_slot_scan_down(const p11o_slot_view *v, CK_SLOT_ID down);
+CK_ULONG p11o_slot_scan_id(const p11o_slot_view *v, CK_SLOT_ID id);
+
 /* Index of the slot layers below the slots layer call `down`, or
  * P11O_NO_SLOT when the slots layer has not learnt it. */
 static inline CK_ULONG p11o_slot_find_down(const p11o_slot_view *v,
 					   CK_SLOT_ID down)
 {
-	size_t n = p11o_slot_count(v);
-	for (size_t i = 0; i < n; i++)
-		if (v->slots[i].down == down)
-			return i;
-	return P11O_NO_SLOT;
+	/* 0 (no hint) wraps to past P11O_MAX_SLOTS */
+	unsigned k =
+	    atomic_load_explicit(
+		&((p11o_slot_view *)v)->by_down[p11o_slot_down_hash(down)],
+		memory_order_acquire) -
+	    1u;
+	if (__builtin_expect(k < P11O_MAX_SLOTS && v->slots[k].down == down, 1))
+		return k;
+	return p11o_slot_scan_down(v, down);
+}
+
+/* Index of the slot the application calls `id`, or P11O_NO_SLOT. */
+static inline CK_ULONG p11o_slot_find_id(const p11o_slot_view *v, CK_SLOT_ID id)
+{
+	unsigned k = atomic_load_explicit(
+			 &((p11o_slot_view *)v)->by_id[p11o_slot_id_hash(id)],
+			 memory_order_acquire) -
+		     1u;
+	if (__builtin_expect(k < P11O_MAX_SLOTS && v->slots[k].id == id, 1))
+		return k;
+	return p11o_slot_scan_id(v, id);
 }
 
 /* The slot's kind, classifying it on first use (PC/SC reader list). */

@@ -106,6 +106,7 @@ typedef struct mk_session {
 	CK_ULONG view_slot;  /* the record's slot (slot view index) */
 	uint64_t insertion;  /* the record's card insertion */
 	mk_op *op[OPK_N];
+	bool has_ops; /* some op[] was allocated */
 	/* The last Init that went to the token as it is (mechanism * OPK_N
 	 * + class + 1; 0: none) and the route epoch it was decided in. */
 	CK_ULONG pass_memo;

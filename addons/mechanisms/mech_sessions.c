@@ -27,6 +27,8 @@ void mk_session_gone(void *ctx, p11o_session *rec, void *ext, bool last)
 	(void)ctx;
 	(void)rec;
 	s->pass_memo = 0;
+	if (!s->has_ops) /* no operation was ever completed in the record */
+		return;
 	for (int k = 0; k < OPK_N; k++) {
 		if (!s->op[k])
 			continue;
@@ -41,8 +43,10 @@ void mk_session_gone(void *ctx, p11o_session *rec, void *ext, bool last)
 
 mk_op *mk_op_get(mk_session *s, enum mk_opk k)
 {
-	if (!s->op[k])
+	if (!s->op[k]) {
 		s->op[k] = calloc(1, sizeof(mk_op));
+		s->has_ops = s->op[k] != NULL;
+	}
 	return s->op[k];
 }
 

@@ -91,8 +91,7 @@ void ob_token_drop(ob_layer *l, ob_token *t)
 		ob_card_drop(l, t->reader);
 		return;
 	}
-	/* No lock: this runs at every C_OpenSession on the token. */
-	atomic_fetch_add(&t->drops, 1);
+	ob_token_drop_soft(t);
 }
 
 void ob_tokens_destroy(ob_layer *l)

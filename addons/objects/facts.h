@@ -98,6 +98,12 @@ CK_RV ob_token_update_count(ob_layer *l, ob_token *t,
 			    unsigned char out[OB_UPDATE_LEN]);
 /* Drop what is cached (C_Reinitialize; soft tokens: C_OpenSession). */
 void ob_token_drop(ob_layer *l, ob_token *t);
+/* The same for a soft token; no lock: this runs at every C_OpenSession
+ * on the token. */
+static inline void ob_token_drop_soft(ob_token *t)
+{
+	atomic_fetch_add(&t->drops, 1);
+}
 void ob_tokens_destroy(ob_layer *l);
 
 /* ---- card source (facts_card.c) ---- */

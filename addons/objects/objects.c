@@ -55,9 +55,22 @@ static CK_RV ob_C_OpenSession(p11o_layer *self, CK_SLOT_ID pid, CK_FLAGS flags,
 	CK_RV rv = P11O_DOWN(self, C_OpenSession, pid, flags, app, notify, ph);
 	if (rv != CKR_OK || !ph)
 		return rv;
-	ob_token *t = ob_token_get(l, pid);
-	if (t && atomic_load(&t->source) == OB_SRC_SOFT)
-		ob_token_drop(l, t);
+	/* The token seen before (its source known), else found and
+	 * classified out of line. */
+	ob_token *t = NULL;
+	size_t n = atomic_load_explicit(&l->ntokens, memory_order_acquire);
+	for (size_t i = 0; i < n; i++)
+		if (l->tokens[i]->pid == pid) {
+			t = l->tokens[i];
+			break;
+		}
+	int src = t ? atomic_load(&t->source) : OB_SRC_UNKNOWN;
+	if (src == OB_SRC_UNKNOWN) {
+		t = ob_token_get(l, pid);
+		src = t ? atomic_load(&t->source) : OB_SRC_UNKNOWN;
+	}
+	if (src == OB_SRC_SOFT)
+		ob_token_drop_soft(t);
 	return CKR_OK;
 }
 

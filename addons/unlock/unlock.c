@@ -81,18 +81,24 @@ static void session_gone(void *ctx, p11o_session *s, void *ext, bool last)
 
 /* The hold ends before the provider is called: its C_CloseSession may
  * talk to the card (logout of the last session). */
-static CK_RV ul_C_CloseSession(p11o_layer *self, CK_SESSION_HANDLE hSession)
+__attribute__((noinline)) static CK_RV close_held(p11o_layer *self,
+						  CK_SESSION_HANDLE hSession)
 {
 	unlock_layer *l = UL(self);
-	if (atomic_load(&l->nholds)) {
-		p11o_mutex_lock(&l->op_mu);
-		for (size_t k = 0; k < UL_MAX_HOLDS; k++) {
-			ul_hold *h = &l->holds[k];
-			if (h->card && h->owned && h->owner == hSession)
-				ul_hold_release(l, h);
-		}
-		p11o_mutex_unlock(&l->op_mu);
+	p11o_mutex_lock(&l->op_mu);
+	for (size_t k = 0; k < UL_MAX_HOLDS; k++) {
+		ul_hold *h = &l->holds[k];
+		if (h->card && h->owned && h->owner == hSession)
+			ul_hold_release(l, h);
 	}
+	p11o_mutex_unlock(&l->op_mu);
+	return P11O_DOWN(self, C_CloseSession, hSession);
+}
+
+static CK_RV ul_C_CloseSession(p11o_layer *self, CK_SESSION_HANDLE hSession)
+{
+	if (__builtin_expect(atomic_load(&UL(self)->nholds), 0))
+		return close_held(self, hSession);
 	return P11O_DOWN(self, C_CloseSession, hSession);
 }
 

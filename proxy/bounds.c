@@ -65,20 +65,6 @@ static CK_RV bd_list(CK_RV rv, const void *list, CK_ULONG_PTR count,
 	return rv;
 }
 
-static CK_RV bounded_slot_list(p11o_layer *self, CK_BBOOL tokenPresent,
-			       CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
-{
-	if (!pSlotList || !pulCount)
-		return P11O_DOWN(self, C_GetSlotList, tokenPresent, pSlotList,
-				 pulCount);
-	CK_ULONG room = *pulCount;
-	CK_RV rv =
-	    P11O_DOWN(self, C_GetSlotList, tokenPresent, pSlotList, pulCount);
-	if (rv == CKR_OK && *pulCount > room)
-		*pulCount = room;
-	return rv;
-}
-
 static CK_RV bounded_mechanism_list(p11o_layer *self, CK_SLOT_ID slotID,
 				    CK_MECHANISM_TYPE_PTR pList,
 				    CK_ULONG_PTR pulCount)
@@ -158,7 +144,7 @@ p11o_layer *p11o_bounds_layer_new(struct p11o_stack *stack)
 	P11O_FUNCTIONS_V2_TAIL(BD_OP_)
 	P11O_FUNCTIONS_V3(BD_OP_)
 #undef BD_OP_
-	l->ops.C_GetSlotList = bounded_slot_list;
+	/* C_GetSlotList: the slots layer cuts the count (slots.c). */
 	l->ops.C_GetMechanismList = bounded_mechanism_list;
 	l->ops.C_FindObjects = bounded_find;
 	l->ops.C_GetAttributeValue = bounded_attributes;

@@ -181,24 +181,31 @@ static inline CK_RV slot_list_up(slots_layer *l, CK_SLOT_ID *list, CK_ULONG n)
 	return fast < n ? slot_list_learn(l, list, fast, n) : CKR_OK;
 }
 
+/* Every slot shown.  The count is cut to the application's buffer here
+ * rather than in the bounds layer (docs/architecture.md §3): this layer
+ * reads the list anyway. */
 static CK_RV sl_C_GetSlotList(p11o_layer *self, CK_BBOOL tokenPresent,
 			      CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
 {
-	if (SL(self)->filtering)
-		return sl_filtered_slot_list(SL(self), tokenPresent, pSlotList,
-					     pulCount);
 	if (!pSlotList || !pulCount)
 		return P11O_DOWN(self, C_GetSlotList, tokenPresent, pSlotList,
 				 pulCount);
-	/* Never past the application's buffer, whatever count the provider
-	 * returns. */
 	CK_ULONG room = *pulCount;
 	CK_RV rv =
 	    P11O_DOWN(self, C_GetSlotList, tokenPresent, pSlotList, pulCount);
 	if (rv != CKR_OK)
 		return rv;
-	return slot_list_up(SL(self), pSlotList,
-			    *pulCount < room ? *pulCount : room);
+	if (*pulCount > room) /* the provider wrote past the buffer or lies */
+		*pulCount = room;
+	return slot_list_up(SL(self), pSlotList, *pulCount);
+}
+
+static CK_RV sl_C_GetSlotList_filtered(p11o_layer *self, CK_BBOOL tokenPresent,
+				       CK_SLOT_ID_PTR pSlotList,
+				       CK_ULONG_PTR pulCount)
+{
+	return sl_filtered_slot_list(SL(self), tokenPresent, pSlotList,
+				     pulCount);
 }
 
 /* As the generated wrapper, with the slot's lookup out of line when its
@@ -409,6 +416,8 @@ p11o_layer *p11o_slots_layer_new(struct p11o_stack *stack)
 	l->base.wake = slots_layer_wake;
 	const p11o_config *cfg = &stack->config;
 	l->filtering = cfg->pins != P11O_PINS_ALL || !cfg->empty_slots_show;
+	if (l->filtering)
+		ops->C_GetSlotList = sl_C_GetSlotList_filtered;
 	p11o_events_init(
 	    &l->events, &l->base,
 	    !(stack->provider_args.flags & CKF_LIBRARY_CANT_CREATE_OS_THREADS),

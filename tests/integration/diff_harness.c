@@ -16,7 +16,11 @@
  * parent compares the transcripts line by line and prints every
  * difference.  --self runs SoftHSM2 against itself (checks that the
  * harness is deterministic).  Exit 0 = identical, 1 = differences,
- * 77 = skipped (SoftHSM2 missing), 99 = harness error. */
+ * 77 = skipped (SoftHSM2 missing), 99 = harness error.
+ *
+ * P11O_DIFF_KEEP=1 keeps the temp dir (transcripts, configs, trace);
+ * P11O_DIFF_EXTRA is appended to the proxy's config, for a look at other
+ * settings by hand (the tests do not set it). */
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
@@ -109,6 +113,11 @@ static int make_env(const char *name, const char *softhsm, char *conf,
 		 "[mechanisms]\nenabled = %s\n%s",
 		 softhsm, layers & LAYER_OBJECTS ? "yes" : "no",
 		 layers & LAYER_MECHANISMS ? "yes" : "no", trace);
+	/* e.g. P11O_DIFF_EXTRA=$'hide = CKM_SHA256\n' (see the top). */
+	const char *extra = getenv("P11O_DIFF_EXTRA");
+	size_t used = strlen(text);
+	if (extra)
+		snprintf(text + used, sizeof(text) - used, "%s", extra);
 	return write_file(path, text);
 }
 

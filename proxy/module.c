@@ -11,6 +11,15 @@
 
 #define P11O_EXPORT __attribute__((visibility("default")))
 
+/* Module-local (the build hides every symbol it does not export): said
+ * here so that each entry point loads them directly, not through the
+ * GOT. */
+#pragma GCC visibility push(hidden)
+extern _Atomic(const p11o_targets *) p11o_active;
+extern p11o_inflight_counter p11o_inflight[2];
+extern atomic_ulong p11o_inflight_epoch;
+#pragma GCC visibility pop
+
 /* Counted in flight (inflight.h), except the functions that take the
  * core's init_lock, which C_Finalize holds while it waits for the count. */
 #define P11O_ENTRY_(name, ...)                                                 \

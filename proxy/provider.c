@@ -29,21 +29,18 @@ static bool is_self(void *dl)
 int p11o_provider_load(p11o_provider *p, const char *path, char *err,
 		       size_t errlen)
 {
-	char why[160];
+	char why[512];
 
 	memset(p, 0, sizeof(*p));
 	snprintf(p->path, sizeof(p->path), "%s", path);
 	/* Every application runs this code: the same care as for the config
-	 * that names it (safe_open.h). */
-	if (p11o_check_module_file(path, why, sizeof(why)) != 0) {
-		snprintf(err, errlen, "cannot load provider '%s': %s", path,
-			 why);
-		return -1;
-	}
-	p->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	 * that names it, and loaded through the descriptor judged
+	 * (safe_open.h). */
+	p->dl =
+	    p11o_dlopen_module(path, RTLD_NOW | RTLD_LOCAL, why, sizeof(why));
 	if (!p->dl) {
 		snprintf(err, errlen, "cannot load provider '%s': %s", path,
-			 dlerror());
+			 why);
 		return -1;
 	}
 	if (is_self(p->dl)) {

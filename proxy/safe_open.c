@@ -1,9 +1,12 @@
-/* Opening the config and the trace without letting another user steer
- * them (docs/architecture.md §7, §9).  Every open is O_NONBLOCK, so a
- * FIFO or a device planted at the path cannot hang C_Initialize; the
- * checks run on the opened descriptor (fstat), so nothing can be swapped
- * between the check and the use. */
+/* Opening the config, the trace and the provider module without letting
+ * another user steer them (docs/architecture.md §7, §9).  Every path is
+ * walked from / with each directory judged on its descriptor
+ * (safe_path.c); every open is O_NONBLOCK, so a FIFO or a device planted
+ * at the path cannot hang C_Initialize; the checks run on the opened
+ * descriptor (fstat), so nothing can be swapped between the check and the
+ * use. */
 #include "safe_open.h"
+#include "safe_path.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -52,18 +55,36 @@ static int refuse(int fd, int err)
 	return -1;
 }
 
+/* Open the last component the walk found (safe_path.h): links were
+ * resolved by the walk, so one appearing now is a change under our feet. */
+static int open_walked(const char *path, int flags, char *why, size_t whylen)
+{
+	char name[P11O_NAME_MAX];
+	int dfd, fd;
+
+	if (p11o_walk_path(path, true, &dfd, name, why, whylen) != 0)
+		return -1;
+	fd = openat(dfd, name, flags | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+	int err = errno;
+	close(dfd);
+	if (fd < 0) {
+		if (err == ELOOP)
+			say(why, whylen, "replaced by a link while opened");
+		else
+			say(why, whylen, "cannot open: %s", strerror(err));
+		errno = err;
+	}
+	return fd;
+}
+
 int p11o_open_config_file(const char *path, size_t max_size, struct stat *st,
 			  char *why, size_t whylen)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	int fd = open_walked(path, O_RDONLY | O_NONBLOCK, why, whylen);
 	uid_t me = geteuid();
 
-	say(why, whylen, "%s", "");
-	if (fd < 0) {
-		int err = errno;
-		say(why, whylen, "cannot open: %s", strerror(err));
-		return refuse(-1, err);
-	}
+	if (fd < 0)
+		return -1;
 	if (fstat(fd, st) != 0) {
 		int err = errno;
 		say(why, whylen, "cannot stat: %s", strerror(err));
@@ -98,75 +119,20 @@ int p11o_open_config_file(const char *path, size_t max_size, struct stat *st,
 	return fd;
 }
 
-/* The directory part of path (".", "/", or the text before the last
- * '/'); *base is the last component.  -1 if it does not fit. */
-static int split_path(const char *path, char *dir, size_t dirlen,
-		      const char **base)
-{
-	const char *slash = strrchr(path, '/');
-	size_t n;
-
-	if (!slash) {
-		*base = path;
-		return snprintf(dir, dirlen, ".") < (int)dirlen ? 0 : -1;
-	}
-	*base = slash + 1;
-	n = slash == path ? 1 : (size_t)(slash - path);
-	if (n >= dirlen)
-		return -1;
-	memcpy(dir, path, n);
-	dir[n] = '\0';
-	return 0;
-}
-
-/* The directory must be root's or ours: its owner can replace any file
- * in it.  When others may write it, it must be sticky (like /tmp), so
- * that they cannot replace ours between two runs. */
-static int check_dir(int dfd, uid_t me, char *why, size_t whylen)
-{
-	struct stat st;
-
-	if (fstat(dfd, &st) != 0) {
-		say(why, whylen, "directory: cannot stat: %s", strerror(errno));
-		return -1;
-	}
-	if (st.st_uid != 0 && st.st_uid != me) {
-		say(why, whylen,
-		    "directory owned by uid %lu, neither root nor uid %lu",
-		    (unsigned long)st.st_uid, (unsigned long)me);
-		return -1;
-	}
-	if ((st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX)) {
-		say(why, whylen, "directory writable by others and not sticky");
-		return -1;
-	}
-	return 0;
-}
-
 int p11o_open_trace_file(const char *path, char *why, size_t whylen)
 {
 	const int flags = O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY |
 			  O_NOFOLLOW | O_NONBLOCK;
-	char dir[PATH_MAX];
-	const char *base;
+	char base[P11O_NAME_MAX];
 	uid_t me = geteuid();
 	bool created = true;
 	struct stat st;
 	int dfd, fd;
 
-	say(why, whylen, "%s", "");
-	if (split_path(path, dir, sizeof(dir), &base) != 0 || !*base ||
-	    !strcmp(base, ".") || !strcmp(base, "..")) {
-		say(why, whylen, "not a file name");
+	/* No link anywhere on the way: each directory is opened from / without
+	 * following one, and judged (safe_path.h). */
+	if (p11o_walk_path(path, false, &dfd, base, why, whylen) != 0)
 		return -1;
-	}
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK);
-	if (dfd < 0) {
-		say(why, whylen, "directory %s: %s", dir, strerror(errno));
-		return -1;
-	}
-	if (check_dir(dfd, me, why, whylen) != 0)
-		return refuse(dfd, EPERM);
 	/* O_EXCL: a file we create is ours; anything already there is
 	 * checked below. */
 	fd = openat(dfd, base, flags | O_CREAT | O_EXCL, 0600);
@@ -219,33 +185,50 @@ int p11o_open_trace_file(const char *path, char *why, size_t whylen)
 	return fd;
 }
 
-int p11o_check_module_file(const char *path, char *why, size_t whylen)
+int p11o_open_module_file(const char *path, int *fdp, char *why, size_t whylen)
 {
 	struct stat st;
 	uid_t me = geteuid();
+	int fd;
 
+	*fdp = -1;
 	say(why, whylen, "%s", "");
 	if (!strchr(path, '/'))
 		return 0;
-	/* stat, not open: dlopen opens it again.  Whoever could swap the
-	 * file between the two can already write where it lives. */
-	if (stat(path, &st) != 0) {
-		say(why, whylen, "%s", strerror(errno));
+	/* Opened once, judged on the descriptor, loaded through it
+	 * (provider.c): nothing to swap in between. */
+	fd = open_walked(path, O_RDONLY | O_NONBLOCK, why, whylen);
+	if (fd < 0)
 		return -1;
+	if (fstat(fd, &st) != 0) {
+		say(why, whylen, "cannot stat: %s", strerror(errno));
+		return refuse(fd, EIO);
 	}
 	if (!S_ISREG(st.st_mode)) {
 		say(why, whylen, "not a regular file (%s)", kind(st.st_mode));
-		return -1;
+		return refuse(fd, EINVAL);
 	}
 	if (st.st_uid != 0 && st.st_uid != me) {
 		say(why, whylen, "owned by uid %lu, neither root nor uid %lu",
 		    (unsigned long)st.st_uid, (unsigned long)me);
-		return -1;
+		return refuse(fd, EPERM);
 	}
 	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
 		say(why, whylen, "writable by group or others (mode %04o)",
 		    (unsigned)(st.st_mode & 07777));
-		return -1;
+		return refuse(fd, EPERM);
 	}
+	*fdp = fd;
+	return 0;
+}
+
+int p11o_check_module_file(const char *path, char *why, size_t whylen)
+{
+	int fd;
+
+	if (p11o_open_module_file(path, &fd, why, whylen) != 0)
+		return -1;
+	if (fd >= 0)
+		close(fd);
 	return 0;
 }

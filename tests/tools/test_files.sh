@@ -30,6 +30,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 chmod 755 "$dir"
+dir=$(realpath "$dir") # the messages name the directories as walked
 fails=0
 ok() { echo "ok - $*"; }
 bad() {
@@ -93,6 +94,42 @@ fi
 ln -s good.conf "$dir/link-good.conf"
 P11OVERLAY_CONF=$dir/link-good.conf run "$tool" --module "$mod" list
 expect "a link to a good config is followed (links in /etc are common)" 0 "Slot 0x"
+# every directory on the way (issue 16 item 3): root's or ours, and not
+# writable by group or others unless sticky; named in the message
+mkdir -m 777 "$dir/openconf" && cp "$dir/good.conf" "$dir/openconf/"
+config_refused "a config in a world-writable directory" \
+	"$dir/openconf/good.conf" \
+	"directory $dir/openconf writable by group or others and not sticky (mode 0777)"
+mkdir -m 775 "$dir/groupconf" && cp "$dir/good.conf" "$dir/groupconf/"
+config_refused "a config in a group-writable directory" \
+	"$dir/groupconf/good.conf" \
+	"directory $dir/groupconf writable by group or others and not sticky (mode 0775)"
+P11OVERLAY_CONF=good.conf run env -C "$dir/openconf" "$tool" --module "$mod" list
+expect "module refuses a relative config in such a current directory" 3 \
+	"directory $dir/openconf writable by group"
+mkdir -m 1777 "$dir/stickyconf" && cp "$dir/good.conf" "$dir/stickyconf/"
+P11OVERLAY_CONF=$dir/stickyconf/good.conf run "$tool" --module "$mod" list
+expect "our config in a sticky world-writable directory (like /tmp) is used" 0 "Slot 0x"
+if root "directories and links of another user on the config's path"; then
+	mkdir -m 755 "$dir/theirconf" && cp "$dir/good.conf" "$dir/theirconf/" &&
+		chown 65534:65534 "$dir/theirconf"
+	config_refused "a config in a directory of another user" \
+		"$dir/theirconf/good.conf" \
+		"directory $dir/theirconf owned by uid 65534, neither root nor uid $me"
+	ln -s theirconf "$dir/conflink"
+	config_refused "a config through a link to a directory of another user" \
+		"$dir/conflink/good.conf" \
+		"directory $dir/theirconf owned by uid 65534, neither root nor uid $me"
+	ln -s ../good.conf "$dir/stickyconf/theirlink.conf" &&
+		chown -h 65534:65534 "$dir/stickyconf/theirlink.conf"
+	config_refused "a link of another user to our config" \
+		"$dir/stickyconf/theirlink.conf" \
+		"link $dir/stickyconf/theirlink.conf owned by uid 65534, neither root nor uid $me"
+fi
+mkdir -m 755 "$dir/goodlink"
+ln -s ../stickyconf "$dir/goodlink/d"
+P11OVERLAY_CONF=$dir/goodlink/d/good.conf run "$tool" --module "$mod" list
+expect "a config through our own directory link is used" 0 "Slot 0x"
 mkfifo "$dir/fifo.conf"
 config_refused "a FIFO config (and does not block)" "$dir/fifo.conf" \
 	"not a regular file (a FIFO)"
@@ -142,6 +179,34 @@ printf '[provider]\nmodule = %s\n' "$dir/link.so" >"$dir/prov.conf"
 chmod 644 "$dir/prov.conf"
 P11OVERLAY_CONF=$dir/prov.conf run "$tool" --module "$mod" list
 expect "a link to a root-owned provider is followed" 0 "Slot 0x"
+
+# the provider is opened once, judged on the descriptor and loaded through
+# it (/proc/self/fd/N; the loader says which file it maps)
+LD_DEBUG=files P11OVERLAY_CONF=$dir/prov.conf run "$tool" --module "$mod" list
+if [ "$rc" -eq 0 ] && grep -q "file=/proc/self/fd/[0-9]*.*dynamically loaded" <<<"$out"; then
+	ok "the provider is loaded through the descriptor that was checked"
+else bad "provider not loaded through /proc/self/fd (rc $rc): $(grep 'file=' <<<"$out" | head -5)"; fi
+mkfifo "$dir/fifo.so"
+provider_refused "a FIFO as provider (and does not block)" "$dir/fifo.so" \
+	"not a regular file (a FIFO)"
+cp "$dir/good.conf" "$dir/notelf.so" && chmod 644 "$dir/notelf.so"
+printf '[provider]\nmodule = %s\n' "$dir/notelf.so" >"$dir/prov2.conf"
+chmod 644 "$dir/prov2.conf"
+P11OVERLAY_CONF=$dir/prov2.conf run "$tool" --module "$mod" list
+if [ "$rc" -eq 3 ] && grep -q "cannot load provider '$dir/notelf.so': $dir/notelf.so: " <<<"$out" &&
+	! grep -q /proc/self/fd <<<"$out"; then
+	ok "the loader's error names the provider's path, not the descriptor"
+else bad "loader error (rc $rc): $out"; fi
+mkdir -m 777 "$dir/openlib" && cp -P "$dir/link.so" "$dir/openlib/"
+provider_refused "a provider in a world-writable directory" "$dir/openlib/link.so" \
+	"directory $dir/openlib writable by group or others and not sticky"
+if root "a provider in a directory of another user"; then
+	mkdir -m 755 "$dir/theirlib" && cp -P "$dir/link.so" "$dir/theirlib/" &&
+		chown 65534:65534 "$dir/theirlib"
+	provider_refused "a provider in a directory of another user" \
+		"$dir/theirlib/link.so" \
+		"directory $dir/theirlib owned by uid 65534, neither root nor uid $me"
+fi
 
 # the search order (P11OVERLAY_CONF) gets the same rules
 P11OVERLAY_CONF=$dir/world.conf run "$tool" config check
@@ -221,18 +286,30 @@ if root "directories of another user"; then
 	mkdir -m 755 "$dir/theirdir" && chown 65534:65534 "$dir/theirdir"
 	traced "$dir/theirdir/t.log"
 	expect "trace: a directory of another user is refused" 0 \
-		"directory owned by uid 65534, neither root nor uid $me"
+		"directory $dir/theirdir owned by uid 65534, neither root nor uid $me"
 	[ -e "$dir/theirdir/t.log" ] && bad "trace: created in another user's directory" ||
 		ok "trace: nothing created in another user's directory"
 	mkdir -m 1777 "$dir/theirsticky" && chown 65534:65534 "$dir/theirsticky"
 	traced "$dir/theirsticky/t.log"
 	expect "trace: a sticky directory of another user is refused" 0 \
-		"directory owned by uid 65534, neither root nor uid $me"
+		"directory $dir/theirsticky owned by uid 65534, neither root nor uid $me"
 fi
 mkdir -m 777 "$dir/open"
 traced "$dir/open/t.log"
 expect "trace: a world-writable directory that is not sticky is refused" 0 \
-	"directory writable by others and not sticky"
+	"directory $dir/open writable by group or others and not sticky (mode 0777)"
+
+# no link anywhere on a trace's path (issue 16 item 2)
+ln -s traces "$dir/tracelink"
+traced "$dir/tracelink/l.log"
+expect "trace: a directory link on the way is refused" 0 \
+	"$dir/tracelink is a symbolic link (links are never followed here)"
+[ -e "$dir/traces/l.log" ] && bad "trace: written through a directory link" ||
+	ok "trace: nothing created through the directory link"
+P11OVERLAY_TRACE=rel.log,calls run env -C "$dir/traces" "$tool" --module "$mod" list
+expect "trace: a relative path works" 0 "Slot 0x"
+grep -q "^# p11overlay .* trace" "$dir/traces/rel.log" 2>/dev/null &&
+	ok "trace: the relative file has the header" || bad "trace: relative file missing"
 
 echo "$fails failure(s)"
 [ $fails -eq 0 ]

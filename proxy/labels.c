@@ -19,7 +19,8 @@ static bool blank(char c)
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
 }
 
-/* Valid UTF-8 (utf8.h), without leading and trailing blanks. */
+/* Valid UTF-8 (utf8.h), without leading and trailing blanks, control
+ * characters inside as '?'. */
 static const char *clean(char out[LABEL_IN], const char *in)
 {
 	size_t n =
@@ -28,6 +29,9 @@ static const char *clean(char out[LABEL_IN], const char *in)
 		out[--n] = '\0';
 	while (blank(*out))
 		out++;
+	for (char *c = out; *c; c++)
+		if (p11o_utf8_is_control((unsigned char)*c))
+			*c = '?';
 	return out;
 }
 

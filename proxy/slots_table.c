@@ -7,6 +7,7 @@
 #include "labels.h"
 #include "slots_int.h"
 #include "stack.h"
+#include "utf8.h"
 
 /* ---- slot IDs ----------------------------------------------------------- */
 
@@ -202,15 +203,19 @@ CK_RV sl_filtered_slot_list(slots_layer *l, CK_BBOOL tokenPresent,
  * state, whatever the provider made of them. */
 void sl_decorate_token(slots_layer *l, CK_ULONG slot, CK_TOKEN_INFO *ti)
 {
-	/* Soft tokens pay nothing once classified. */
-	if (p11o_slot_kind(l->view, slot) != P11O_SLOT_CARD)
+	/* Soft tokens: only the label, made valid like a card's (utf8.h). */
+	if (p11o_slot_kind(l->view, slot) != P11O_SLOT_CARD) {
+		p11o_utf8_fix_field(ti->label, sizeof(ti->label));
 		return;
+	}
 	p11o_slot *v = &l->view->slots[slot];
 	p11o_card_cache *cards = l->base.stack->cards;
 	p11o_card_entry *e =
 	    p11o_card_cache_get(cards, v->description, ti->serialNumber);
-	if (!e)
+	if (!e) { /* a card the proxy cannot read: as a soft token */
+		p11o_utf8_fix_field(ti->label, sizeof(ti->label));
 		return;
+	}
 	const p11o_card_info *info = p11o_card_entry_info(e);
 	int k = p11o_slot_pin(l->view, slot, info, ti->label);
 	size_t n = 32;

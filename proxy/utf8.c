@@ -59,6 +59,29 @@ size_t p11o_utf8_clean(char *out, size_t outsz, const char *in, size_t inlen)
 	return o;
 }
 
+int p11o_utf8_fix_field(unsigned char *f, size_t n)
+{
+	int changed = 0;
+
+	while (n > 0 && f[n - 1] == '\0') {
+		f[--n] = ' ';
+		changed = 1;
+	}
+	for (size_t i = 0; i < n;) {
+		unsigned char c = f[i];
+		size_t k = c >= 0x80 ? p11o_utf8_char(f + i, n - i)
+			   : p11o_utf8_is_control(c) ? 0
+						     : 1;
+		if (!k) {
+			f[i++] = '?';
+			changed = 1;
+		} else {
+			i += k;
+		}
+	}
+	return changed;
+}
+
 size_t p11o_utf8_prefix(const char *s, size_t len, size_t max)
 {
 	if (len <= max)

@@ -182,6 +182,49 @@ static void test_utf8_clean(void **state)
 	assert_int_equal(p11o_utf8_clean(out, 0, "ab", 2), 0);
 }
 
+/* A provider's label field made valid in place (soft tokens, cards the
+ * proxy cannot read): one byte for one byte, padding NULs to blanks. */
+static void test_utf8_fix_field(void **state)
+{
+	unsigned char f[32];
+	(void)state;
+	memset(f, ' ', 32);
+	memcpy(f, "plain ASCII", 11);
+	assert_false(p11o_utf8_fix_field(f, 32));
+	assert_memory_equal(f, "plain ASCII                     ", 32);
+	memset(f, ' ', 32);
+	memcpy(f, "\xc3\xa5 ok \xe2\x82\xac", 9);
+	assert_false(p11o_utf8_fix_field(f, 32));
+	memset(f, ' ', 32);
+	memcpy(f,
+	       "a\xff"
+	       "b\x01"
+	       "c\td\x7f"
+	       "e\xed\xa0\x80",
+	       12);
+	assert_true(p11o_utf8_fix_field(f, 32));
+	assert_memory_equal(f, "a?b?c?d?e???                    ", 32);
+	/* A character cut by the end of the field, NUL padding. */
+	memset(f, 'x', 32);
+	f[31] = 0xC3;
+	assert_true(p11o_utf8_fix_field(f, 32));
+	assert_int_equal(f[31], '?');
+	memset(f, 0, 32);
+	memcpy(f, "ab\0c", 4);
+	assert_true(p11o_utf8_fix_field(f, 32));
+	assert_memory_equal(f, "ab?c                            ", 32);
+	assert_true(valid_utf8(f, 32));
+}
+
+/* Control characters from the card never reach the label. */
+static void test_compose_controls(void **state)
+{
+	CK_UTF8CHAR out[33] = {0};
+	(void)state;
+	p11o_label_compose(out, "%t (%p)", "Ca\x1b[2Jrd\n", "\tP\x7fIN");
+	assert_string_equal((char *)out, "Ca?[2Jrd (P?IN)                 ");
+}
+
 /* The card's label as the PKCS #15 parser reads it (the path to
  * CK_TOKEN_INFO.label and the TokenLabel object): 500 bytes of 'å'. */
 static void test_long_card_label(void **state)
@@ -270,6 +313,8 @@ int main(void)
 	    cmocka_unit_test(test_split),
 	    cmocka_unit_test(test_utf8_char),
 	    cmocka_unit_test(test_utf8_clean),
+	    cmocka_unit_test(test_utf8_fix_field),
+	    cmocka_unit_test(test_compose_controls),
 	    cmocka_unit_test(test_long_card_label),
 	    cmocka_unit_test(test_compose_hostile),
 	};

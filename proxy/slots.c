@@ -32,9 +32,10 @@ static CK_ULONG slot_of(slots_layer *l, call_ctx *ctx)
 
 static CK_OBJECT_HANDLE object_down(slots_layer *l, CK_OBJECT_HANDLE h)
 {
-	p11o_handle_info info;
-	return p11o_handles_get(&l->objects, h, &info) ? info.value
-						       : CK_INVALID_HANDLE;
+	CK_ULONG value;
+	return p11o_handles_read(&l->objects, h, &value, NULL)
+		   ? value
+		   : CK_INVALID_HANDLE;
 }
 
 /* 0 when the handle cannot be recorded (out of memory). */

@@ -122,7 +122,7 @@ CK_RV mk_C_GenerateRandom(p11o_layer *self, CK_SESSION_HANDLE hSession,
 	if (!mk_listed(&l->cfg->mechanisms_disable, CKM_P11O_RANDOM))
 		have = mk_engine_get(l, CKM_P11O_RANDOM, CKF_GENERATE, &e);
 	if (have && l->cfg->mechanisms_prefer_engine && pRandom &&
-	    mk_session_of(l, hSession))
+	    p11o_session_get(l->sessions, hSession))
 		return engine_random(&e, pRandom, ulLen);
 	rv = P11O_DOWN(self, C_GenerateRandom, hSession, pRandom, ulLen);
 	if ((rv != CKR_RANDOM_NO_RNG && rv != CKR_FUNCTION_NOT_SUPPORTED) ||

@@ -16,6 +16,7 @@
 #ifndef P11O_MECH_INT_H
 #define P11O_MECH_INT_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -77,7 +78,8 @@ typedef struct mk_base {
 
 typedef struct mk_op {
 	bool active;
-	atomic_long *live; /* the layer's count of active operations */
+	CK_SESSION_HANDLE owner; /* the session it was started in */
+	atomic_long *live;       /* the layer's count of active operations */
 	const mk_def *def;
 	mk_base base;
 	EVP_MD_CTX *md; /* made once, reused by every operation */
@@ -99,8 +101,22 @@ typedef struct mk_op {
 
 /* The layer's space in a session record (sessions.h): one operation state
  * per function class, allocated the first time that class is completed
- * in a session and kept with the record (reused by its next sessions). */
+ * in a session and kept with the record (reused by its next sessions).
+ *
+ * A session may end while another thread is inside a call with it (a
+ * C_CloseAllSessions, a card pulled: CKR_DEVICE_REMOVED on any session of
+ * the slot), and its record may then serve a new session at once.  So the
+ * operation states are only touched under `mu` (mk_lock), which a call
+ * holds from its lookup to its return, provider call included; an
+ * operation belongs to the session that started it (mk_op.owner).  The
+ * registry's hook never waits for `mu`: it sets `pending` and takes `mu`
+ * only if free; whoever holds `mu` ends the operations of sessions that
+ * are gone before letting it go (mk_unlock).  `mu` is zero-initialised
+ * like the rest of the space (glibc's PTHREAD_MUTEX_INITIALIZER, checked
+ * when the layer is made). */
 typedef struct mk_session {
+	pthread_mutex_t mu;
+	atomic_bool pending; /* a session of the record ended */
 	CK_SESSION_HANDLE h; /* the session; these four set by mk_session_of */
 	CK_SLOT_ID slot;     /* the record's down_slot */
 	CK_ULONG view_slot;  /* the record's slot (slot view index) */
@@ -162,9 +178,15 @@ void mk_session_gone(void *ctx, p11o_session *rec, void *ext, bool last);
 /* The session's state for class k, made on first use; NULL when out of
  * memory. */
 mk_op *mk_op_get(mk_session *s, enum mk_opk k);
-/* The active completed operation of class k, or NULL. */
+/* The active completed operation of class k of session h, or NULL.  With
+ * h's record locked (mk_lock). */
 struct mk_layer;
 mk_op *mk_op_active(struct mk_layer *l, CK_SESSION_HANDLE h, enum mk_opk k);
+/* Lock session h's record (see mk_session): NULL when h is no session
+ * (nothing of this layer to protect then). */
+mk_session *mk_lock(struct mk_layer *l, CK_SESSION_HANDLE h);
+/* Unlock, after ending the operations of sessions that went meanwhile. */
+void mk_unlock(struct mk_layer *l, mk_session *s);
 /* End an operation: free what it holds, wipe its buffers. */
 void mk_op_end(mk_op *op);
 /* End an active operation of class k that this layer ends early: the

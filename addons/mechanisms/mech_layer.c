@@ -13,16 +13,19 @@
 static CK_RV mk_C_SessionCancel(p11o_layer *self, CK_SESSION_HANDLE hs,
 				CK_FLAGS flags)
 {
-	mk_session *s = mk_session_of(MK(self), hs);
+	mk_session *s = mk_lock(MK(self), hs);
 	CK_RV rv = P11O_DOWN(self, C_SessionCancel, hs, flags);
 
-	for (int k = 0; s && k < OPK_N; k++)
-		if ((flags & mk_opk_flag(k)) && s->op[k] && s->op[k]->active) {
+	for (int k = 0; s && k < OPK_N; k++) {
+		mk_op *op = mk_op_active(MK(self), hs, k);
+		if ((flags & mk_opk_flag(k)) && op) {
 			if (rv == CKR_FUNCTION_NOT_SUPPORTED &&
-			    (s->op[k]->base.soft || s->op[k]->base.engine))
+			    (op->base.soft || op->base.engine))
 				rv = CKR_OK;
-			mk_op_end(s->op[k]);
+			mk_op_end(op);
 		}
+	}
+	mk_unlock(MK(self), s);
 	return rv;
 }
 
@@ -58,6 +61,10 @@ static CK_RV mk_C_Reinitialize(p11o_layer *self, CK_SLOT_ID slot)
 
 /* ---- Init: routing ---------------------------------------------------- */
 
+static CK_RV init_locked(p11o_layer *self, enum mk_opk k, CK_SESSION_HANDLE hs,
+			 CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key,
+			 bool *done);
+
 /* RT_PASS: *done false, the caller goes down; else the answer.  Out of
  * line: the usual Init is decided by passes() below. */
 __attribute__((noinline)) static CK_RV init(p11o_layer *self, enum mk_opk k,
@@ -66,9 +73,6 @@ __attribute__((noinline)) static CK_RV init(p11o_layer *self, enum mk_opk k,
 					    CK_OBJECT_HANDLE key, bool *done)
 {
 	mk_layer *l = MK(self);
-	mk_session *s;
-	const mk_def *def;
-	mk_base base;
 
 	*done = false;
 	/* A mechanism this layer never completes costs no lookup. */
@@ -76,7 +80,29 @@ __attribute__((noinline)) static CK_RV init(p11o_layer *self, enum mk_opk k,
 	    !mk_listed(&l->cfg->mechanisms_hide, mech->mechanism) &&
 	    atomic_load_explicit(&l->live_ops, memory_order_acquire) == 0)
 		return CKR_OK;
+	mk_session *locked = mk_lock(l, hs);
+	if (!locked)
+		return CKR_OK; /* no such session: the provider answers */
+	CK_RV rv = init_locked(self, k, hs, mech, key, done);
+	mk_unlock(l, locked);
+	return rv;
+}
+
+/* Under the record's lock (mech_int.h, mk_session). */
+static CK_RV init_locked(p11o_layer *self, enum mk_opk k, CK_SESSION_HANDLE hs,
+			 CK_MECHANISM_PTR mech, CK_OBJECT_HANDLE key,
+			 bool *done)
+{
+	mk_layer *l = MK(self);
+	mk_session *s;
+	const mk_def *def;
+	mk_base base;
+
 	s = mk_session_of(l, hs);
+	/* An operation of a session that ended while its record was
+	 * locked (mech_int.h): ended before the state is used again. */
+	if (s && s->op[k] && s->op[k]->active && s->op[k]->owner != hs)
+		mk_op_end(s->op[k]);
 	*done = true;
 	if (s && s->op[k] && s->op[k]->active) {
 		if (mech)
@@ -173,15 +199,26 @@ static CK_RV mk_C_DigestInit(p11o_layer *self, CK_SESSION_HANDLE hs,
 
 /* The functions of an operation (mech_ops.c, mech_public.c) look for the
  * session's active completed operation first; while the layer has none
- * (live_ops 0) they only go down, so they are entered only then. */
+ * (live_ops 0) they only go down, so they are entered only then, with
+ * the session's record locked (mech_int.h, mk_session). */
+#define MK_SESSION_ARG_SESSION P11O_KIND_HOOK
+#define MK_SESSION_ARG_(kind, type, n)                                         \
+	P11O_IF_KIND(MK_SESSION_ARG_, kind, hs_ = n;)
 #define MK_FAST_(name, ...)                                                    \
 	static CK_RV fast_##name(p11o_layer *self, P11O_PARAMS(__VA_ARGS__))   \
 	{                                                                      \
 		mk_layer *l = MK(self);                                        \
 		if (__builtin_expect(atomic_load_explicit(                     \
 					 &l->live_ops, memory_order_acquire),  \
-				     0))                                       \
-			return l->full.name(self, P11O_ARGS(__VA_ARGS__));     \
+				     0)) {                                     \
+			CK_SESSION_HANDLE hs_ = CK_INVALID_HANDLE;             \
+			P11O_MAPS(MK_SESSION_ARG_, __VA_ARGS__)                \
+			mk_session *s_ = mk_lock(l, hs_);                      \
+			CK_RV rv_ =                                            \
+			    l->full.name(self, P11O_ARGS(__VA_ARGS__));        \
+			mk_unlock(l, s_);                                      \
+			return rv_;                                            \
+		}                                                              \
 		return P11O_DOWN(self, name, P11O_ARGS(__VA_ARGS__));          \
 	}
 #define MK_FAST_FNS(X)                                                         \
@@ -236,6 +273,13 @@ p11o_layer *p11o_mechanisms_layer_new(struct p11o_stack *stack)
 	l->cfg = &stack->config;
 	if (!l->cfg->mechanisms_enabled)
 		return &l->base; /* no overrides: costs nothing */
+	/* The records' locks are zero-initialised (mech_int.h). */
+	static const pthread_mutex_t unlocked = PTHREAD_MUTEX_INITIALIZER;
+	static const unsigned char zero[sizeof(pthread_mutex_t)];
+	if (memcmp(&unlocked, zero, sizeof(zero)) != 0) {
+		free(l);
+		return NULL;
+	}
 	l->sessions = &stack->sessions;
 	l->ext = p11o_sessions_reserve(l->sessions, sizeof(mk_session),
 				       mk_session_gone, l);

@@ -173,6 +173,7 @@ CK_RV mk_start(p11o_layer *self, mk_session *s, enum mk_opk k,
 
 	if (!op)
 		return CKR_HOST_MEMORY;
+	op->owner = s->h;
 	op->def = def;
 	op->base = *base;
 	op->k = op->kbits = op->salt = 0;

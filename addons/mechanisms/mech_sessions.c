@@ -1,6 +1,7 @@
 /* The mechanisms layer's space in the stack's session records
  * (sessions.h): lookups are the registry's lock-free one; an operation
- * state, once allocated, stays with the record for its next sessions. */
+ * state, once allocated, stays with the record for its next sessions,
+ * and is touched only under the record's lock (mech_int.h, mk_session). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,24 +22,73 @@ mk_session *mk_session_of(mk_layer *l, CK_SESSION_HANDLE h)
 	return s;
 }
 
+/* Under s->mu: end the operations of sessions that are gone. */
+static void end_gone(mk_layer *l, mk_session *s)
+{
+	for (int k = 0; k < OPK_N; k++)
+		if (s->op[k] && s->op[k]->active &&
+		    !p11o_session_get(l->sessions, s->op[k]->owner))
+			mk_op_end(s->op[k]);
+}
+
+void mk_unlock(mk_layer *l, mk_session *s)
+{
+	if (!s)
+		return;
+	/* A hook that found mu taken left `pending` to whoever held it;
+	 * one that comes after the exchange below finds mu free, or the
+	 * check after unlocking sees its flag. */
+	for (;;) {
+		if (atomic_exchange(&s->pending, false))
+			end_gone(l, s);
+		pthread_mutex_unlock(&s->mu);
+		if (!atomic_load(&s->pending) || pthread_mutex_trylock(&s->mu))
+			return;
+	}
+}
+
+mk_session *mk_lock(mk_layer *l, CK_SESSION_HANDLE h)
+{
+	p11o_session *rec = p11o_session_get(l->sessions, h);
+	if (!rec)
+		return NULL;
+	mk_session *s = p11o_session_ext(rec, l->ext);
+	pthread_mutex_lock(&s->mu);
+	if (p11o_session_get(l->sessions, h) != rec) { /* gone meanwhile */
+		mk_unlock(l, s);
+		return NULL;
+	}
+	return s;
+}
+
+/* Never waits for mu (see mech_int.h): the hook may run in a thread that
+ * holds it, or holds another record's while this one's holder ends its
+ * own session. */
 void mk_session_gone(void *ctx, p11o_session *rec, void *ext, bool last)
 {
+	mk_layer *l = ctx;
 	mk_session *s = ext;
-	(void)ctx;
 	(void)rec;
 	s->pass_memo = 0;
-	if (!s->has_ops) /* no operation was ever completed in the record */
+	/* No operation was ever completed in the record.  (One being made
+	 * now, under mu, for a session that just went is ended by the next
+	 * Init of its class in the record, or with the registry.) */
+	if (!s->has_ops)
 		return;
-	for (int k = 0; k < OPK_N; k++) {
-		if (!s->op[k])
-			continue;
-		mk_op_end(s->op[k]);
-		if (last) {
+	if (last) { /* the registry goes: no call is running */
+		for (int k = 0; k < OPK_N; k++) {
+			if (!s->op[k])
+				continue;
+			mk_op_end(s->op[k]);
 			EVP_MD_CTX_free(s->op[k]->md);
 			free(s->op[k]);
 			s->op[k] = NULL;
 		}
+		return;
 	}
+	atomic_store(&s->pending, true);
+	if (pthread_mutex_trylock(&s->mu) == 0)
+		mk_unlock(l, s);
 }
 
 mk_op *mk_op_get(mk_session *s, enum mk_opk k)
@@ -58,7 +108,9 @@ mk_op *mk_op_active(mk_layer *l, CK_SESSION_HANDLE h, enum mk_opk k)
 		return NULL;
 	r = mk_session_of(l, h);
 
-	return r && r->op[k] && r->op[k]->active ? r->op[k] : NULL;
+	return r && r->op[k] && r->op[k]->active && r->op[k]->owner == h
+		   ? r->op[k]
+		   : NULL;
 }
 
 void mk_op_end(mk_op *op)

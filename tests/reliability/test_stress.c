@@ -8,7 +8,9 @@
  *            and re-inserts the card every ~200 ms.
  * Every CKR must be one the standard allows for the call; a watchdog
  * turns a deadlock into a failure.  Prints the operation counts.
- * argv: p11overlay.so softhsm|card [seconds] */
+ * argv: p11overlay.so softhsm|card [seconds]; REL_STRESS_SWAP_MS sets
+ * the card's time out and in (default 200; the rig's own commands take
+ * longer, so a small value mostly makes swaps back to back). */
 #include <execinfo.h>
 #include <pthread.h>
 #include <signal.h>
@@ -28,6 +30,7 @@ static CK_FUNCTION_LIST_PTR fl;
 static CK_C_INITIALIZE_ARGS os_locking = {.flags = CKF_OS_LOCKING_OK};
 static bool card_mode;
 static double seconds = 10;
+static useconds_t swap_us = 200000;
 static atomic_bool stop;
 static atomic_ulong ops, errors, card_swaps, create_failures, creates;
 static CK_SLOT_ID hsm_slot;
@@ -257,12 +260,12 @@ static void *card_swapper(void *arg)
 	/* A failed rig command ends the run through main, never by exit()
 	 * from this thread while the workers are inside the module. */
 	while (!atomic_load(&stop)) {
-		usleep(200000);
+		usleep(swap_us);
 		if (p11test_rig_try("remove") != 0) {
 			rel_fail("rig remove failed");
 			break;
 		}
-		usleep(200000);
+		usleep(swap_us);
 		if (p11test_rig_try("insert") != 0) {
 			rel_fail("rig insert failed");
 			break;
@@ -366,6 +369,8 @@ int main(int argc, char **argv)
 		seconds = atof(env);
 	if (argc > 3)
 		seconds = atof(argv[3]);
+	if ((env = secure_getenv("REL_STRESS_SWAP_MS")))
+		swap_us = (useconds_t)atol(env) * 1000;
 	card_mode = strcmp(argv[2], "card") == 0;
 	rel_watchdog((unsigned)seconds + 120, "test_stress");
 	/* backtrace() loads libgcc before any crash, not in the handler. */

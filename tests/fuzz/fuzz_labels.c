@@ -3,7 +3,9 @@
  * pin"; the composed 32-byte label must be valid UTF-8 (checked by
  * p11o_utf8_char, itself covered by tests/unit/test_labels.c against an
  * independent decoder), without a leading blank, and splitting any 32
- * bytes must stay within its buffers. */
+ * bytes must stay within its buffers; a label field cleaned in place
+ * (p11o_utf8_fix_field) is valid, without control characters, and stays
+ * as it is when cleaned again. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +53,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (strlen(name) >= sizeof(name) || strlen(pin) >= sizeof(pin))
 			abort();
 	}
+	/* A provider's label field, cleaned in place: valid, no control
+	 * characters, and cleaning it again changes nothing. */
+	CK_UTF8CHAR field[32];
+	memset(field, ' ', sizeof(field));
+	memcpy(field, data, size < 32 ? size : 32);
+	p11o_utf8_fix_field(field, 32);
+	check_valid(field, 32);
+	for (size_t i = 0; i < 32; i++)
+		if (p11o_utf8_is_control(field[i]))
+			abort();
+	if (p11o_utf8_fix_field(field, 32))
+		abort();
 	char clean[64];
 	size_t n =
 	    p11o_utf8_clean(clean, sizeof(clean), (const char *)data, size);

@@ -130,6 +130,13 @@ mkdir -m 755 "$dir/goodlink"
 ln -s ../stickyconf "$dir/goodlink/d"
 P11OVERLAY_CONF=$dir/goodlink/d/good.conf run "$tool" --module "$mod" list
 expect "a config through our own directory link is used" 0 "Slot 0x"
+# path forms the walk resolves itself: '.', '..', '//', a relative link
+run "$tool" config check "$dir//goodlink/../stickyconf/./good.conf"
+expect "config check: '.', '..' and '//' in the path" 0 "0 error(s), 0 warning(s)"
+run env -C "$dir/goodlink" "$tool" config check d/good.conf
+expect "config check: a relative path through a relative link" 0 "0 error(s)"
+ln -s loop1 "$dir/loop2" && ln -s loop2 "$dir/loop1"
+config_refused "a loop of links" "$dir/loop1" "Too many levels of symbolic links"
 mkfifo "$dir/fifo.conf"
 config_refused "a FIFO config (and does not block)" "$dir/fifo.conf" \
 	"not a regular file (a FIFO)"

@@ -341,10 +341,12 @@ static CK_ULONG tag_slots(const provider_layer *l, unsigned k, CK_SLOT_ID *ids,
 	return kept;
 }
 
-/* Every provider's list, in provider order.  A count query (no buffer) is
- * passed to each provider as a count query too: OpenSC looks for new
- * readers only then.  The first provider's error is the answer; a later
- * provider that fails shows no slots. */
+/* Every provider's list, in provider order, written straight into the
+ * caller's buffer.  A count query (no buffer) is passed to each provider
+ * as a count query too: OpenSC looks for new readers only then.  Once the
+ * buffer is too short the remaining providers are only counted.  The first
+ * provider's error is the answer; a later provider that fails shows no
+ * slots. */
 static CK_RV pv_C_GetSlotList(p11o_layer *self, CK_BBOOL tokenPresent,
 			      CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
 {
@@ -354,54 +356,31 @@ static CK_RV pv_C_GetSlotList(p11o_layer *self, CK_BBOOL tokenPresent,
 			   ? l->fl[0].C_GetSlotList(tokenPresent, pSlotList,
 						    pulCount)
 			   : CKR_FUNCTION_NOT_SUPPORTED;
-	CK_SLOT_ID local[128], *all = local;
-	CK_ULONG cap = sizeof(local) / sizeof(local[0]), used = 0;
-	CK_RV rv = CKR_OK;
-	for (int attempt = 0; attempt < 4; attempt++) {
-		used = 0;
-		rv = CKR_OK;
-		for (unsigned k = 0; k < l->count && rv == CKR_OK; k++) {
-			if (!l->live[k] || !l->fl[k].C_GetSlotList)
-				continue;
-			CK_ULONG n = cap - used;
-			CK_RV r = l->fl[k].C_GetSlotList(
-			    tokenPresent, pSlotList ? all + used : NULL, &n);
-			if (r == CKR_BUFFER_TOO_SMALL && pSlotList) {
-				rv = r;
-				cap = used + n + 16;
-			} else if (r != CKR_OK) {
-				if (k == 0)
-					rv = r;
-			} else if (pSlotList) {
-				n = n < cap - used ? n : cap - used;
-				used += tag_slots(l, k, all + used, n);
-			} else {
-				used += n;
-			}
+	const CK_ULONG cap = pSlotList ? *pulCount : 0;
+	CK_ULONG used = 0;
+	bool filling = pSlotList != NULL;
+	for (unsigned k = 0; k < l->count; k++) {
+		if (!l->live[k] || !l->fl[k].C_GetSlotList)
+			continue;
+		CK_ULONG n = filling ? cap - used : 0;
+		CK_RV rv = l->fl[k].C_GetSlotList(
+		    tokenPresent, filling ? pSlotList + used : NULL, &n);
+		if (rv == CKR_BUFFER_TOO_SMALL && filling) {
+			filling = false; /* n is what it needs */
+			rv = CKR_OK;
+		} else if (rv == CKR_OK && filling) {
+			n = n < cap - used ? n : cap - used;
+			n = tag_slots(l, k, pSlotList + used, n);
 		}
-		if (rv != CKR_BUFFER_TOO_SMALL)
-			break;
-		/* Slots appeared between the calls: a larger buffer. */
-		CK_SLOT_ID *more = all == local
-				       ? malloc(cap * sizeof(*all))
-				       : realloc(all, cap * sizeof(*all));
-		if (!more) {
-			rv = CKR_HOST_MEMORY;
-			break;
+		if (rv != CKR_OK) {
+			if (k == 0)
+				return rv;
+			continue;
 		}
-		all = more;
+		used += n;
 	}
-	if (rv == CKR_OK && pSlotList) {
-		if (*pulCount < used)
-			rv = CKR_BUFFER_TOO_SMALL;
-		else
-			memcpy(pSlotList, all, used * sizeof(*all));
-	}
-	if (rv == CKR_OK || rv == CKR_BUFFER_TOO_SMALL)
-		*pulCount = used;
-	if (all != local)
-		free(all);
-	return rv;
+	*pulCount = used;
+	return pSlotList && !filling ? CKR_BUFFER_TOO_SMALL : CKR_OK;
 }
 
 /* Polls each provider once, starting where the last poll left off.  The

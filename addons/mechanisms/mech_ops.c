@@ -321,7 +321,11 @@ static CK_RV sign_finish(p11o_layer *self, CK_SESSION_HANDLE hs, mk_op *op,
 
 	if (!op->base.engine) {
 		rv = P11O_DOWN(self, C_Sign, hs, op->in, op->in_len, sig, len);
-		if (rv == CKR_BUFFER_TOO_SMALL || (rv == CKR_OK && !sig))
+		/* CKR_ARGUMENTS_BAD: the provider may keep its operation
+		 * (SoftHSM2 does); ours lives on with it, and ends with the
+		 * provider's next answer if the provider ended its own. */
+		if (rv == CKR_BUFFER_TOO_SMALL || (rv == CKR_OK && !sig) ||
+		    rv == CKR_ARGUMENTS_BAD)
 			return rv;
 		mk_op_end(op);
 		return rv;
@@ -354,7 +358,16 @@ static CK_RV mk_C_Sign(p11o_layer *self, CK_SESSION_HANDLE hs, CK_BYTE_PTR data,
 		mk_abort(self, hs, op, OPK_SIGN);
 		return rv;
 	}
-	return sign_finish(self, hs, op, sig, siglen);
+	rv = sign_finish(self, hs, op, sig, siglen);
+	/* The operation lives on (sign_finish): the next C_Sign brings its
+	 * data again, so it is prepared afresh, not from this call's. */
+	if (rv == CKR_ARGUMENTS_BAD && !op->base.engine && op->active &&
+	    op->prepared) {
+		op->prepared = false;
+		if (composite(op->def) && mk_hash_init(op, op->hash) != CKR_OK)
+			mk_abort(self, hs, op, OPK_SIGN);
+	}
+	return rv;
 }
 
 static CK_RV mk_C_SignUpdate(p11o_layer *self, CK_SESSION_HANDLE hs,

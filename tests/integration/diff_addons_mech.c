@@ -213,7 +213,7 @@ static CK_RV verify(CK_SESSION_HANDLE s, CK_MECHANISM *m, CK_OBJECT_HANDLE key,
  * answers are compared, the signature's validity is reported as KNOWN
  * while the bug is there, and fails the run once it is gone (then remove
  * this). */
-#define KNOWN_SIGN_NULL_LEN 1
+#define KNOWN_SIGN_NULL_LEN 0
 
 static CK_RV sign_after_null_len(CK_SESSION_HANDLE s, CK_MECHANISM *m,
 				 CK_OBJECT_HANDLE key, const void *data,

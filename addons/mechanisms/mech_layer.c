@@ -205,20 +205,24 @@ static CK_RV mk_C_DigestInit(p11o_layer *self, CK_SESSION_HANDLE hs,
 #define MK_SESSION_ARG_(kind, type, n)                                         \
 	P11O_IF_KIND(MK_SESSION_ARG_, kind, hs_ = n;)
 #define MK_FAST_(name, ...)                                                    \
-	static CK_RV fast_##name(p11o_layer *self, P11O_PARAMS(__VA_ARGS__))   \
+	__attribute__((noinline)) static CK_RV locked_##name(                  \
+	    p11o_layer *self, P11O_PARAMS(__VA_ARGS__))                        \
 	{                                                                      \
 		mk_layer *l = MK(self);                                        \
-		if (__builtin_expect(atomic_load_explicit(                     \
-					 &l->live_ops, memory_order_acquire),  \
-				     0)) {                                     \
-			CK_SESSION_HANDLE hs_ = CK_INVALID_HANDLE;             \
-			P11O_MAPS(MK_SESSION_ARG_, __VA_ARGS__)                \
-			mk_session *s_ = mk_lock(l, hs_);                      \
-			CK_RV rv_ =                                            \
-			    l->full.name(self, P11O_ARGS(__VA_ARGS__));        \
-			mk_unlock(l, s_);                                      \
-			return rv_;                                            \
-		}                                                              \
+		CK_SESSION_HANDLE hs_ = CK_INVALID_HANDLE;                     \
+		P11O_MAPS(MK_SESSION_ARG_, __VA_ARGS__)                        \
+		mk_session *s_ = mk_lock(l, hs_);                              \
+		CK_RV rv_ = l->full.name(self, P11O_ARGS(__VA_ARGS__));        \
+		mk_unlock(l, s_);                                              \
+		return rv_;                                                    \
+	}                                                                      \
+	static CK_RV fast_##name(p11o_layer *self, P11O_PARAMS(__VA_ARGS__))   \
+	{                                                                      \
+		if (__builtin_expect(                                          \
+			atomic_load_explicit(&MK(self)->live_ops,              \
+					     memory_order_acquire),            \
+			0))                                                    \
+			return locked_##name(self, P11O_ARGS(__VA_ARGS__));    \
 		return P11O_DOWN(self, name, P11O_ARGS(__VA_ARGS__));          \
 	}
 #define MK_FAST_FNS(X)                                                         \

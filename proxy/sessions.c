@@ -153,7 +153,7 @@ static void publish(p11o_session *s, const p11o_session *init)
 	s->gen = s->gen >= P11O_SESSION_GEN_MAX ? 1 : s->gen + 1;
 	CK_SESSION_HANDLE h =
 	    (CK_SESSION_HANDLE)s->gen << P11O_SESSION_INDEX_BITS | s->index;
-	atomic_store_explicit(&s->handle, h, memory_order_relaxed);
+	atomic_store_explicit(&s->handle, h, memory_order_release);
 	atomic_store_explicit(&s->key, h, memory_order_release);
 }
 

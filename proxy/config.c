@@ -88,6 +88,7 @@ static const struct key keys[] = {
     {SEC_OBJECTS, "application-serial", K_STR, CF(app_serial)},
     {SEC_OBJECTS, "application-label", K_STR, CF(app_label)},
     {SEC_OBJECTS, "application-update-count", K_STR, CF(app_update_count)},
+    {SEC_UNLOCK, "enabled", K_BOOL, CF(unlock_enabled)},
     {SEC_UNLOCK, "timeout", K_ULONG, CF(unlock_timeout)},
     {SEC_UNLOCK, "method", K_METHOD, CF(unlock_method)},
     {SEC_UNLOCK, "logout-on-reinitialize", K_BOOL, CF(logout_on_reinitialize)},
@@ -482,6 +483,7 @@ void p11o_config_defaults(p11o_config *cfg)
 	cfg->empty_slots_show = true;
 	strcpy(cfg->label_format, "%t (%p)");
 	cfg->objects_enabled = true;
+	cfg->unlock_enabled = true;
 	strcpy(cfg->app_serial, "PKCS #15");
 	strcpy(cfg->app_label, "Net iD");
 	strcpy(cfg->app_update_count, "Net iD");

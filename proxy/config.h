@@ -72,6 +72,7 @@ typedef struct p11o_config {
 	char app_update_count[P11O_CONF_STR]; /* default "Net iD" */
 
 	/* [unlock] */
+	bool unlock_enabled;               /* enabled = yes|no, default yes */
 	unsigned long unlock_timeout;      /* seconds, default 60 */
 	char unlock_method[P11O_CONF_STR]; /* "auto" | "apdu" | "provider" */
 	bool logout_on_reinitialize;       /* default yes */

@@ -167,6 +167,14 @@ p11o_layer *p11o_unlock_layer_new(struct p11o_stack *stack)
 		free(l);
 		return NULL;
 	}
+	l->base.name = "unlock";
+	l->base.ops = &l->ops;
+	l->base.stack = stack;
+	l->base.destroy = unlock_layer_destroy;
+	l->sessions = &stack->sessions;
+	l->view = &stack->view;
+	if (!stack->config.unlock_enabled)
+		return &l->base; /* no overrides: skipped */
 	p11o_ops *ops = &l->ops;
 #define UL_OP_(name, ...) ops->name = guarded_##name ? wrap_##name : NULL;
 	P11O_FUNCTIONS(UL_OP_)
@@ -188,12 +196,6 @@ p11o_layer *p11o_unlock_layer_new(struct p11o_stack *stack)
 	ops->C_GetUnlockChallenge = ul_C_GetUnlockChallenge;
 	ops->C_UnlockPINWithResponse = ul_C_UnlockPINWithResponse;
 	ops->C_ResetToken = ul_C_ResetToken;
-	l->base.name = "unlock";
-	l->base.ops = ops;
-	l->base.stack = stack;
-	l->base.destroy = unlock_layer_destroy;
-	l->sessions = &stack->sessions;
-	l->view = &stack->view;
 	if (p11o_sessions_reserve(l->sessions, 0, session_gone, l) ==
 	    SIZE_MAX) {
 		unlock_layer_destroy(&l->base);

@@ -3,10 +3,11 @@
  *
  *   diff_harness <p11overlay.so> <libsofthsm2.so> [--self | --layers L]
  *
- * L is "none" or a comma separated subset of objects, mechanisms, trace:
- * the proxy runs with those addons enabled ([objects]/[mechanisms]
- * enabled = yes, the rest no) and the trace layer on ([trace] path, level
- * full) or off.  The unlock layer has no switch: it is in every stack.
+ * L is "none" or a comma separated subset of objects, mechanisms, trace,
+ * no-unlock: the proxy runs with those addons enabled ([objects]/
+ * [mechanisms] enabled = yes, the rest no), the trace layer on ([trace]
+ * path, level full) or off, and the unlock layer on unless no-unlock
+ * ([unlock] enabled = no).
  *
  * Sets up one SoftHSM2 token directory (two initialised tokens), copies it
  * twice, then forks one child per module: "direct" loads SoftHSM2 itself,
@@ -76,6 +77,8 @@ static int parse_layers(const char *arg)
 			layers |= LAYER_MECHANISMS;
 		else if (strcmp(w, "trace") == 0)
 			layers |= LAYER_TRACE;
+		else if (strcmp(w, "no-unlock") == 0)
+			layers |= LAYER_NO_UNLOCK;
 		else
 			return -1;
 	}
@@ -110,9 +113,10 @@ static int make_env(const char *name, const char *softhsm, char *conf,
 			 "[trace]\npath = %s/trace.log\nlevel = full\n", dir);
 	snprintf(text, sizeof(text),
 		 "[provider]\nmodule = %s\n[objects]\nenabled = %s\n"
-		 "[mechanisms]\nenabled = %s\n%s",
+		 "[mechanisms]\nenabled = %s\n[unlock]\nenabled = %s\n%s",
 		 softhsm, layers & LAYER_OBJECTS ? "yes" : "no",
-		 layers & LAYER_MECHANISMS ? "yes" : "no", trace);
+		 layers & LAYER_MECHANISMS ? "yes" : "no",
+		 layers & LAYER_NO_UNLOCK ? "no" : "yes", trace);
 	/* e.g. P11O_DIFF_EXTRA=$'hide = CKM_SHA256\n' (see the top). */
 	const char *extra = getenv("P11O_DIFF_EXTRA");
 	size_t used = strlen(text);

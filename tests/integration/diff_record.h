@@ -115,6 +115,7 @@ void seq_after_finalize(void);
 #define LAYER_OBJECTS 1u
 #define LAYER_MECHANISMS 2u
 #define LAYER_TRACE 4u
+#define LAYER_NO_UNLOCK 8u /* the unlock layer is on unless this */
 
 /* The proxy child's function list with what the layers add on purpose set
  * aside (diff_addons.c); the special-object and mechanism paths checked

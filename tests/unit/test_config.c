@@ -114,6 +114,7 @@ static void test_every_key(void **state)
 				   "application-label = A2\n"
 				   "application-update-count = A3\n"
 				   "[unlock]\n"
+				   "enabled = no\n"
 				   "timeout = 120\n"
 				   "method = apdu\n"
 				   "logout-on-reinitialize = off\n"
@@ -142,6 +143,7 @@ static void test_every_key(void **state)
 	assert_string_equal(cfg.app_serial, "A1");
 	assert_string_equal(cfg.app_label, "A2");
 	assert_string_equal(cfg.app_update_count, "A3");
+	assert_false(cfg.unlock_enabled);
 	assert_int_equal(cfg.unlock_timeout, 120);
 	assert_string_equal(cfg.unlock_method, "apdu");
 	assert_false(cfg.logout_on_reinitialize);

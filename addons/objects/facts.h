@@ -52,13 +52,21 @@ typedef struct ob_facts {
 struct ob_reader;
 
 /* The addon's space in a session record (sessions.h): its part of a find
- * operation.  Zero at the start of every session (the registry hook resets
- * it). */
+ * operation, one word: the session it belongs to (OB_FIND_SESSION bits;
+ * 0: none), the synthetic objects still to return (a bit per ob_kind)
+ * and their token's index.  A session may end while another thread is
+ * inside a call with it and its record then serve a new session, so the
+ * word is only ever changed by compare-and-swap from a value of the
+ * caller's own session (ops.c), and the registry hook clears it. */
 typedef struct ob_session {
-	bool find_active;      /* our part of a find operation */
-	unsigned find_pending; /* bit per ob_kind still to return */
-	unsigned find_token;   /* their token's index */
+	atomic_ullong find;
 } ob_session;
+#define OB_FIND_SESSION 0xFFFFFFFFull /* handles are below 2^31 */
+#define OB_FIND_PENDING(w) ((unsigned)((w) >> 32) & 0xFFu)
+#define OB_FIND_TOKEN(w) ((unsigned)((w) >> 40))
+#define OB_FIND(hs, pending, token)                                            \
+	((unsigned long long)(hs) | (unsigned long long)(pending) << 32 |      \
+	 (unsigned long long)(token) << 40)
 
 enum ob_source { OB_SRC_UNKNOWN, OB_SRC_SOFT, OB_SRC_CARD };
 

@@ -81,7 +81,7 @@ static void session_gone(void *ctx, p11o_session *s, void *ext, bool last)
 	(void)ctx;
 	(void)s;
 	(void)last;
-	memset(ext, 0, sizeof(ob_session));
+	atomic_store(&((ob_session *)ext)->find, 0);
 }
 
 /* The slots layer closes the token's sessions, then passes C_Reinitialize

@@ -285,9 +285,14 @@ static CK_RV ob_C_FindObjectsInit(p11o_layer *self, CK_SESSION_HANDLE hs,
 		return rv;
 	ob_session *s = space(l, rec);
 	ob_token *tok = ob_token_get(l, rec->down_slot);
-	s->find_pending = tok ? matching(l, tok, t, n) : 0;
-	s->find_token = tok ? tok->idx : 0;
-	s->find_active = true;
+	unsigned long long want =
+	    OB_FIND(hs, tok ? matching(l, tok, t, n) : 0, tok ? tok->idx : 0);
+	/* Not over the find of a session that took the record meanwhile
+	 * (facts.h, ob_session). */
+	unsigned long long w = atomic_load(&s->find);
+	while (((w & OB_FIND_SESSION) == 0 || (w & OB_FIND_SESSION) == hs) &&
+	       !atomic_compare_exchange_weak(&s->find, &w, want))
+		;
 	return CKR_OK;
 }
 
@@ -311,14 +316,28 @@ static CK_RV ob_C_FindObjects(p11o_layer *self, CK_SESSION_HANDLE hs,
 	ob_layer *l = L(self);
 	p11o_session *rec = p11o_session_get(l->sessions, hs);
 	ob_session *s = rec ? space(l, rec) : NULL;
-	if (!s || !s->find_active || !s->find_pending || !h || !count ||
-	    max == 0)
+	if (!s || !h || !count || max == 0)
 		return find_down(l, hs, h, max, count);
+	/* Take up to max of this session's pending objects (facts.h). */
+	unsigned long long w = atomic_load(&s->find), left;
+	unsigned taken;
+	do {
+		if ((w & OB_FIND_SESSION) != hs || !OB_FIND_PENDING(w))
+			return find_down(l, hs, h, max, count);
+		unsigned pending = OB_FIND_PENDING(w);
+		taken = 0;
+		for (CK_ULONG n = 0; n < max && pending; n++) {
+			unsigned bit = pending & -pending;
+			taken |= bit;
+			pending &= ~bit;
+		}
+		left = OB_FIND(hs, pending, OB_FIND_TOKEN(w));
+	} while (!atomic_compare_exchange_weak(&s->find, &w, left));
 	CK_ULONG n = 0;
-	while (n < max && s->find_pending) {
-		int k = __builtin_ctz(s->find_pending);
-		s->find_pending &= ~(1u << k);
-		h[n++] = OB_HANDLE(s->find_token, k);
+	while (taken) {
+		int k = __builtin_ctz(taken);
+		taken &= ~(1u << k);
+		h[n++] = OB_HANDLE(OB_FIND_TOKEN(w), k);
 	}
 	CK_RV rv = CKR_OK;
 	if (n < max) {
@@ -339,8 +358,10 @@ static CK_RV ob_C_FindObjectsFinal(p11o_layer *self, CK_SESSION_HANDLE hs)
 	p11o_session *rec = p11o_session_get(l->sessions, hs);
 	if (rec) {
 		ob_session *s = space(l, rec);
-		s->find_active = false;
-		s->find_pending = 0;
+		unsigned long long w = atomic_load(&s->find);
+		while ((w & OB_FIND_SESSION) == hs &&
+		       !atomic_compare_exchange_weak(&s->find, &w, 0))
+			;
 	}
 	return rv;
 }

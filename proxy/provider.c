@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "safe_open.h"
 #include "stack.h"
@@ -36,8 +37,8 @@ int p11o_provider_load(p11o_provider *p, const char *path, char *err,
 	/* Every application runs this code: the same care as for the config
 	 * that names it, and loaded through the descriptor judged
 	 * (safe_open.h). */
-	p->dl =
-	    p11o_dlopen_module(path, RTLD_NOW | RTLD_LOCAL, why, sizeof(why));
+	p->dl = p11o_dlopen_module(path, RTLD_NOW | RTLD_LOCAL, &p->held_fd,
+				   why, sizeof(why));
 	if (!p->dl) {
 		snprintf(err, errlen, "cannot load provider '%s': %s", path,
 			 why);
@@ -48,8 +49,7 @@ int p11o_provider_load(p11o_provider *p, const char *path, char *err,
 			 "provider '%s' is p11overlay itself: it needs a real "
 			 "PKCS#11 module below it",
 			 path);
-		dlclose(p->dl);
-		p->dl = NULL;
+		p11o_provider_unload(p);
 		return -1;
 	}
 	/* Prefer the 3.0 interface; copy only as much as the interface's
@@ -75,8 +75,7 @@ int p11o_provider_load(p11o_provider *p, const char *path, char *err,
 	if (!get_list || get_list(&list) != CKR_OK || !list) {
 		snprintf(err, errlen,
 			 "provider '%s' has no usable C_GetFunctionList", path);
-		dlclose(p->dl);
-		p->dl = NULL;
+		p11o_provider_unload(p);
 		return -1;
 	}
 	memcpy(&p->fl, list, sizeof(CK_FUNCTION_LIST));
@@ -87,8 +86,11 @@ void p11o_provider_unload(p11o_provider *p)
 {
 	if (p->dl)
 		dlclose(p->dl);
+	if (p->dl && p->held_fd >= 0)
+		close(p->held_fd);
 	memset(&p->fl, 0, sizeof(p->fl));
 	p->dl = NULL;
+	p->held_fd = -1;
 }
 
 /* The layer keeps its own copies of the lists: one load per forwarded

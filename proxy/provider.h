@@ -24,6 +24,7 @@ typedef struct p11o_function_list {
 typedef struct p11o_provider {
 	char path[4096];
 	void *dl;
+	int held_fd; /* the loader's name is /proc/self/fd/<held_fd>; -1 */
 	p11o_function_list fl; /* zero where the provider has nothing */
 	int is_v3; /* list came from C_GetInterface("PKCS 11") 3.x */
 } p11o_provider;

@@ -45,12 +45,14 @@ static void loader_error(char *why, size_t whylen, const char *name,
 		snprintf(why, whylen, "%s", e);
 }
 
-void *p11o_dlopen_module(const char *path, int flags, char *why, size_t whylen)
+void *p11o_dlopen_module(const char *path, int flags, int *held, char *why,
+			 size_t whylen)
 {
 	int fd, fds[TRIES], used = 0;
 	char name[64] = "";
 	void *dl = NULL;
 
+	*held = -1;
 	if (p11o_open_module_file(path, &fd, why, whylen) != 0)
 		return NULL;
 	if (fd < 0) { /* a bare name: dlopen's search */
@@ -84,6 +86,11 @@ void *p11o_dlopen_module(const char *path, int flags, char *why, size_t whylen)
 	dl = dlopen(name[0] ? name : path, flags);
 	if (!dl)
 		loader_error(why, whylen, name[0] ? name : path, path);
+	/* The name the loader keeps stays valid while the library is loaded
+	 * (ASan's symbolizer opens it to name the provider's frames). */
+	*held = -1;
+	if (dl && name[0])
+		*held = fds[--used];
 	while (used > 0)
 		close(fds[--used]);
 	return dl;

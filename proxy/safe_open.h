@@ -49,7 +49,10 @@ int p11o_check_module_file(const char *path, char *why, size_t whylen);
 /* The module only (safe_dlopen.c): p11o_open_module_file, then dlopen
  * through /proc/self/fd/N, so the library loaded is the file judged (the
  * path when /proc is not mounted).  NULL with `why` set on refusal or a
- * loader error (whose text names the path, not the descriptor). */
-void *p11o_dlopen_module(const char *path, int flags, char *why, size_t whylen);
+ * loader error (whose text names the path, not the descriptor).  *held
+ * is the descriptor the loader's name stands for (-1: none): close it
+ * after dlclose. */
+void *p11o_dlopen_module(const char *path, int flags, int *held, char *why,
+			 size_t whylen);
 
 #endif

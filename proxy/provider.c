@@ -132,12 +132,34 @@ route_slot(p11o_layer *self, CK_SLOT_ID *id, unsigned *which)
 	return &l->fl[k];
 }
 
+/* Session h as its provider knows it: the function list, the provider's
+ * handle and the record, read as of h.  The record can be ended and reused
+ * for another session between the lookup and the reads (the application
+ * closing h in another thread), so the key is checked again after them
+ * (seqlock style); a handle gone meanwhile reaches the first provider as
+ * CK_INVALID_HANDLE, as an unknown one does, never as another session. */
 static inline const p11o_function_list *route_session(p11o_layer *self,
-						      const p11o_session *rec)
+						      CK_SESSION_HANDLE h,
+						      const p11o_session **rec,
+						      CK_SESSION_HANDLE *ph)
 {
 	provider_layer *l = PL(self);
-	return rec && rec->provider < l->count ? &l->fl[rec->provider]
-					       : &l->fl[0];
+	p11o_session *s = p11o_session_get(REG(self), h);
+	if (__builtin_expect(s != NULL, 1)) {
+		CK_SESSION_HANDLE p =
+		    __atomic_load_n(&s->provider_handle, __ATOMIC_RELAXED);
+		unsigned k = __atomic_load_n(&s->provider, __ATOMIC_RELAXED);
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&s->key, memory_order_relaxed) == h &&
+		    k < l->count) {
+			*rec = s;
+			*ph = p;
+			return &l->fl[k];
+		}
+	}
+	*rec = NULL;
+	*ph = CK_INVALID_HANDLE;
+	return &l->fl[0];
 }
 
 /* Session handles arrive as the application's (sessions.h): the record
@@ -150,9 +172,8 @@ static inline const p11o_function_list *route_session(p11o_layer *self,
 #define PV_PRE_SLOT P11O_KIND_HOOK
 #define PV_DO_PRE_SESSION(n)                                                   \
 	const CK_SESSION_HANDLE app_session = n;                               \
-	const p11o_session *rec = p11o_session_get(REG(self), n);              \
-	fl = route_session(self, rec);                                         \
-	n = rec ? rec->provider_handle : CK_INVALID_HANDLE;
+	const p11o_session *rec;                                               \
+	fl = route_session(self, app_session, &rec, &n);
 #define PV_DO_POST_SESSION(n)                                                  \
 	if (rv != CKR_OK && rec)                                               \
 		p11o_sessions_follow(REG(self), app_session, rec, rv, false);
@@ -236,12 +257,12 @@ static CK_RV pv_C_OpenSession(p11o_layer *self, CK_SLOT_ID slotID,
 static CK_RV pv_C_GetSessionInfo(p11o_layer *self, CK_SESSION_HANDLE hSession,
 				 CK_SESSION_INFO_PTR pInfo)
 {
-	const p11o_session *rec = p11o_session_get(REG(self), hSession);
-	const p11o_function_list *fl = route_session(self, rec);
+	const p11o_session *rec;
+	CK_SESSION_HANDLE ph;
+	const p11o_function_list *fl = route_session(self, hSession, &rec, &ph);
 	if (!fl->C_GetSessionInfo)
 		return CKR_FUNCTION_NOT_SUPPORTED;
-	CK_RV rv = fl->C_GetSessionInfo(
-	    rec ? rec->provider_handle : CK_INVALID_HANDLE, pInfo);
+	CK_RV rv = fl->C_GetSessionInfo(ph, pInfo);
 	if (rv == CKR_OK && pInfo && rec && rec->slot != P11O_NO_SLOT)
 		pInfo->slotID = self->stack->view.slots[rec->slot].id;
 	else if (rv != CKR_OK && rec)
@@ -251,12 +272,12 @@ static CK_RV pv_C_GetSessionInfo(p11o_layer *self, CK_SESSION_HANDLE hSession,
 
 static CK_RV pv_C_CloseSession(p11o_layer *self, CK_SESSION_HANDLE hSession)
 {
-	const p11o_session *rec = p11o_session_get(REG(self), hSession);
-	const p11o_function_list *fl = route_session(self, rec);
+	const p11o_session *rec;
+	CK_SESSION_HANDLE ph;
+	const p11o_function_list *fl = route_session(self, hSession, &rec, &ph);
 	if (!fl->C_CloseSession)
 		return CKR_FUNCTION_NOT_SUPPORTED;
-	CK_RV rv =
-	    fl->C_CloseSession(rec ? rec->provider_handle : CK_INVALID_HANDLE);
+	CK_RV rv = fl->C_CloseSession(ph);
 	if (rec)
 		p11o_sessions_follow(REG(self), hSession, rec, rv, true);
 	return rv;

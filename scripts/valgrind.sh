@@ -17,6 +17,9 @@ WRAP="valgrind --quiet --error-exitcode=1 --leak-check=full \
 --track-fds=no --child-silent-after-fork=yes --suppressions=$SUPP"
 # Short variants: valgrind is ~20-50x slower.
 export REL_STRESS_SECONDS=${REL_STRESS_SECONDS:-3}
+# rel-stress-card runs its test in a re-executed child (test_stress.c:
+# supervise) that valgrind would not follow: run it in place.
+export REL_STRESS_CHILD=1
 # VmRSS means little under valgrind (its own queues); its leak check does.
 export REL_RSS_BOUND_KB=${REL_RSS_BOUND_KB:--1}
 if [ $# -gt 0 ]; then

@@ -18,8 +18,4 @@ p11o_layer *p11o_slots_layer_new(struct p11o_stack *stack);
  * that the provider answers with its own error in its own order. */
 #define P11O_INVALID_PROVIDER_SLOT (~(CK_SLOT_ID)0)
 
-/* Exposed for unit tests. */
-CK_SLOT_ID p11o_slot_id_for(const unsigned char description[64],
-			    unsigned index);
-
 #endif

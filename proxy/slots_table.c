@@ -27,11 +27,6 @@ static CK_SLOT_ID make_id(uint32_t hash, unsigned index)
 	return ((CK_SLOT_ID)(hash & 0x7FFFFFFu) << 4) | (index & 0xFu);
 }
 
-CK_SLOT_ID p11o_slot_id_for(const unsigned char description[64], unsigned index)
-{
-	return make_id(description_hash(description), index);
-}
-
 size_t sl_slot_count(const slots_layer *l)
 {
 	return p11o_slot_count(l->view);

@@ -142,11 +142,15 @@ static p11o_session *take(p11o_sessions *r)
 /* Fill s and make it a session (its key published last). */
 static void publish(p11o_session *s, const p11o_session *init)
 {
-	s->provider_handle = init->provider_handle;
-	s->provider = init->provider;
-	s->down_slot = init->down_slot;
-	s->slot = init->slot;
-	s->insertion = init->insertion;
+	/* Read without a lock by walks and lookups of an older session of
+	 * this record (the key's compare-and-swap decides; these reads only
+	 * need to be whole): relaxed atomic stores. */
+	__atomic_store_n(&s->provider_handle, init->provider_handle,
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&s->provider, init->provider, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->down_slot, init->down_slot, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->slot, init->slot, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->insertion, init->insertion, __ATOMIC_RELAXED);
 	s->rw = init->rw;
 	s->notify = init->notify;
 	s->application = init->application;
@@ -224,7 +228,11 @@ void p11o_sessions_end_slot(p11o_sessions *r, unsigned provider,
 	for (uint32_t i = 1; i < n; i++) {
 		p11o_session *s = p11o_session_at(r, i);
 		CK_SESSION_HANDLE h = atomic_load(&s->key);
-		if (h && s->provider == provider && s->down_slot == down_slot)
+		if (h &&
+		    __atomic_load_n(&s->provider, __ATOMIC_RELAXED) ==
+			provider &&
+		    __atomic_load_n(&s->down_slot, __ATOMIC_RELAXED) ==
+			down_slot)
 			end_record(r, s, h);
 	}
 }
@@ -236,7 +244,8 @@ void p11o_sessions_end_stale(p11o_sessions *r, CK_ULONG slot, uint64_t now)
 	for (uint32_t i = 1; i < n; i++) {
 		p11o_session *s = p11o_session_at(r, i);
 		CK_SESSION_HANDLE h = atomic_load(&s->key);
-		if (h && s->slot == slot && s->insertion != now)
+		if (h && __atomic_load_n(&s->slot, __ATOMIC_RELAXED) == slot &&
+		    __atomic_load_n(&s->insertion, __ATOMIC_RELAXED) != now)
 			end_record(r, s, h);
 	}
 }

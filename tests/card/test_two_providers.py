@@ -10,7 +10,7 @@ and C_Finalize.
 
 argv: p11overlay.so p11overlay-tool.  One rig and one SoftHSM2 token
 directory in a temporary directory, always removed."""
-import os, re, shutil, subprocess, sys, tempfile, threading, time
+import ctypes, os, re, shutil, subprocess, sys, tempfile, threading, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -147,6 +147,16 @@ def main(so, tool):
                                   (PyKCS11.CKA_LABEL, "TokenSerialNumber")])
             assert len(objs) == 1, objs
 
+        # C_HasNewEvent (the extension, from the same loaded module) sees
+        # the card's events too: nothing new before the removal.
+        ext = ctypes.CDLL(so)
+        ext.C_HasNewEvent.argtypes = [ctypes.POINTER(ctypes.c_ulong)]
+        last = ctypes.c_ulong(0)
+        while ext.C_HasNewEvent(ctypes.byref(last)) == 0:
+            pass
+        assert ext.C_HasNewEvent(ctypes.byref(last)) == PyKCS11.CKR_NO_EVENT
+        before = last.value
+
         # The card is pulled while another thread signs on the soft token.
         errors, count, stop = [], [0], threading.Event()
 
@@ -173,7 +183,10 @@ def main(so, tool):
         t.join(60)
         assert not t.is_alive() and not errors and count[0] > 0, (errors, count)
         print("soft-token signatures during the removal:", count[0])
-        # The removal reached the application as events on the card's slots.
+        # The removal reached the application as events on the card's slots,
+        # through C_HasNewEvent and through C_WaitForSlotEvent.
+        assert ext.C_HasNewEvent(ctypes.byref(last)) == PyKCS11.CKR_OK, last
+        assert last.value > before, (before, last.value)
         seen = set()
         for _ in range(20):
             try:

@@ -81,7 +81,7 @@ def main(so, tool):
     tmp = tempfile.mkdtemp(prefix="p11o-twoprov-")
     d = os.path.join(tmp, "rig")
     try:
-        env = rig.start(d)
+        env = rig.start(d, owner=os.getpid())  # stops even if we are killed
         os.environ.update(env)
         soft_token(tmp)
         opensc = env["RIG_OPENSC_MODULE"]

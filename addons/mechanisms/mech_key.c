@@ -11,13 +11,21 @@
 
 #include "mech_int.h"
 
-/* One attribute into buf (cap bytes); its length, or -1 when absent. */
+/* One attribute into buf (cap bytes); its length, or -1 when absent.  A
+ * failure that is not about the attribute itself (the session or key
+ * gone meanwhile, the device) is kept in *hard for the caller to return
+ * instead of a key-type verdict. */
 static long attr(p11o_layer *self, CK_SESSION_HANDLE hs, CK_OBJECT_HANDLE key,
-		 CK_ATTRIBUTE_TYPE type, void *buf, CK_ULONG cap)
+		 CK_ATTRIBUTE_TYPE type, void *buf, CK_ULONG cap, CK_RV *hard)
 {
 	CK_ATTRIBUTE a = {type, buf, cap};
 	CK_RV rv = P11O_DOWN(self, C_GetAttributeValue, hs, key, &a, 1);
 
+	if (rv != CKR_OK && rv != CKR_ATTRIBUTE_TYPE_INVALID &&
+	    rv != CKR_ATTRIBUTE_SENSITIVE && rv != CKR_BUFFER_TOO_SMALL &&
+	    *hard == CKR_OK)
+		*hard = rv == CKR_OBJECT_HANDLE_INVALID ? CKR_KEY_HANDLE_INVALID
+							: rv;
 	/* a length beyond the buffer is never believed */
 	return rv == CKR_OK && a.ulValueLen <= cap ? (long)a.ulValueLen : -1;
 }
@@ -40,9 +48,12 @@ static CK_RV rsa_key(p11o_layer *self, CK_SESSION_HANDLE hs,
 		     CK_OBJECT_HANDLE key, bool pub, mk_op *op)
 {
 	unsigned char n[MK_MAX_K], e[16];
-	long nl = attr(self, hs, key, CKA_MODULUS, n, sizeof(n)), el;
+	CK_RV hard = CKR_OK;
+	long nl = attr(self, hs, key, CKA_MODULUS, n, sizeof(n), &hard), el;
 	size_t skip = 0;
 
+	if (hard != CKR_OK)
+		return hard;
 	while (nl > 0 && (size_t)nl > skip && n[skip] == 0)
 		skip++;
 	if (nl <= 0 || (size_t)nl == skip)
@@ -53,9 +64,9 @@ static CK_RV rsa_key(p11o_layer *self, CK_SESSION_HANDLE hs,
 		op->kbits--;
 	if (!pub)
 		return CKR_OK;
-	el = attr(self, hs, key, CKA_PUBLIC_EXPONENT, e, sizeof(e));
+	el = attr(self, hs, key, CKA_PUBLIC_EXPONENT, e, sizeof(e), &hard);
 	if (el <= 0)
-		return CKR_KEY_TYPE_INCONSISTENT;
+		return hard != CKR_OK ? hard : CKR_KEY_TYPE_INCONSISTENT;
 	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
 	BIGNUM *bn = BN_bin2bn(n + skip, (int)op->k, NULL);
 	BIGNUM *be = BN_bin2bn(e, (int)el, NULL);
@@ -95,7 +106,9 @@ static CK_RV ec_key(p11o_layer *self, CK_SESSION_HANDLE hs,
 		    CK_OBJECT_HANDLE key, bool pub, mk_op *op)
 {
 	unsigned char prm[256], pt[300];
-	long pl = attr(self, hs, key, CKA_EC_PARAMS, prm, sizeof(prm)), ptl;
+	CK_RV hard = CKR_OK;
+	long pl = attr(self, hs, key, CKA_EC_PARAMS, prm, sizeof(prm), &hard),
+	     ptl;
 	const unsigned char *p = prm;
 	ASN1_OBJECT *obj = pl > 0 ? d2i_ASN1_OBJECT(NULL, &p, pl) : NULL;
 	int nid = obj ? OBJ_obj2nid(obj) : NID_undef;
@@ -103,6 +116,10 @@ static CK_RV ec_key(p11o_layer *self, CK_SESSION_HANDLE hs,
 	CK_RV rv = CKR_KEY_TYPE_INCONSISTENT;
 
 	ASN1_OBJECT_free(obj);
+	if (hard != CKR_OK) {
+		EC_GROUP_free(g);
+		return hard;
+	}
 	if (!g) /* explicit or unknown curve parameters */
 		return pub ? rv : CKR_OK;
 	op->k = 2 * (((size_t)EC_GROUP_get_degree(g) + 7) / 8);
@@ -110,7 +127,9 @@ static CK_RV ec_key(p11o_layer *self, CK_SESSION_HANDLE hs,
 	EC_GROUP_free(g);
 	if (!pub)
 		return CKR_OK;
-	ptl = attr(self, hs, key, CKA_EC_POINT, pt, sizeof(pt));
+	ptl = attr(self, hs, key, CKA_EC_POINT, pt, sizeof(pt), &hard);
+	if (hard != CKR_OK)
+		return hard;
 	p = pt;
 	unwrap_point(&p, &ptl);
 	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
@@ -154,9 +173,11 @@ CK_RV mk_key_load(p11o_layer *self, CK_SESSION_HANDLE hs, CK_OBJECT_HANDLE key,
 	rv = ec ? ec_key(self, hs, key, pub, op)
 		: rsa_key(self, hs, key, pub, op);
 	if (rv == CKR_OK && op->base.engine) {
-		long n =
-		    attr(self, hs, key, CKA_ID, op->keyref, sizeof(op->keyref));
+		CK_RV hard = CKR_OK;
+		long n = attr(self, hs, key, CKA_ID, op->keyref,
+			      sizeof(op->keyref), &hard);
 		op->keyref_len = n > 0 ? (size_t)n : 0;
+		rv = hard;
 	}
 	return rv;
 }

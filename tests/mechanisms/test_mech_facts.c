@@ -7,6 +7,8 @@
  * are asked again after C_Reinitialize of the slot and after C_Finalize.
  * The signatures stay right (verified through the proxy, and byte for
  * byte equal to SoftHSM2's own).
+ * A session closed while a completed mechanism's Init reads the key's
+ * public parts gives CKR_SESSION_HANDLE_INVALID, as the token would.
  * argv[1] = p11overlay.so, argv[2] = libsofthsm2.so,
  * argv[3] = count_provider.so. */
 #include <dlfcn.h>
@@ -26,6 +28,7 @@
 static const char *softhsm, *counter_path;
 static unsigned long (*info_calls)(void);
 static CK_RV (*reinitialize)(CK_SLOT_ID);
+static void (*close_session_on)(CK_ATTRIBUTE_TYPE);
 static unsigned char msg[500], native_sig[256];
 
 #define HIDE "[mechanisms]\nhide = CKM_SHA256_RSA_PKCS\n"
@@ -158,6 +161,36 @@ static void test_asked_once(void **state)
 	mt_stop();
 }
 
+/* The session ends between the Init's key reads: the session's verdict,
+ * not a key-type one. */
+static void test_session_closed_mid_init(void **state)
+{
+	(void)state;
+	CK_MECHANISM m = {CKM_SHA256_RSA_PKCS, NULL, 0};
+	static const CK_ATTRIBUTE_TYPE at[] = {CKA_PUBLIC_EXPONENT, CKA_MODULUS,
+					       CKA_MODULUS};
+	mt_start(counter_path, HIDE, "mech facts", "1234");
+	CK_OBJECT_HANDLE priv = mt_find(CKO_PRIVATE_KEY, "f1");
+	CK_OBJECT_HANDLE pub = mt_find(CKO_PUBLIC_KEY, "f1");
+	for (size_t i = 0; i < 3; i++) {
+		CK_SESSION_HANDLE s;
+		CK_SESSION_INFO si;
+		assert_int_equal(mt->C_OpenSession(mt_slot, CKF_SERIAL_SESSION,
+						   NULL, NULL, &s),
+				 CKR_OK);
+		close_session_on(at[i]);
+		CK_RV rv = i == 2 ? mt->C_SignInit(s, &m, priv)
+				  : mt->C_VerifyInit(s, &m, pub);
+		assert_int_equal(rv, CKR_SESSION_HANDLE_INVALID);
+		assert_int_equal(mt->C_GetSessionInfo(s, &si),
+				 CKR_SESSION_HANDLE_INVALID);
+	}
+	/* Unarmed, the same Inits work in a live session. */
+	assert_int_equal(mt->C_VerifyInit(mt_s, &m, pub), CKR_OK);
+	assert_int_equal(mt->C_SignInit(mt_s, &m, priv), CKR_OK);
+	mt_stop();
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
@@ -182,10 +215,13 @@ int main(int argc, char **argv)
 	}
 	info_calls = (unsigned long (*)(void))dlsym(
 	    counter, "count_provider_mechanism_info");
-	if (!info_calls)
+	close_session_on = (void (*)(CK_ATTRIBUTE_TYPE))dlsym(
+	    counter, "count_provider_close_session_on");
+	if (!info_calls || !close_session_on)
 		return 1;
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_asked_once),
+	    cmocka_unit_test(test_session_closed_mid_init),
 	};
 	int r = cmocka_run_group_tests(tests, setup, teardown);
 	p11test_unload(&mt_m);

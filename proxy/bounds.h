@@ -10,7 +10,9 @@
  *    says a provider must answer; pValue and type are restored if the
  *    provider changed them;
  *  - an output byte buffer (C_Sign, C_Decrypt, ...) said to hold more than
- *    its size fails with CKR_DEVICE_ERROR, its length reset to the size.
+ *    its size fails with CKR_DEVICE_ERROR, its length reset to the size:
+ *    checked in the provider layer's forward (provider.c), the one layer
+ *    below, so those calls skip this one.
  *
  * Size queries (a NULL buffer) are passed on as they are: callers that
  * allocate from them must do so overflow-safe themselves.  Functions

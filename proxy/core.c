@@ -158,6 +158,7 @@ static void stack_destroy(p11o_stack *s)
 	p11o_card_cache_free(s->cards);
 	if (s->have_registry)
 		p11o_slot_view_destroy(&s->view);
+	pthread_mutex_destroy(&s->switch_mu);
 	free(s);
 }
 
@@ -265,6 +266,13 @@ static CK_RV stack_build(p11o_stack *s, char *err, size_t errlen)
 			return CKR_HOST_MEMORY;
 	resolve(s, s->trace ? 1 : 0, &s->plain, &s->entry_plain);
 	resolve(s, 0, &s->traced, &s->entry_traced);
+	p11o_targets idle;
+	const size_t first = s->trace ? 1 : 0;
+	p11o_stack_resolve_idle(s->layers + first, n - first, &idle);
+	s->entry_idle = idle;
+	s->entry_idle.C_Initialize = s->entry_plain.C_Initialize;
+	s->entry_idle.C_Finalize = s->entry_plain.C_Finalize;
+	s->entry_idle.C_SetTraceCallback = s->entry_plain.C_SetTraceCallback;
 	return CKR_OK;
 }
 
@@ -278,10 +286,51 @@ static const p11o_targets *chain(const p11o_stack *s)
 	return trace_active(s) ? &s->traced : &s->plain;
 }
 
-static void publish(const p11o_stack *s)
+/* The chain every call takes while tracing is off (docs/architecture.md
+ * §3): the idle one while nothing is busy.  Under switch_mu. */
+static const p11o_targets *untraced(p11o_stack *s)
 {
+	return atomic_load(&s->busy) ? &s->entry_plain : &s->entry_idle;
+}
+
+static void publish(p11o_stack *s)
+{
+	pthread_mutex_lock(&s->switch_mu);
 	atomic_store(&p11o_active,
-		     trace_active(s) ? &s->entry_traced : &s->entry_plain);
+		     trace_active(s) ? &s->entry_traced : untraced(s));
+	pthread_mutex_unlock(&s->switch_mu);
+}
+
+/* The idle chain and the full one (docs/architecture.md §3).  A layer
+ * counts its state in `busy` before the state can be seen, then publishes
+ * the full chain under switch_mu; the idle chain comes back only under
+ * switch_mu with busy 0.  So once busy_enter returns, no switch to the idle
+ * chain can happen before the matching busy_leave: one that checked busy
+ * before the increment finished its store before we took switch_mu, and
+ * we replace it.  Only the pair idle <-> full of this stack is swapped
+ * (compare-and-swap): tracing, C_Finalize and a fork publish other
+ * tables, which stay.  A call that loaded the idle chain just before
+ * busy_enter finishes there, as a call that read the counters just before
+ * they grew did before this chain existed. */
+void p11o_stack_busy_enter(p11o_stack *s)
+{
+	atomic_fetch_add(&s->busy, 1);
+	pthread_mutex_lock(&s->switch_mu);
+	const p11o_targets *idle = &s->entry_idle;
+	atomic_compare_exchange_strong(&p11o_active, &idle, &s->entry_plain);
+	pthread_mutex_unlock(&s->switch_mu);
+}
+
+void p11o_stack_busy_leave(p11o_stack *s)
+{
+	if (atomic_fetch_sub(&s->busy, 1) != 1)
+		return;
+	pthread_mutex_lock(&s->switch_mu);
+	const p11o_targets *full = &s->entry_plain;
+	if (atomic_load(&s->busy) == 0)
+		atomic_compare_exchange_strong(&p11o_active, &full,
+					       &s->entry_idle);
+	pthread_mutex_unlock(&s->switch_mu);
 }
 
 static void report_failure(p11o_stack *s, const char *err)
@@ -331,6 +380,7 @@ static CK_RV core_initialize(p11o_layer *self, CK_VOID_PTR pInitArgs)
 		pthread_mutex_unlock(&init_lock);
 		return CKR_HOST_MEMORY;
 	}
+	pthread_mutex_init(&s->switch_mu, NULL);
 	p11o_mutex_configure(args);
 	s->provider_args.flags = CKF_OS_LOCKING_OK;
 	if (args)
@@ -386,6 +436,8 @@ static CK_RV core_finalize(p11o_layer *self, CK_VOID_PTR pReserved)
 	 * then nothing of the stack is finalised or freed while a call that
 	 * saw it still runs (inflight.h). */
 	finalizing = atomic_load(&p11o_active);
+	if (finalizing == &s->entry_idle) /* the full one: busy may change */
+		finalizing = &s->entry_plain;
 	atomic_store(&p11o_active, &during_finalize);
 	for (size_t i = 0; i < s->layer_count; i++)
 		if (s->layers[i] && s->layers[i]->wake)

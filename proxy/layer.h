@@ -37,6 +37,10 @@ struct p11o_stack;
 struct p11o_layer {
 	const char *name;
 	const p11o_ops *ops;
+	/* What the layer does while the stack is idle (stack.h: no card
+	 * held, no operation completed in the proxy): ops without the
+	 * functions that then only go down; NULL: the same as ops. */
+	const p11o_ops *idle_ops;
 	p11o_targets down;        /* filled by p11o_stack_resolve() */
 	struct p11o_stack *stack; /* shared context (config, provider) */
 	void (*destroy)(p11o_layer *self); /* frees the layer; may be NULL */
@@ -52,6 +56,13 @@ struct p11o_layer {
  * given layers, ordered top (application side) to bottom.  Functions no
  * layer implements resolve to a stub returning CKR_FUNCTION_NOT_SUPPORTED. */
 void p11o_stack_resolve(p11o_layer **layers, size_t count, p11o_targets *top);
+
+/* The entry targets of the idle chain (docs/architecture.md §3): for each
+ * function the first layer whose idle_ops (or ops) implements it.  The
+ * layers' `down` tables are not touched: below a layer that runs, the
+ * call goes on as in the full chain. */
+void p11o_stack_resolve_idle(p11o_layer **layers, size_t count,
+			     p11o_targets *top);
 
 /* Fill every target with the stub that returns `rv`-style defaults:
  * CKR_CRYPTOKI_NOT_INITIALIZED (used before C_Initialize and after fork). */

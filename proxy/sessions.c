@@ -150,6 +150,7 @@ static void publish(p11o_session *s, const p11o_session *init)
 	__atomic_store_n(&s->provider, init->provider, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->down_slot, init->down_slot, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->slot, init->slot, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->app_slot, init->app_slot, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->insertion, init->insertion, __ATOMIC_RELAXED);
 	s->rw = init->rw;
 	s->notify = init->notify;

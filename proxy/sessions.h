@@ -66,6 +66,7 @@ typedef struct p11o_session {
 	CK_SLOT_ID down_slot; /* the slot as layers below the slots layer
 				 name it */
 	CK_ULONG slot;        /* slot view index, or P11O_NO_SLOT */
+	CK_SLOT_ID app_slot;  /* that slot's application ID (its `id`) */
 	uint64_t insertion;   /* p11o_slot_insertion() at open */
 	bool rw;              /* CKF_RW_SESSION */
 	/* The application's C_OpenSession callback and its argument: the

@@ -37,6 +37,27 @@ void p11o_stack_resolve(p11o_layer **layers, size_t count, p11o_targets *top)
 #undef P11O_RESOLVE_
 }
 
+void p11o_stack_resolve_idle(p11o_layer **layers, size_t count,
+			     p11o_targets *top)
+{
+#define P11O_RESOLVE_IDLE_(name, ...)                                          \
+	{                                                                      \
+		top->name.fn = unsupported_##name;                             \
+		top->name.layer = NULL;                                        \
+		for (size_t i = count; i-- > 0;) {                             \
+			const p11o_ops *o = layers[i]->idle_ops                \
+						? layers[i]->idle_ops          \
+						: layers[i]->ops;              \
+			if (o->name) {                                         \
+				top->name.fn = o->name;                        \
+				top->name.layer = layers[i];                   \
+			}                                                      \
+		}                                                              \
+	}
+	P11O_FUNCTIONS(P11O_RESOLVE_IDLE_)
+#undef P11O_RESOLVE_IDLE_
+}
+
 void p11o_targets_fill_uninitialized(p11o_targets *t)
 {
 #define P11O_UNINIT_(name, ...)                                                \

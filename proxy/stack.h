@@ -3,6 +3,8 @@
 #ifndef P11O_STACK_H
 #define P11O_STACK_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "config.h"
@@ -33,6 +35,16 @@ typedef struct p11o_stack {
 	 * C_Initialize/C_Finalize/C_SetTraceCallback in front.  Immutable
 	 * while published. */
 	p11o_targets entry_plain, entry_traced;
+	/* The idle chain (docs/architecture.md §3): entry_plain without the
+	 * layer functions that only go down while `busy` is 0 (the unlock
+	 * guard, the mechanisms layer's operation functions).  Published
+	 * instead of entry_plain while busy is 0 and tracing is off. */
+	p11o_targets entry_idle;
+	/* Card holds and operations completed in the proxy that exist
+	 * (p11o_stack_busy_enter/leave); switch_mu orders the switches
+	 * between entry_idle and entry_plain. */
+	atomic_long busy;
+	pthread_mutex_t switch_mu;
 	/* What the provider's C_Initialize gets: OS locking, and the
 	 * application's no-threads flag (docs/architecture.md §3). */
 	CK_C_INITIALIZE_ARGS provider_args;
@@ -50,5 +62,15 @@ typedef struct p11o_stack {
 	/* Cards behind the provider's slots, shared by the layers. */
 	struct p11o_card_cache *cards;
 } p11o_stack;
+
+/* A layer is about to create state that the idle chain would pass by (a
+ * card hold, an operation completed in the proxy): returns once the full
+ * chain is published, so every call that starts after this returns runs
+ * the full chain until the matching p11o_stack_busy_leave (docs/
+ * architecture.md §3).  Call it before the state is visible. */
+void p11o_stack_busy_enter(p11o_stack *s);
+/* That state is gone (after it is no longer visible): with none left the
+ * idle chain is published again. */
+void p11o_stack_busy_leave(p11o_stack *s);
 
 #endif

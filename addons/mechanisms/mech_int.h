@@ -80,6 +80,7 @@ typedef struct mk_op {
 	bool active;
 	CK_SESSION_HANDLE owner; /* the session it was started in */
 	atomic_long *live;       /* the layer's count of active operations */
+	struct p11o_stack *stack; /* counts it as busy too (stack.h) */
 	const mk_def *def;
 	mk_base base;
 	EVP_MD_CTX *md; /* made once, reused by every operation */
@@ -152,10 +153,15 @@ typedef struct mk_layer {
 	p11o_layer base;
 	p11o_ops ops;
 	p11o_ops full; /* the operation functions behind the fast ones */
+	p11o_ops idle; /* ops without the fast ones (stack.h: idle chain) */
 	const p11o_config *cfg;
 	p11o_sessions *sessions; /* the stack's */
 	size_t ext;              /* offset of mk_session in a record */
-	atomic_long live_ops;    /* 0: no lookups on the per-call path */
+	/* 0: no lookups on the per-call path.  Each active operation counts
+	 * in the stack's `busy` too (enter before it starts, leave after it
+	 * ends), so while none is, calls take the idle chain without the
+	 * operation functions (docs/architecture.md §3). */
+	atomic_long live_ops;
 	p11o_mutex eng_lock;
 	mk_engine_entry engines[MK_MAX_ENGINES];
 	size_t neng;

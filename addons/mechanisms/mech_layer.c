@@ -320,5 +320,12 @@ p11o_layer *p11o_mechanisms_layer_new(struct p11o_stack *stack)
 #define MK_INSTALL_(name) ops->name = fast_##name;
 	MK_FAST_FNS(MK_INSTALL_)
 #undef MK_INSTALL_
+	/* The idle chain (docs/architecture.md §3) skips the fast functions:
+	 * with live_ops 0 they only go down. */
+	l->idle = *ops;
+#define MK_IDLE_(name) l->idle.name = NULL;
+	MK_FAST_FNS(MK_IDLE_)
+#undef MK_IDLE_
+	l->base.idle_ops = &l->idle;
 	return &l->base;
 }

@@ -204,6 +204,10 @@ CK_RV mk_start(p11o_layer *self, mk_session *s, enum mk_opk k,
 		return rv;
 	}
 	op->live = &MK(self)->live_ops;
+	op->stack = self->stack;
+	/* The full chain before the Init returns: every later call of the
+	 * session runs the operation functions (docs/architecture.md §3). */
+	p11o_stack_busy_enter(op->stack);
 	atomic_fetch_add(op->live, 1);
 	op->active = true;
 	return CKR_OK;

@@ -119,8 +119,10 @@ void mk_op_end(mk_op *op)
 		op->base.eng.DigestEnd(op->base.eng.pContext, op->est, NULL,
 				       NULL);
 	op->est = NULL;
-	if (op->active && op->live)
+	if (op->active && op->live) {
 		atomic_fetch_sub(op->live, 1);
+		p11o_stack_busy_leave(op->stack);
+	}
 	EVP_PKEY_free(op->pkey);
 	op->pkey = NULL;
 	OPENSSL_free(op->label);

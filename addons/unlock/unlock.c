@@ -196,6 +196,18 @@ p11o_layer *p11o_unlock_layer_new(struct p11o_stack *stack)
 	ops->C_GetUnlockChallenge = ul_C_GetUnlockChallenge;
 	ops->C_UnlockPINWithResponse = ul_C_UnlockPINWithResponse;
 	ops->C_ResetToken = ul_C_ResetToken;
+	/* The idle chain (docs/architecture.md §3) leaves out what only goes
+	 * down while nholds is 0: the guard, C_CloseSession's and
+	 * C_GetTokenInfo's hold checks. */
+	l->idle = *ops;
+#define UL_IDLE_(name, ...)                                                    \
+	if (l->idle.name == wrap_##name)                                       \
+		l->idle.name = NULL;
+	P11O_FUNCTIONS(UL_IDLE_)
+#undef UL_IDLE_
+	l->idle.C_CloseSession = NULL;
+	l->idle.C_GetTokenInfo = NULL;
+	l->base.idle_ops = &l->idle;
 	if (p11o_sessions_reserve(l->sessions, 0, session_gone, l) ==
 	    SIZE_MAX) {
 		unlock_layer_destroy(&l->base);

@@ -45,6 +45,7 @@ static bool still_held(unlock_layer *l, ul_hold *h)
 		return true;
 	h->active = false;
 	atomic_fetch_sub(&l->nholds, 1);
+	p11o_stack_busy_leave(l->base.stack);
 	return false;
 }
 
@@ -127,8 +128,10 @@ void ul_hold_release(unlock_layer *l, ul_hold *h)
 {
 	p11o_mutex_lock(&l->mu);
 	p11o_card *card = h->card;
-	if (h->active)
+	if (h->active) {
 		atomic_fetch_sub(&l->nholds, 1);
+		p11o_stack_busy_leave(l->base.stack);
+	}
 	h->active = false;
 	h->card = NULL;
 	h->owned = h->challenge = h->have_info = false;
@@ -213,6 +216,8 @@ static CK_RV new_hold(unlock_layer *l, CK_SLOT_ID slot, const char *reader,
 	h->view_slot = view_slot;
 	h->insertion = insertion;
 	h->active = true;
+	/* The full chain, with the guard, before the guard can see it. */
+	p11o_stack_busy_enter(l->base.stack);
 	atomic_fetch_add(&l->nholds, 1);
 	p11o_mutex_unlock(&l->mu);
 	p11o_mutex_unlock(&l->op_mu);

@@ -65,9 +65,14 @@ typedef struct ul_hold {
 typedef struct unlock_layer {
 	p11o_layer base;
 	p11o_ops ops;
+	p11o_ops idle; /* ops without what only goes down with no hold */
 	p11o_mutex mu;
 	p11o_mutex op_mu;
-	atomic_int nholds; /* active holds: the per-call fast path */
+	/* Active holds: the per-call fast path.  Each one counts in the
+	 * stack's `busy` too (p11o_stack_busy_enter before it grows,
+	 * p11o_stack_busy_leave after it shrinks), so while it is 0 calls
+	 * take the idle chain without the guard (docs/architecture.md §3). */
+	atomic_int nholds;
 	ul_hold holds[UL_MAX_HOLDS];
 	p11o_sessions *sessions; /* the stack's (sessions.h) */
 	p11o_slot_view *view;    /* the stack's (slotview.h) */

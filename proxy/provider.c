@@ -206,7 +206,7 @@ static inline const p11o_function_list *route_session(p11o_layer *self,
 		const void *bd_buf_ = NULL;                                    \
 		CK_ULONG_PTR bd_len_ = NULL;                                   \
 		P11O_MAPS(PV_BD_, __VA_ARGS__)                                 \
-		/* ULONG_MAX: nothing to check (no provider says more). */    \
+		/* ULONG_MAX: nothing to check (no provider says more). */     \
 		const CK_ULONG room_ =                                         \
 		    bd_buf_ && bd_len_ ? *bd_len_ : (CK_ULONG)-1;              \
 		P11O_MAPS(PV_PRE_, __VA_ARGS__)                                \

@@ -78,8 +78,8 @@ typedef struct mk_base {
 
 typedef struct mk_op {
 	bool active;
-	CK_SESSION_HANDLE owner; /* the session it was started in */
-	atomic_long *live;       /* the layer's count of active operations */
+	CK_SESSION_HANDLE owner;  /* the session it was started in */
+	atomic_long *live;        /* the layer's count of active operations */
 	struct p11o_stack *stack; /* counts it as busy too (stack.h) */
 	const mk_def *def;
 	mk_base base;

@@ -176,6 +176,13 @@ static void test_challenge_response(void **state)
 			 CKR_FUNCTION_FAILED);
 	assert_int_equal(fl->C_Login(s, CKU_USER, U("1234")),
 			 CKR_FUNCTION_FAILED);
+	/* Also where no layer above the guard overrides the function: the
+	 * idle chain, without the guard, is not taken while held
+	 * (docs/architecture.md §3). */
+	CK_SESSION_INFO si;
+	assert_int_equal(fl->C_GetSessionInfo(other, &si), CKR_FUNCTION_FAILED);
+	CK_MECHANISM dm = {CKM_SHA256, NULL, 0};
+	assert_int_equal(fl->C_DigestInit(other, &dm), CKR_FUNCTION_FAILED);
 	CK_TOKEN_INFO ti;
 	usleep(1200000); /* past the card cache's PIN state lifetime */
 	double t0 = now();

@@ -197,8 +197,9 @@ p11o_layer *p11o_unlock_layer_new(struct p11o_stack *stack)
 	ops->C_UnlockPINWithResponse = ul_C_UnlockPINWithResponse;
 	ops->C_ResetToken = ul_C_ResetToken;
 	/* The idle chain (docs/architecture.md §3) leaves out what only goes
-	 * down while nholds is 0: the guard, C_CloseSession's and
-	 * C_GetTokenInfo's hold checks. */
+	 * down while nholds is 0 on the per-call path: the guard and
+	 * C_CloseSession's hold check (C_GetTokenInfo's stays: the provider's
+	 * own call costs far more). */
 	l->idle = *ops;
 #define UL_IDLE_(name, ...)                                                    \
 	if (l->idle.name == wrap_##name)                                       \
@@ -206,7 +207,6 @@ p11o_layer *p11o_unlock_layer_new(struct p11o_stack *stack)
 	P11O_FUNCTIONS(UL_IDLE_)
 #undef UL_IDLE_
 	l->idle.C_CloseSession = NULL;
-	l->idle.C_GetTokenInfo = NULL;
 	l->base.idle_ops = &l->idle;
 	if (p11o_sessions_reserve(l->sessions, 0, session_gone, l) ==
 	    SIZE_MAX) {

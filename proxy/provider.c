@@ -190,7 +190,8 @@ static inline const p11o_function_list *route_session(p11o_layer *self,
 /* The bounds layer's check of an output buffer (bounds.h), done here so
  * the per-call path has one layer less: a length the provider returns
  * beyond the caller's buffer is cut to it and the call fails with
- * CKR_DEVICE_ERROR (the provider wrote past it or lies). */
+ * CKR_DEVICE_ERROR (the provider wrote past it or lies; the session's
+ * verdict of that answer is the same as of CKR_OK: alive). */
 #define PV_BD_OUT_BYTES P11O_KIND_HOOK
 #define PV_BD_OUT_LEN P11O_KIND_HOOK
 #define PV_BD_DO_OUT_BYTES(n) bd_buf_ = n;

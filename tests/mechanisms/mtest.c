@@ -45,6 +45,44 @@ void mt_stop(void)
 	check(mt->C_Finalize(NULL), CKR_OK, "C_Finalize");
 }
 
+int mt_soft_setup(int argc, char **argv, const char *label, const char *extra,
+		  long *rounds)
+{
+	if (argc < 3) {
+		fprintf(stderr, "usage: %s p11overlay.so libsofthsm2.so [n]\n",
+			argv[0]);
+		return 2;
+	}
+	if (argc > 3)
+		*rounds = atol(argv[3]);
+	p11test_softhsm_start(label, "1234", "5678");
+	p11test_load(&mt_m, argv[1]);
+	mt = mt_m.fl;
+	mt_start(argv[2], extra, label, "1234");
+	return 0;
+}
+
+CK_OBJECT_HANDLE mt_rsa_keypair(const char *id, const char *who)
+{
+	CK_BBOOL yes = CK_TRUE;
+	CK_ULONG bits = 2048;
+	CK_BYTE e[] = {1, 0, 1};
+	CK_ATTRIBUTE pt[] = {{CKA_TOKEN, &yes, 1},
+			     {CKA_ID, (void *)id, (CK_ULONG)strlen(id)},
+			     {CKA_VERIFY, &yes, 1},
+			     {CKA_MODULUS_BITS, &bits, sizeof(bits)},
+			     {CKA_PUBLIC_EXPONENT, e, sizeof(e)}};
+	CK_ATTRIBUTE kt[] = {{CKA_TOKEN, &yes, 1}, {CKA_SIGN, &yes, 1}};
+	CK_MECHANISM m = {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
+	CK_OBJECT_HANDLE pub, priv;
+	if (mt->C_GenerateKeyPair(mt_s, &m, pt, 5, kt, 2, &pub, &priv) !=
+	    CKR_OK) {
+		fprintf(stderr, "%s: key pair\n", who);
+		exit(1);
+	}
+	return priv;
+}
+
 CK_OBJECT_HANDLE mt_find(CK_OBJECT_CLASS cls, const char *id)
 {
 	CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)},

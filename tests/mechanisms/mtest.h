@@ -18,8 +18,17 @@ extern CK_SLOT_ID mt_slot;
 void mt_start(const char *provider, const char *extra, const char *label,
 	      const char *pin);
 void mt_stop(void);
+/* The start of a threaded test on SoftHSM2 in a throw-away token:
+ * argv = p11overlay.so libsofthsm2.so [rounds]; loads the module and
+ * mt_start()s it with `extra` as the config.  0, or the exit status for a
+ * usage error. */
+int mt_soft_setup(int argc, char **argv, const char *label, const char *extra,
+		  long *rounds);
 
 CK_OBJECT_HANDLE mt_find(CK_OBJECT_CLASS cls, const char *id);
+/* An RSA-2048 token key pair with CKA_ID `id` (4 bytes) in mt_s; exits
+ * with a message naming `who` when the token refuses.  The private key. */
+CK_OBJECT_HANDLE mt_rsa_keypair(const char *id, const char *who);
 CK_RV mt_info(CK_MECHANISM_TYPE m, CK_MECHANISM_INFO *info);
 bool mt_listed(CK_MECHANISM_TYPE m);
 

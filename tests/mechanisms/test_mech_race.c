@@ -130,42 +130,14 @@ static void *closer(void *arg)
 	return NULL;
 }
 
-static void keypair(void)
-{
-	CK_BBOOL yes = CK_TRUE;
-	CK_ULONG bits = 2048;
-	CK_BYTE e[] = {1, 0, 1};
-	CK_ATTRIBUTE pt[] = {{CKA_TOKEN, &yes, 1},
-			     {CKA_ID, "race", 4},
-			     {CKA_VERIFY, &yes, 1},
-			     {CKA_MODULUS_BITS, &bits, sizeof(bits)},
-			     {CKA_PUBLIC_EXPONENT, e, sizeof(e)}};
-	CK_ATTRIBUTE kt[] = {{CKA_TOKEN, &yes, 1}, {CKA_SIGN, &yes, 1}};
-	CK_MECHANISM m = {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0};
-	CK_OBJECT_HANDLE pub, priv;
-	if (mt->C_GenerateKeyPair(mt_s, &m, pt, 5, kt, 2, &pub, &priv) !=
-	    CKR_OK) {
-		fprintf(stderr, "test_mech_race: key pair\n");
-		exit(1);
-	}
-}
-
 int main(int argc, char **argv)
 {
-	if (argc < 3) {
-		fprintf(stderr, "usage: %s p11overlay.so libsofthsm2.so [n]\n",
-			argv[0]);
-		return 2;
-	}
-	if (argc > 3)
-		rounds = atol(argv[3]);
-	p11test_softhsm_start("mech race", "1234", "5678");
-	p11test_load(&mt_m, argv[1]);
-	mt = mt_m.fl;
-	mt_start(argv[2],
-		 "[mechanisms]\nhide = CKM_SHA256_RSA_PKCS, CKM_SHA256\n",
-		 "mech race", "1234");
-	keypair();
+	int usage = mt_soft_setup(
+	    argc, argv, "mech race",
+	    "[mechanisms]\nhide = CKM_SHA256_RSA_PKCS, CKM_SHA256\n", &rounds);
+	if (usage)
+		return usage;
+	mt_rsa_keypair("race", "test_mech_race");
 	pthread_t th[WORKERS], c;
 	unsigned long closes = 0;
 	pthread_create(&c, NULL, closer, &closes);

@@ -49,6 +49,7 @@
 static struct {
 	const char *module;
 	const char *direct;
+	const char *direct_also;
 	const char *label;
 	const char *module_label;
 	const char *pin;
@@ -86,6 +87,10 @@ static void usage(void)
 		"  --module PATH     module under test\n"
 		"  --direct PATH     reference module (default %s);\n"
 		"                    'none' runs the module alone\n"
+		"  --direct-also PATH a second provider the direct side loads\n"
+		"                    and initialises too, and whose slots its\n"
+		"                    slotlist asks as well: the reference for\n"
+		"                    a module with two providers\n"
 		"  --label L         token label, L* = prefix (default %s)\n"
 		"  --module-label L  token label through --module (default: "
 		"--label)\n"
@@ -136,6 +141,10 @@ typedef CK_RV (*op_fn)(worker *w);
 struct bench {
 	CK_FUNCTION_LIST_PTR fl;
 	void *dl;
+	/* --direct-also: loaded and initialised beside fl (the direct side
+	 * of a two-provider run); slotlist lists its slots too. */
+	CK_FUNCTION_LIST_PTR also_fl;
+	void *also_dl;
 	CK_SLOT_ID slot;
 	CK_SESSION_HANDLE s;
 	CK_OBJECT_HANDLE objs[MAX_OBJECTS];
@@ -163,6 +172,13 @@ static CK_RV op_slotlist(worker *w)
 		CK_RV rv = f->C_GetSlotList(CK_TRUE, ids, &n);
 		if (rv != CKR_OK)
 			return rv;
+		if (w->b->also_fl) {
+			CK_ULONG m = 64 - n;
+			rv = w->b->also_fl->C_GetSlotList(CK_TRUE, ids + n, &m);
+			if (rv != CKR_OK)
+				return rv;
+			n += m;
+		}
 		w->found = n;
 	}
 	return CKR_OK;
@@ -354,6 +370,30 @@ static uint64_t now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The second provider of --direct-also: loaded and initialised as an
+ * application using both modules would. */
+static CK_RV load_also(bench *b, const char *path, char *err, size_t errlen)
+{
+	b->also_dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	CK_C_GetFunctionList gfl =
+	    b->also_dl
+		? (CK_C_GetFunctionList)dlsym(b->also_dl, "C_GetFunctionList")
+		: NULL;
+	if (!gfl || gfl(&b->also_fl) != CKR_OK) {
+		snprintf(err, errlen, "cannot load %s", path);
+		b->also_fl = NULL;
+		return CKR_GENERAL_ERROR;
+	}
+	CK_C_INITIALIZE_ARGS ia = {0};
+	ia.flags = CKF_OS_LOCKING_OK;
+	CK_RV rv = b->also_fl->C_Initialize(&ia);
+	if (rv != CKR_OK) {
+		snprintf(err, errlen, "%s: C_Initialize: 0x%lx", path, rv);
+		b->also_fl = NULL;
+	}
+	return rv;
 }
 
 static CK_RV load(bench *b, const char *path, char *err, size_t errlen)
@@ -602,6 +642,9 @@ static void run_op(bench *b, int op, long iters, int threads, FILE *out)
 	fflush(out);
 }
 
+/* The direct child's --direct-also module (set in the child). */
+static const char *serve_also;
+
 static int serve(const char *path, int in_fd, int out_fd)
 {
 	FILE *in = fdopen(in_fd, "r");
@@ -613,7 +656,10 @@ static int serve(const char *path, int in_fd, int out_fd)
 	b.thread_allocs =
 	    (unsigned long (*)(void))dlsym(RTLD_DEFAULT, "p11bench_allocs");
 	char err[512] = "";
-	CK_RV rv = load(&b, path, err, sizeof(err));
+	CK_RV rv =
+	    serve_also ? load_also(&b, serve_also, err, sizeof(err)) : CKR_OK;
+	if (rv == CKR_OK)
+		rv = load(&b, path, err, sizeof(err));
 	if (rv != CKR_OK) {
 		fprintf(out, "error %s\n", err);
 		fflush(out);
@@ -646,6 +692,8 @@ static int serve(const char *path, int in_fd, int out_fd)
 		CALLGRIND_STOP_INSTRUMENTATION;
 	b.fl->C_CloseAllSessions(b.slot);
 	b.fl->C_Finalize(NULL);
+	if (b.also_fl)
+		b.also_fl->C_Finalize(NULL);
 	return 0;
 }
 
@@ -655,6 +703,7 @@ typedef struct child {
 	const char *path;
 	const char *tag;
 	const char *label; /* NULL: opt.label */
+	const char *also;  /* --direct-also, for the direct child */
 	pid_t pid;
 	FILE *to, *from;
 	char cg_prefix[512];
@@ -697,6 +746,7 @@ static int start_child(child *c)
 		close(up[0]);
 		if (c->label)
 			opt.label = c->label;
+		serve_also = c->also;
 		if (!opt.callgrind)
 			_exit(serve(c->path, down[0], up[1]));
 		char fds[64], outf[600];
@@ -725,6 +775,10 @@ static int start_child(child *c)
 		argv[n++] = objs;
 		if (!opt.login)
 			argv[n++] = "--no-login";
+		if (c->also) {
+			argv[n++] = "--serve-also";
+			argv[n++] = (char *)c->also;
+		}
 		argv[n] = NULL;
 		execvp(argv[0], argv);
 		fprintf(stderr, "p11bench: exec %s: %s\n", argv[0],
@@ -845,7 +899,7 @@ static int parent(void)
 
 	bool with_direct = strcmp(opt.direct, "none") != 0;
 	child cs[2] = {
-	    {.path = opt.direct, .tag = "direct"},
+	    {.path = opt.direct, .tag = "direct", .also = opt.direct_also},
 	    {.path = opt.module, .tag = "module", .label = opt.module_label}};
 	child *first = with_direct ? &cs[0] : &cs[1];
 	char tmpdir[] = "/tmp/p11bench-cg.XXXXXX";
@@ -1038,6 +1092,10 @@ int main(int argc, char **argv)
 			opt.module = ARG();
 		else if (!strcmp(key, "--direct"))
 			opt.direct = ARG();
+		else if (!strcmp(key, "--direct-also"))
+			opt.direct_also = ARG();
+		else if (!strcmp(key, "--serve-also"))
+			serve_also = ARG();
 		else if (!strcmp(key, "--label"))
 			opt.label = ARG();
 		else if (!strcmp(key, "--module-label"))

@@ -4,7 +4,7 @@
 #include <time.h>
 
 p11o_inflight_counter p11o_inflight[2];
-atomic_ulong p11o_inflight_epoch;
+_Atomic(atomic_long *) p11o_inflight_now = &p11o_inflight[0].n;
 
 static void wait_drained(atomic_long *n)
 {
@@ -23,9 +23,12 @@ static void wait_drained(atomic_long *n)
 void p11o_calls_drain(void)
 {
 	for (int i = 0; i < 2; i++) {
-		unsigned long e = atomic_fetch_add_explicit(
-		    &p11o_inflight_epoch, 1, memory_order_seq_cst);
-		wait_drained(&p11o_inflight[e & 1].n);
+		atomic_long *now = atomic_load(&p11o_inflight_now);
+		atomic_long *other = now == &p11o_inflight[0].n
+					 ? &p11o_inflight[1].n
+					 : &p11o_inflight[0].n;
+		wait_drained(atomic_exchange_explicit(&p11o_inflight_now, other,
+						      memory_order_seq_cst));
 	}
 }
 

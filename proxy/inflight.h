@@ -5,11 +5,12 @@
  * anything of it is finalised or freed.
  *
  * The per-call cost is one relaxed load and two atomic adds, no lock.
- * There are two counters, picked by the parity of an epoch: C_Finalize
- * flips the epoch and waits for the counter callers used before, twice,
- * so callers that keep coming (they count in the other one) never hold it
- * up.  A caller counts itself before it loads the active table, so one
- * that saw the stack is always in a counter C_Finalize waits for. */
+ * There are two counters; p11o_inflight_now points at the one new calls
+ * use.  C_Finalize points it at the other and waits for the one callers
+ * used before, twice, so callers that keep coming (they count in the other
+ * one) never hold it up.  A caller counts itself before it loads the active
+ * table, so one that saw the stack is always in a counter C_Finalize waits for.
+ */
 #ifndef P11O_INFLIGHT_H
 #define P11O_INFLIGHT_H
 
@@ -20,21 +21,22 @@ typedef struct p11o_inflight_counter {
 } p11o_inflight_counter;
 
 extern p11o_inflight_counter p11o_inflight[2];
-extern atomic_ulong p11o_inflight_epoch;
+extern _Atomic(atomic_long *) p11o_inflight_now;
 
-/* Before loading the active table; returns what p11o_call_leave takes. */
-static inline unsigned p11o_call_enter(void)
+/* Before loading the active table; returns what p11o_call_leave takes
+ * (one load, not an epoch's parity turned into an address: the entry
+ * points are the per-call path). */
+static inline atomic_long *p11o_call_enter(void)
 {
-	unsigned b = (unsigned)(atomic_load_explicit(&p11o_inflight_epoch,
-						     memory_order_relaxed) &
-				1);
-	atomic_fetch_add_explicit(&p11o_inflight[b].n, 1, memory_order_seq_cst);
-	return b;
+	atomic_long *n =
+	    atomic_load_explicit(&p11o_inflight_now, memory_order_relaxed);
+	atomic_fetch_add_explicit(n, 1, memory_order_seq_cst);
+	return n;
 }
 
-static inline void p11o_call_leave(unsigned b)
+static inline void p11o_call_leave(atomic_long *n)
 {
-	atomic_fetch_sub_explicit(&p11o_inflight[b].n, 1, memory_order_release);
+	atomic_fetch_sub_explicit(n, 1, memory_order_release);
 }
 
 /* After the stack is unpublished: returns when no call that entered

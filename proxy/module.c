@@ -17,7 +17,7 @@
 #pragma GCC visibility push(hidden)
 extern _Atomic(const p11o_targets *) p11o_active;
 extern p11o_inflight_counter p11o_inflight[2];
-extern atomic_ulong p11o_inflight_epoch;
+extern _Atomic(atomic_long *) p11o_inflight_now;
 #pragma GCC visibility pop
 
 /* Counted in flight (inflight.h), except the functions that take the
@@ -29,7 +29,7 @@ extern atomic_ulong p11o_inflight_epoch;
 		    P11O_FN_##name != P11O_FN_C_Initialize &&                  \
 		    P11O_FN_##name != P11O_FN_C_Finalize &&                    \
 		    P11O_FN_##name != P11O_FN_C_SetTraceCallback;              \
-		unsigned b = counted ? p11o_call_enter() : 0;                  \
+		atomic_long *b = counted ? p11o_call_enter() : NULL;           \
 		const p11o_targets *t =                                        \
 		    atomic_load_explicit(&p11o_active, memory_order_seq_cst);  \
 		CK_RV rv = t->name.fn(t->name.layer, P11O_ARGS(__VA_ARGS__));  \

@@ -1,111 +1,41 @@
+/* The provider layer, the bottom of the stack (docs/architecture.md §3):
+ * forwards to the provider(s) with their own session handles and slot
+ * IDs, and makes the session records. */
 #include "provider.h"
 
-#include <dlfcn.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "safe_open.h"
 #include "stack.h"
 #include "variables.h"
 
-/* Is the module loaded at `dl` this very library (named directly, through
- * a symlink or a hard link: the dynamic loader gives one handle per file)?
- * Its C_Initialize would wait for the lock ours holds (issue 16). */
-static bool is_self(void *dl)
-{
-	Dl_info self;
-	if (!dladdr((void *)&is_self, &self) || !self.dli_fname)
-		return false;
-	void *me = dlopen(self.dli_fname, RTLD_LAZY | RTLD_NOLOAD);
-	bool same = me && me == dl;
-	if (me)
-		dlclose(me);
-	return same;
-}
-
-int p11o_provider_load(p11o_provider *p, const char *path, char *err,
-		       size_t errlen)
-{
-	char why[512];
-
-	memset(p, 0, sizeof(*p));
-	snprintf(p->path, sizeof(p->path), "%s", path);
-	/* Every application runs this code: the same care as for the config
-	 * that names it, and loaded through the descriptor judged
-	 * (safe_open.h). */
-	p->dl = p11o_dlopen_module(path, RTLD_NOW | RTLD_LOCAL, &p->held_fd,
-				   why, sizeof(why));
-	if (!p->dl) {
-		snprintf(err, errlen, "cannot load provider '%s': %s", path,
-			 why);
-		return -1;
-	}
-	if (is_self(p->dl)) {
-		snprintf(err, errlen,
-			 "provider '%s' is p11overlay itself: it needs a real "
-			 "PKCS#11 module below it",
-			 path);
-		p11o_provider_unload(p);
-		return -1;
-	}
-	/* Prefer the 3.0 interface; copy only as much as the interface's
-	 * own version promises, into our zeroed maximum-size struct. */
-	CK_C_GetInterface get_interface =
-	    (CK_C_GetInterface)dlsym(p->dl, "C_GetInterface");
-	if (get_interface) {
-		CK_INTERFACE_PTR iface = NULL;
-		if (get_interface((CK_UTF8CHAR_PTR) "PKCS 11", NULL, &iface,
-				  0) == CKR_OK &&
-		    iface && iface->pFunctionList) {
-			const CK_VERSION *v = iface->pFunctionList;
-			p->is_v3 = v->major >= 3;
-			memcpy(&p->fl, iface->pFunctionList,
-			       p->is_v3 ? sizeof(p->fl)
-					: sizeof(CK_FUNCTION_LIST));
-			return 0;
-		}
-	}
-	CK_C_GetFunctionList get_list =
-	    (CK_C_GetFunctionList)dlsym(p->dl, "C_GetFunctionList");
-	CK_FUNCTION_LIST_PTR list = NULL;
-	if (!get_list || get_list(&list) != CKR_OK || !list) {
-		snprintf(err, errlen,
-			 "provider '%s' has no usable C_GetFunctionList", path);
-		p11o_provider_unload(p);
-		return -1;
-	}
-	memcpy(&p->fl, list, sizeof(CK_FUNCTION_LIST));
-	return 0;
-}
-
-void p11o_provider_unload(p11o_provider *p)
-{
-	if (p->dl)
-		dlclose(p->dl);
-	if (p->dl && p->held_fd >= 0)
-		close(p->held_fd);
-	memset(&p->fl, 0, sizeof(p->fl));
-	p->dl = NULL;
-	p->held_fd = -1;
-}
-
 /* The layer keeps its own copies of the lists: one load per forwarded
- * call. */
+ * call.  `fl` is the provider's, NULL where it has no function; `call`
+ * has a stub answering CKR_FUNCTION_NOT_SUPPORTED there instead, so the
+ * per-call forwards need no test. */
 typedef struct provider_layer {
 	p11o_layer base;
 	p11o_ops ops;
 	unsigned count;
 	p11o_function_list fl[P11O_CONF_MAX_MODULES];
+	p11o_function_list call[P11O_CONF_MAX_MODULES];
 	/* Somebody else in this process initialised the provider (p11-kit
 	 * loading OpenSC's own registration too): it is theirs to finalise. */
 	bool shared[P11O_CONF_MAX_MODULES];
 	/* Initialised by us or by somebody else; a provider after the first
 	 * whose C_Initialize failed shows no slots. */
 	bool live[P11O_CONF_MAX_MODULES];
+	/* C_GetSlotList's providers, in order: the live ones that have it
+	 * (made at C_Initialize). */
+	struct slot_lister {
+		CK_C_GetSlotList fn;
+		unsigned k;
+		CK_SLOT_ID tag; /* p11o_provider_slot_id(k, 0) */
+	} listers[P11O_CONF_MAX_MODULES];
+	unsigned nlisters;
 	/* Where the next event poll starts, so one busy provider cannot
 	 * starve the others. */
 	atomic_uint next_poll;
@@ -125,11 +55,11 @@ route_slot(p11o_layer *self, CK_SLOT_ID *id, unsigned *which)
 	CK_SLOT_ID k = *id >> P11O_PROVIDER_SHIFT;
 	if (k == 0 || k >= l->count) {
 		*which = 0;
-		return &l->fl[0];
+		return &l->call[0];
 	}
 	*id &= P11O_PROVIDER_SLOT_MASK;
 	*which = (unsigned)k;
-	return &l->fl[k];
+	return &l->call[k];
 }
 
 /* Session h as its provider knows it: the function list, the provider's
@@ -138,29 +68,52 @@ route_slot(p11o_layer *self, CK_SLOT_ID *id, unsigned *which)
  * closing h in another thread), so the key is checked again after them
  * (seqlock style); a handle gone meanwhile reaches the first provider as
  * CK_INVALID_HANDLE, as an unknown one does, never as another session. */
+static inline const p11o_function_list *
+route_session_slot(p11o_layer *self, CK_SESSION_HANDLE h,
+		   const p11o_session **rec, CK_SESSION_HANDLE *ph,
+		   CK_SLOT_ID *app_slot)
+{
+	p11o_session *s = p11o_session_get(REG(self), h);
+	if (__builtin_expect(s != NULL, 1)) {
+		CK_SESSION_HANDLE p =
+		    __atomic_load_n(&s->provider_handle, __ATOMIC_RELAXED);
+		/* The provider's `call` list, published with h
+		 * (pv_C_OpenSession): no index, no range check. */
+		const void *fl = __atomic_load_n(&s->route, __ATOMIC_RELAXED);
+		if (app_slot)
+			*app_slot =
+			    __atomic_load_n(&s->app_slot, __ATOMIC_RELAXED);
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&s->key, memory_order_relaxed) == h) {
+			*rec = s;
+			*ph = p;
+			return fl;
+		}
+	}
+	*rec = NULL;
+	*ph = CK_INVALID_HANDLE;
+	return &PL(self)->call[0];
+}
+
 static inline const p11o_function_list *route_session(p11o_layer *self,
 						      CK_SESSION_HANDLE h,
 						      const p11o_session **rec,
 						      CK_SESSION_HANDLE *ph)
 {
-	provider_layer *l = PL(self);
-	p11o_session *s = p11o_session_get(REG(self), h);
-	if (__builtin_expect(s != NULL, 1)) {
-		CK_SESSION_HANDLE p =
-		    __atomic_load_n(&s->provider_handle, __ATOMIC_RELAXED);
-		unsigned k = __atomic_load_n(&s->provider, __ATOMIC_RELAXED);
-		atomic_thread_fence(memory_order_acquire);
-		/* k is the one published with h (every publish writes a
-		 * provider's number below l->count): no range check. */
-		if (atomic_load_explicit(&s->key, memory_order_relaxed) == h) {
-			*rec = s;
-			*ph = p;
-			return &l->fl[k];
-		}
-	}
-	*rec = NULL;
-	*ph = CK_INVALID_HANDLE;
-	return &l->fl[0];
+	return route_session_slot(self, h, rec, ph, NULL);
+}
+
+/* A call on session h failed: follow the verdict (sessions.h) on the
+ * record if h is still its session (a session ended meanwhile is gone
+ * already).  Out of line, and the record looked up again: the per-call
+ * path keeps no record in a register across the provider's call. */
+__attribute__((noinline)) static CK_RV failed(p11o_layer *self,
+					      CK_SESSION_HANDLE h, CK_RV rv)
+{
+	const p11o_session *rec = p11o_session_get(REG(self), h);
+	if (rec)
+		p11o_sessions_follow(REG(self), h, rec, rv, false);
+	return rv;
 }
 
 /* Session handles arrive as the application's (sessions.h): the record
@@ -173,11 +126,12 @@ static inline const p11o_function_list *route_session(p11o_layer *self,
 #define PV_PRE_SLOT P11O_KIND_HOOK
 #define PV_DO_PRE_SESSION(n)                                                   \
 	const CK_SESSION_HANDLE app_session = n;                               \
-	const p11o_session *rec;                                               \
-	fl = route_session(self, app_session, &rec, &n);
+	const p11o_session *rec_;                                              \
+	fl = route_session(self, app_session, &rec_, &n);                      \
+	(void)rec_;
 #define PV_DO_POST_SESSION(n)                                                  \
-	if (rv != CKR_OK && rec)                                               \
-		p11o_sessions_follow(REG(self), app_session, rec, rv, false);
+	if (__builtin_expect(rv != CKR_OK, 0))                                 \
+		return failed(self, app_session, rv);
 #define PV_DO_PRE_SLOT(n)                                                      \
 	unsigned which_;                                                       \
 	fl = route_slot(self, &n, &which_);                                    \
@@ -191,7 +145,9 @@ static inline const p11o_function_list *route_session(p11o_layer *self,
  * the per-call path has one layer less: a length the provider returns
  * beyond the caller's buffer is cut to it and the call fails with
  * CKR_DEVICE_ERROR (the provider wrote past it or lies; the session's
- * verdict of that answer is the same as of CKR_OK: alive). */
+ * verdict of that answer is the same as of CKR_OK: alive).  Without a
+ * buffer and its length there is nothing to check: the length compared
+ * is then a zero of our own. */
 #define PV_BD_OUT_BYTES P11O_KIND_HOOK
 #define PV_BD_OUT_LEN P11O_KIND_HOOK
 #define PV_BD_DO_OUT_BYTES(n) bd_buf_ = n;
@@ -199,32 +155,58 @@ static inline const p11o_function_list *route_session(p11o_layer *self,
 #define PV_BD_(kind, type, n)                                                  \
 	P11O_IF_KIND(PV_BD_, kind, P11O_CAT(PV_BD_DO_, kind)(n))
 
+/* Compared where a function has no output buffer to check: 0, so never
+ * above the room and never written; const, so the compiler drops the
+ * check from functions without such a buffer. */
+static const CK_ULONG no_length = 0;
+
 #define P11O_FORWARD_(name, ...)                                               \
 	static CK_RV forward_##name(p11o_layer *self,                          \
 				    P11O_PARAMS(__VA_ARGS__))                  \
 	{                                                                      \
-		const p11o_function_list *fl = &PL(self)->fl[0];               \
+		const p11o_function_list *fl = &PL(self)->call[0];             \
 		const void *bd_buf_ = NULL;                                    \
 		CK_ULONG_PTR bd_len_ = NULL;                                   \
 		P11O_MAPS(PV_BD_, __VA_ARGS__)                                 \
-		/* ULONG_MAX: nothing to check (no provider says more). */     \
-		const CK_ULONG room_ =                                         \
-		    bd_buf_ && bd_len_ ? *bd_len_ : (CK_ULONG)-1;              \
+		const bool bd_ = bd_buf_ && bd_len_;                           \
+		const CK_ULONG room_ = bd_ ? *bd_len_ : 0;                     \
+		CK_ULONG *said_ = bd_ ? bd_len_ : (CK_ULONG *)&no_length;      \
 		P11O_MAPS(PV_PRE_, __VA_ARGS__)                                \
-		if (!fl->name)                                                 \
-			return CKR_FUNCTION_NOT_SUPPORTED;                     \
 		CK_RV rv = fl->name(P11O_ARGS(__VA_ARGS__));                   \
-		if (room_ != (CK_ULONG)-1 && rv == CKR_OK &&                   \
-		    *bd_len_ > room_) {                                        \
-			*bd_len_ = room_;                                      \
+		P11O_MAPS(PV_POST_, __VA_ARGS__)                               \
+		if (__builtin_expect(*said_ > room_, 0) && rv == CKR_OK) {     \
+			*said_ = room_;                                        \
 			rv = CKR_DEVICE_ERROR;                                 \
 		}                                                              \
-		P11O_MAPS(PV_POST_, __VA_ARGS__)                               \
 		return rv;                                                     \
 	}
 P11O_FUNCTIONS_V2_TAIL(P11O_FORWARD_)
 P11O_FUNCTIONS_V3(P11O_FORWARD_)
 #undef P11O_FORWARD_
+
+/* What `call` holds where the provider has no function. */
+#define P11O_NOSUP_(name, ...)                                                 \
+	static CK_RV nosup_##name(P11O_PARAMS(__VA_ARGS__))                    \
+	{                                                                      \
+		P11O_MAPS(PV_UNUSED_, __VA_ARGS__)                             \
+		return CKR_FUNCTION_NOT_SUPPORTED;                             \
+	}
+#define PV_UNUSED_(kind, type, n) (void)n;
+P11O_FUNCTIONS_V2_TAIL(P11O_NOSUP_)
+P11O_FUNCTIONS_V3(P11O_NOSUP_)
+#undef P11O_NOSUP_
+#undef PV_UNUSED_
+
+static void fill_call(p11o_function_list *call, const p11o_function_list *fl)
+{
+	*call = *fl;
+#define P11O_FILL_(name, ...)                                                  \
+	if (!call->name)                                                       \
+		call->name = nosup_##name;
+	P11O_FUNCTIONS_V2_TAIL(P11O_FILL_)
+	P11O_FUNCTIONS_V3(P11O_FILL_)
+#undef P11O_FILL_
+}
 
 /* The record is made here, where the provider's handle is born.  An
  * application's Notify is wrapped (sessions.h: p11o_session_notify with
@@ -237,8 +219,6 @@ static CK_RV pv_C_OpenSession(p11o_layer *self, CK_SLOT_ID slotID,
 	const CK_SLOT_ID down_slot = slotID;
 	unsigned which;
 	const p11o_function_list *fl = route_slot(self, &slotID, &which);
-	if (!fl->C_OpenSession)
-		return CKR_FUNCTION_NOT_SUPPORTED;
 	p11o_stack *st = self->stack;
 	p11o_session *wrapped = NULL;
 	if (Notify && phSession) {
@@ -255,16 +235,19 @@ static CK_RV pv_C_OpenSession(p11o_layer *self, CK_SLOT_ID slotID,
 			p11o_sessions_give_back(&st->sessions, wrapped);
 		return rv;
 	}
-	p11o_session init = {.provider_handle = ph,
-			     .provider = which,
-			     .down_slot = down_slot,
-			     .slot = p11o_slot_find_down(&st->view, down_slot),
-			     .rw = (flags & CKF_RW_SESSION) != 0,
-			     .notify = Notify,
-			     .application = pApplication};
-	init.insertion = p11o_slot_insertion(&st->view, init.slot);
-	if (init.slot != P11O_NO_SLOT)
-		init.app_slot = st->view.slots[init.slot].id;
+	const CK_ULONG slot = p11o_slot_find_down(&st->view, down_slot);
+	const p11o_session_init init = {
+	    .provider_handle = ph,
+	    .provider = which,
+	    .route = fl,
+	    .down_slot = down_slot,
+	    .slot = slot,
+	    .app_slot =
+		slot != P11O_NO_SLOT ? st->view.slots[slot].id : down_slot,
+	    .insertion = p11o_slot_insertion(&st->view, slot),
+	    .rw = (flags & CKF_RW_SESSION) != 0,
+	    .notify = Notify,
+	    .application = pApplication};
 	p11o_session *s =
 	    wrapped ? (p11o_sessions_publish(&st->sessions, wrapped, &init)
 			   ? wrapped
@@ -278,21 +261,26 @@ static CK_RV pv_C_OpenSession(p11o_layer *self, CK_SLOT_ID slotID,
 	return CKR_OK;
 }
 
-/* The slot ID is the application's, from the record (sessions.h): the
- * slots layer need not look the session up again. */
+/* The slot ID is the application's, read from the record with the
+ * provider's handle (sessions.h: for a slot the slots layer never showed,
+ * the ID layers below it use): the slots layer need not look the session
+ * up again.  An unknown handle reaches the first provider as
+ * CK_INVALID_HANDLE, and its answer is passed on as it is. */
 static CK_RV pv_C_GetSessionInfo(p11o_layer *self, CK_SESSION_HANDLE hSession,
 				 CK_SESSION_INFO_PTR pInfo)
 {
 	const p11o_session *rec;
 	CK_SESSION_HANDLE ph;
-	const p11o_function_list *fl = route_session(self, hSession, &rec, &ph);
-	if (!fl->C_GetSessionInfo)
-		return CKR_FUNCTION_NOT_SUPPORTED;
+	CK_SLOT_ID app_slot;
+	const p11o_function_list *fl =
+	    route_session_slot(self, hSession, &rec, &ph, &app_slot);
+	if (__builtin_expect(!rec, 0))
+		return fl->C_GetSessionInfo(ph, pInfo);
 	CK_RV rv = fl->C_GetSessionInfo(ph, pInfo);
-	if (rv == CKR_OK && pInfo && rec && rec->slot != P11O_NO_SLOT)
-		pInfo->slotID = rec->app_slot;
-	else if (rv != CKR_OK && rec)
-		p11o_sessions_follow(REG(self), hSession, rec, rv, false);
+	if (__builtin_expect(rv != CKR_OK, 0))
+		return failed(self, hSession, rv);
+	if (pInfo)
+		pInfo->slotID = app_slot;
 	return rv;
 }
 
@@ -301,8 +289,6 @@ static CK_RV pv_C_CloseSession(p11o_layer *self, CK_SESSION_HANDLE hSession)
 	const p11o_session *rec;
 	CK_SESSION_HANDLE ph;
 	const p11o_function_list *fl = route_session(self, hSession, &rec, &ph);
-	if (!fl->C_CloseSession)
-		return CKR_FUNCTION_NOT_SUPPORTED;
 	CK_RV rv = fl->C_CloseSession(ph);
 	if (rec)
 		p11o_sessions_follow(REG(self), hSession, rec, rv, true);
@@ -314,8 +300,6 @@ static CK_RV pv_C_CloseAllSessions(p11o_layer *self, CK_SLOT_ID slotID)
 	const CK_SLOT_ID down_slot = slotID;
 	unsigned which;
 	const p11o_function_list *fl = route_slot(self, &slotID, &which);
-	if (!fl->C_CloseAllSessions)
-		return CKR_FUNCTION_NOT_SUPPORTED;
 	CK_RV rv = fl->C_CloseAllSessions(slotID);
 	if (p11o_session_verdict(rv, false, true) == P11O_SLOT_GONE)
 		p11o_sessions_end_slot(REG(self), which, down_slot);
@@ -347,6 +331,12 @@ static CK_RV forward_C_Initialize(p11o_layer *self, CK_VOID_PTR pInitArgs)
 				(unsigned long)rv);
 		}
 	}
+	l->nlisters = 0;
+	for (unsigned k = 0; k < l->count; k++)
+		if (l->live[k] && l->fl[k].C_GetSlotList)
+			l->listers[l->nlisters++] =
+			    (struct slot_lister){l->fl[k].C_GetSlotList, k,
+						 p11o_provider_slot_id(k, 0)};
 	return first;
 }
 
@@ -391,28 +381,27 @@ static CK_ULONG tag_slots(const provider_layer *l, unsigned k, CK_SLOT_ID *ids,
 }
 
 /* Every provider's list, in provider order, written straight into the
- * caller's buffer.  A count query (no buffer) is passed to each provider
- * as a count query too: OpenSC looks for new readers only then.  Once the
- * buffer is too short the remaining providers are only counted.  The first
- * provider's error is the answer; a later provider that fails shows no
- * slots. */
-static CK_RV pv_C_GetSlotList(p11o_layer *self, CK_BBOOL tokenPresent,
-			      CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
+ * caller's buffer, from lister `from` on with `used` entries written.  A
+ * count query (no buffer) is passed to each provider as a count query
+ * too: OpenSC looks for new readers only then.  Once the buffer is too
+ * short the remaining providers are only counted.  The first provider's
+ * error is the answer; a later provider that fails shows no slots. */
+__attribute__((noinline)) static CK_RV
+slot_list_from(provider_layer *l, unsigned from, CK_ULONG used,
+	       CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList,
+	       CK_ULONG_PTR pulCount)
 {
-	provider_layer *l = PL(self);
 	if (!pulCount || !l->fl[0].C_GetSlotList)
 		return l->fl[0].C_GetSlotList
 			   ? l->fl[0].C_GetSlotList(tokenPresent, pSlotList,
 						    pulCount)
 			   : CKR_FUNCTION_NOT_SUPPORTED;
 	const CK_ULONG cap = pSlotList ? *pulCount : 0;
-	CK_ULONG used = 0;
 	bool filling = pSlotList != NULL;
-	for (unsigned k = 0; k < l->count; k++) {
-		if (!l->live[k] || !l->fl[k].C_GetSlotList)
-			continue;
+	for (unsigned i = from; i < l->nlisters; i++) {
+		const unsigned k = l->listers[i].k;
 		CK_ULONG n = filling ? cap - used : 0;
-		CK_RV rv = l->fl[k].C_GetSlotList(
+		CK_RV rv = l->listers[i].fn(
 		    tokenPresent, filling ? pSlotList + used : NULL, &n);
 		if (rv == CKR_BUFFER_TOO_SMALL && filling) {
 			filling = false; /* n is what it needs */
@@ -430,6 +419,43 @@ static CK_RV pv_C_GetSlotList(p11o_layer *self, CK_BBOOL tokenPresent,
 	}
 	*pulCount = used;
 	return pSlotList && !filling ? CKR_BUFFER_TOO_SMALL : CKR_OK;
+}
+
+/* The common case on the per-call path: a buffer every provider's list
+ * fits in, IDs with no provider bits of their own.  Anything else goes
+ * on the general way from the provider where it showed. */
+static CK_RV pv_C_GetSlotList(p11o_layer *self, CK_BBOOL tokenPresent,
+			      CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
+{
+	provider_layer *l = PL(self);
+	if (__builtin_expect(!pSlotList || !pulCount || !l->fl[0].C_GetSlotList,
+			     0))
+		return slot_list_from(l, 0, 0, tokenPresent, pSlotList,
+				      pulCount);
+	const CK_ULONG cap = *pulCount;
+	CK_ULONG used = 0;
+	for (unsigned i = 0; i < l->nlisters; i++) {
+		CK_SLOT_ID *ids = pSlotList + used;
+		CK_ULONG n = cap - used;
+		CK_RV rv = l->listers[i].fn(tokenPresent, ids, &n);
+		if (__builtin_expect(rv != CKR_OK || n > cap - used, 0))
+			return slot_list_from(l, i, used, tokenPresent,
+					      pSlotList, pulCount);
+		/* Tagged in place; an ID with bits of its own there is
+		 * asked for again the general way. */
+		const CK_SLOT_ID tag = l->listers[i].tag;
+		CK_SLOT_ID seen = 0;
+		for (CK_ULONG j = 0; j < n; j++) {
+			seen |= ids[j];
+			ids[j] |= tag;
+		}
+		if (__builtin_expect(seen >> P11O_PROVIDER_SHIFT != 0, 0))
+			return slot_list_from(l, i, used, tokenPresent,
+					      pSlotList, pulCount);
+		used += n;
+	}
+	*pulCount = used;
+	return CKR_OK;
 }
 
 /* Polls each provider once, starting where the last poll left off.  The
@@ -507,8 +533,10 @@ p11o_layer *p11o_provider_layer_new(struct p11o_stack *stack)
 	l->base.stack = stack;
 	l->base.destroy = provider_layer_destroy;
 	l->count = stack->provider_count;
-	for (unsigned k = 0; k < l->count; k++)
+	for (unsigned k = 0; k < l->count; k++) {
 		l->fl[k] = stack->providers[k].fl;
+		fill_call(&l->call[k], &l->fl[k]);
+	}
 	if (l->count > 1) {
 		l->ops.C_GetSlotList = pv_C_GetSlotList;
 		l->ops.C_WaitForSlotEvent = pv_C_WaitForSlotEvent;

@@ -140,7 +140,7 @@ static p11o_session *take(p11o_sessions *r)
 }
 
 /* Fill s and make it a session (its key published last). */
-static void publish(p11o_session *s, const p11o_session *init)
+static void publish(p11o_session *s, const p11o_session_init *init)
 {
 	/* Read without a lock by walks and lookups of an older session of
 	 * this record (the key's compare-and-swap decides; these reads only
@@ -148,6 +148,7 @@ static void publish(p11o_session *s, const p11o_session *init)
 	__atomic_store_n(&s->provider_handle, init->provider_handle,
 			 __ATOMIC_RELAXED);
 	__atomic_store_n(&s->provider, init->provider, __ATOMIC_RELAXED);
+	__atomic_store_n(&s->route, init->route, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->down_slot, init->down_slot, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->slot, init->slot, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->app_slot, init->app_slot, __ATOMIC_RELAXED);
@@ -162,7 +163,7 @@ static void publish(p11o_session *s, const p11o_session *init)
 	atomic_store_explicit(&s->key, h, memory_order_release);
 }
 
-p11o_session *p11o_sessions_add(p11o_sessions *r, const p11o_session *init)
+p11o_session *p11o_sessions_add(p11o_sessions *r, const p11o_session_init *init)
 {
 	p11o_session *s = take(r);
 	if (s)
@@ -176,7 +177,7 @@ p11o_session *p11o_sessions_take(p11o_sessions *r)
 }
 
 bool p11o_sessions_publish(p11o_sessions *r, p11o_session *s,
-			   const p11o_session *init)
+			   const p11o_session_init *init)
 {
 	(void)r;
 	publish(s, init);
@@ -210,13 +211,6 @@ static void end_record(p11o_sessions *r, p11o_session *s, CK_SESSION_HANDLE h)
 	run_hooks(r, s, false);
 	atomic_store_explicit(&s->handle, 0, memory_order_relaxed);
 	push_free(r, s);
-}
-
-void p11o_sessions_end(p11o_sessions *r, CK_SESSION_HANDLE h)
-{
-	p11o_session *s = h ? p11o_session_get(r, h) : NULL;
-	if (s)
-		end_record(r, s, h);
 }
 
 /* Records are never freed or moved: the walk needs no lock, and a

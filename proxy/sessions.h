@@ -63,10 +63,12 @@ typedef struct p11o_session {
 	atomic_ulong handle; /* the application's; 0 when free */
 	CK_SESSION_HANDLE provider_handle; /* the provider's */
 	unsigned provider;                 /* which provider */
+	const void *route;    /* the provider layer's function list for it */
 	CK_SLOT_ID down_slot; /* the slot as layers below the slots layer
 				 name it */
 	CK_ULONG slot;        /* slot view index, or P11O_NO_SLOT */
-	CK_SLOT_ID app_slot;  /* that slot's application ID (its `id`) */
+	CK_SLOT_ID app_slot;  /* that slot's application ID (its `id`);
+				 down_slot when the view has no slot */
 	uint64_t insertion;   /* p11o_slot_insertion() at open */
 	bool rw;              /* CKF_RW_SESSION */
 	/* The application's C_OpenSession callback and its argument: the
@@ -79,6 +81,21 @@ typedef struct p11o_session {
 	_Atomic uint32_t next_free; /* index, on the free stack */
 	max_align_t ext[];          /* the layers' extension spaces */
 } p11o_session;
+
+/* What a new session's record is filled with (the fields of the same
+ * names above). */
+typedef struct p11o_session_init {
+	CK_SESSION_HANDLE provider_handle;
+	unsigned provider;
+	const void *route;
+	CK_SLOT_ID down_slot;
+	CK_ULONG slot;
+	CK_SLOT_ID app_slot;
+	uint64_t insertion;
+	bool rw;
+	CK_NOTIFY notify;
+	CK_VOID_PTR application;
+} p11o_session_init;
 
 /* A layer's hook: session `s` is gone; `ext` is the layer's space.  With
  * `last` the registry is being destroyed: free what the space holds (it
@@ -148,10 +165,10 @@ static inline p11o_session *p11o_session_get(const p11o_sessions *r,
 	return s;
 }
 
-/* A new session: the fields of `init` from provider_handle to
- * application are copied.  The new record (its handle set), or NULL when
- * out of memory. */
-p11o_session *p11o_sessions_add(p11o_sessions *r, const p11o_session *init);
+/* A new session, its record filled from `init`.  The new record (its
+ * handle set), or NULL when out of memory. */
+p11o_session *p11o_sessions_add(p11o_sessions *r,
+				const p11o_session_init *init);
 
 /* Two steps, for a session whose record the provider must know before it
  * answers (a Notify callback): take a record (not yet a session; NULL when
@@ -159,7 +176,7 @@ p11o_session *p11o_sessions_add(p11o_sessions *r, const p11o_session *init);
  * memory: the record is given back) or give it back. */
 p11o_session *p11o_sessions_take(p11o_sessions *r);
 bool p11o_sessions_publish(p11o_sessions *r, p11o_session *s,
-			   const p11o_session *init);
+			   const p11o_session_init *init);
 void p11o_sessions_give_back(p11o_sessions *r, p11o_session *s);
 
 /* The Notify the provider gets for an application that gave one; its
@@ -191,9 +208,6 @@ static inline enum p11o_verdict p11o_session_verdict(CK_RV rv, bool closing,
 	return P11O_ALIVE;
 }
 
-/* End session h (if still live): hooks, then the record is free.  Safe
- * when several threads end the same session: one does it. */
-void p11o_sessions_end(p11o_sessions *r, CK_SESSION_HANDLE h);
 /* End every session of a slot (provider, down slot ID). */
 void p11o_sessions_end_slot(p11o_sessions *r, unsigned provider,
 			    CK_SLOT_ID down_slot);

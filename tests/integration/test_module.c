@@ -176,6 +176,65 @@ static void test_info_versions(void **state)
 	assert_int_equal(fl->C_Finalize(NULL), CKR_OK);
 }
 
+/* The start of the 3.0 list: the 2.40 list, then (PKCS#11 3.0 §5) the
+ * interface functions and the first new ones. */
+struct list_3_0_head {
+	CK_FUNCTION_LIST v2;
+	CK_C_GetInterfaceList C_GetInterfaceList;
+	CK_C_GetInterface C_GetInterface;
+	CK_RV (*C_LoginUser)
+	(CK_SESSION_HANDLE, CK_USER_TYPE, CK_UTF8CHAR_PTR, CK_ULONG,
+	 CK_UTF8CHAR_PTR, CK_ULONG);
+	CK_RV (*C_SessionCancel)(CK_SESSION_HANDLE, CK_FLAGS);
+	CK_RV (*C_MessageEncryptInit)
+	(CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE);
+};
+
+/* The 3.0 interface over a provider that has no 3.0 functions (SoftHSM2
+ * 2.6): each answers CKR_FUNCTION_NOT_SUPPORTED, on a live session and on
+ * an unknown handle, and the session lives on (the provider layer's stubs,
+ * docs/architecture.md §3). */
+static void test_v3_over_v2_provider(void **state)
+{
+	(void)state;
+	write_conf("[provider]\nmodule = " SOFTHSM "\n");
+	CK_C_GetInterface get = p11test_sym(&m, "C_GetInterface");
+	CK_VERSION v3 = {3, 0};
+	CK_INTERFACE_PTR i = NULL;
+	assert_int_equal(get((CK_UTF8CHAR_PTR) "PKCS 11", &v3, &i, 0), CKR_OK);
+	const struct list_3_0_head *f3 = i->pFunctionList;
+	assert_int_equal(f3->v2.C_Initialize(NULL), CKR_OK);
+	CK_SLOT_ID slots[8];
+	CK_ULONG n = 8;
+	assert_int_equal(f3->v2.C_GetSlotList(CK_TRUE, slots, &n), CKR_OK);
+	assert_true(n >= 1);
+	CK_SESSION_HANDLE h = CK_INVALID_HANDLE;
+	assert_int_equal(
+	    f3->v2.C_OpenSession(slots[0], CKF_SERIAL_SESSION, NULL, NULL, &h),
+	    CKR_OK);
+	CK_MECHANISM aes_gcm = {0x1087 /* CKM_AES_GCM */, NULL, 0};
+	CK_SESSION_HANDLE unknown = h ^ 0x40000000ul;
+	for (int k = 0; k < 2; k++) {
+		CK_SESSION_HANDLE s = k ? unknown : h;
+		assert_int_equal(f3->C_SessionCancel(s, 0),
+				 CKR_FUNCTION_NOT_SUPPORTED);
+		assert_int_equal(f3->C_LoginUser(s, CKU_USER,
+						 (CK_UTF8CHAR_PTR) "1234", 4,
+						 (CK_UTF8CHAR_PTR) "u", 1),
+				 CKR_FUNCTION_NOT_SUPPORTED);
+		assert_int_equal(f3->C_MessageEncryptInit(s, &aes_gcm, 0),
+				 CKR_FUNCTION_NOT_SUPPORTED);
+	}
+	CK_SESSION_INFO info;
+	memset(&info, 0xA5, sizeof(info));
+	assert_int_equal(f3->v2.C_GetSessionInfo(h, &info), CKR_OK);
+	assert_int_equal(info.slotID, slots[0]);
+	assert_int_equal(f3->v2.C_CloseSession(h), CKR_OK);
+	assert_int_equal(f3->v2.C_GetSessionInfo(h, &info),
+			 CKR_SESSION_HANDLE_INVALID);
+	assert_int_equal(f3->v2.C_Finalize(NULL), CKR_OK);
+}
+
 /* Runs C_Initialize in a child with stderr captured; returns the rv and
  * the first stderr line. */
 static CK_RV init_in_child(char *err, size_t errlen)
@@ -241,7 +300,7 @@ static void test_broken_setups(void **state)
 int main(int argc, char **argv)
 {
 	/* SoftHSM2 needs a token directory even with no token. */
-	dir = p11test_softhsm_start(NULL, NULL, NULL);
+	dir = p11test_softhsm_start("module-test", "1234", "12345678");
 	unsetenv("P11OVERLAY_TRACE");
 	p11test_load(&m, argc > 1 ? argv[1] : "build/p11overlay.so");
 	fl = m.fl;
@@ -251,6 +310,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_variables_short_buffers),
 	    cmocka_unit_test(test_info_versions),
 	    cmocka_unit_test(test_broken_setups),
+	    cmocka_unit_test(test_v3_over_v2_provider),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	p11test_unload(&m);

@@ -114,9 +114,17 @@ typedef struct mk_op {
  * only if free; whoever holds `mu` ends the operations of sessions that
  * are gone before letting it go (mk_unlock).  `mu` is zero-initialised
  * like the rest of the space (glibc's PTHREAD_MUTEX_INITIALIZER, checked
- * when the layer is made). */
+ * when the layer is made).
+ *
+ * The thread holding `mu` may call the application while it does: a
+ * provider calls the session's Notify (CKN_SURRENDER) from inside the
+ * call, and the application may call the module again on the same
+ * session.  That call cannot wait for its own thread: `owner` names the
+ * holder, and mk_lock() answers MK_REENTERED instead of waiting (the
+ * call then fails with CKR_FUNCTION_FAILED, docs/architecture.md §3). */
 typedef struct mk_session {
 	pthread_mutex_t mu;
+	atomic_ulong owner;  /* (unsigned long)pthread_self() of mu's holder */
 	atomic_bool pending; /* a session of the record ended */
 	CK_SESSION_HANDLE h; /* the session; these four set by mk_session_of */
 	CK_SLOT_ID slot;     /* the record's down_slot */
@@ -189,8 +197,11 @@ mk_op *mk_op_get(mk_session *s, enum mk_opk k);
 struct mk_layer;
 mk_op *mk_op_active(struct mk_layer *l, CK_SESSION_HANDLE h, enum mk_opk k);
 /* Lock session h's record (see mk_session): NULL when h is no session
- * (nothing of this layer to protect then). */
+ * (nothing of this layer to protect then), MK_REENTERED when this thread
+ * holds it already (a call from inside the application's Notify). */
 mk_session *mk_lock(struct mk_layer *l, CK_SESSION_HANDLE h);
+extern mk_session mk_reentered;
+#define MK_REENTERED (&mk_reentered)
 /* Unlock, after ending the operations of sessions that went meanwhile. */
 void mk_unlock(struct mk_layer *l, mk_session *s);
 /* End an operation: free what it holds, wipe its buffers. */
@@ -266,7 +277,6 @@ CK_RV mk_unpad_pkcs1(const unsigned char *em, size_t k, unsigned char *out,
 CK_RV mk_start(p11o_layer *self, mk_session *s, enum mk_opk k,
 	       const mk_def *def, const mk_base *base, CK_MECHANISM_PTR mech,
 	       CK_OBJECT_HANDLE key);
-CK_RV mk_params(mk_op *op, CK_MECHANISM_PTR mech);
 CK_RV mk_hash_init(mk_op *op, const EVP_MD *md);
 CK_RV mk_hash_update(mk_op *op, const unsigned char *p, size_t n);
 CK_RV mk_hash_final(mk_op *op, unsigned char *out, size_t *len);

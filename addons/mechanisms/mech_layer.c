@@ -14,6 +14,8 @@ static CK_RV mk_C_SessionCancel(p11o_layer *self, CK_SESSION_HANDLE hs,
 				CK_FLAGS flags)
 {
 	mk_session *s = mk_lock(MK(self), hs);
+	if (s == MK_REENTERED)
+		return CKR_FUNCTION_FAILED;
 	CK_RV rv = P11O_DOWN(self, C_SessionCancel, hs, flags);
 
 	for (int k = 0; s && k < OPK_N; k++) {
@@ -83,6 +85,10 @@ __attribute__((noinline)) static CK_RV init(p11o_layer *self, enum mk_opk k,
 	mk_session *locked = mk_lock(l, hs);
 	if (!locked)
 		return CKR_OK; /* no such session: the provider answers */
+	if (locked == MK_REENTERED) {
+		*done = true;
+		return CKR_FUNCTION_FAILED;
+	}
 	CK_RV rv = init_locked(self, k, hs, mech, key, done);
 	mk_unlock(l, locked);
 	return rv;
@@ -212,6 +218,8 @@ static CK_RV mk_C_DigestInit(p11o_layer *self, CK_SESSION_HANDLE hs,
 		CK_SESSION_HANDLE hs_ = CK_INVALID_HANDLE;                     \
 		P11O_MAPS(MK_SESSION_ARG_, __VA_ARGS__)                        \
 		mk_session *s_ = mk_lock(l, hs_);                              \
+		if (s_ == MK_REENTERED)                                        \
+			return CKR_FUNCTION_FAILED;                            \
 		CK_RV rv_ = l->full.name(self, P11O_ARGS(__VA_ARGS__));        \
 		mk_unlock(l, s_);                                              \
 		return rv_;                                                    \

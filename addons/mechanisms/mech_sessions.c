@@ -31,10 +31,14 @@ static void end_gone(mk_layer *l, mk_session *s)
 			mk_op_end(s->op[k]);
 }
 
+mk_session mk_reentered;
+
 void mk_unlock(mk_layer *l, mk_session *s)
 {
-	if (!s)
+	if (!s || s == MK_REENTERED)
 		return;
+	/* Nothing below calls the application: no owner needed for it. */
+	atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
 	/* A hook that found mu taken left `pending` to whoever held it;
 	 * one that comes after the exchange below finds mu free, or the
 	 * check after unlocking sees its flag. */
@@ -53,7 +57,13 @@ mk_session *mk_lock(mk_layer *l, CK_SESSION_HANDLE h)
 	if (!rec)
 		return NULL;
 	mk_session *s = p11o_session_ext(rec, l->ext);
+	/* Only this thread ever stores its own ID there: a relaxed load of
+	 * it is exact. */
+	const unsigned long me = (unsigned long)pthread_self();
+	if (atomic_load_explicit(&s->owner, memory_order_relaxed) == me)
+		return MK_REENTERED;
 	pthread_mutex_lock(&s->mu);
+	atomic_store_explicit(&s->owner, me, memory_order_relaxed);
 	if (p11o_session_get(l->sessions, h) != rec) { /* gone meanwhile */
 		mk_unlock(l, s);
 		return NULL;

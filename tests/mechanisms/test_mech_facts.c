@@ -8,7 +8,10 @@
  * The signatures stay right (verified through the proxy, and byte for
  * byte equal to SoftHSM2's own).
  * A session closed while a completed mechanism's Init reads the key's
- * public parts gives CKR_SESSION_HANDLE_INVALID, as the token would.
+ * public parts gives CKR_SESSION_HANDLE_INVALID, as the token would, and
+ * a session the token says is gone in any answer is gone in the proxy too.
+ * An application's Notify that calls the module again on its session
+ * while the proxy completes a mechanism there gets an answer at once.
  * argv[1] = p11overlay.so, argv[2] = libsofthsm2.so,
  * argv[3] = count_provider.so. */
 #include <dlfcn.h>
@@ -29,6 +32,7 @@ static const char *softhsm, *counter_path;
 static unsigned long (*info_calls)(void);
 static CK_RV (*reinitialize)(CK_SLOT_ID);
 static void (*close_session_on)(CK_ATTRIBUTE_TYPE);
+static void (*surrender_on_sign)(int);
 static unsigned char msg[500], native_sig[256];
 
 #define HIDE "[mechanisms]\nhide = CKM_SHA256_RSA_PKCS\n"
@@ -191,6 +195,128 @@ static void test_session_closed_mid_init(void **state)
 	mt_stop();
 }
 
+/* TokenSerialNumber, the objects addon's special object, as session s
+ * finds it. */
+static CK_OBJECT_HANDLE special_serial(CK_SESSION_HANDLE s)
+{
+	CK_OBJECT_CLASS data = CKO_DATA;
+	CK_ATTRIBUTE t[] = {{CKA_CLASS, &data, sizeof(data)},
+			    {CKA_LABEL, "TokenSerialNumber", 17}};
+	CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
+	CK_ULONG n = 0;
+	assert_int_equal(mt->C_FindObjectsInit(s, t, 2), CKR_OK);
+	assert_int_equal(mt->C_FindObjects(s, &h, 1, &n), CKR_OK);
+	assert_int_equal(mt->C_FindObjectsFinal(s), CKR_OK);
+	assert_int_equal(n, 1);
+	return h;
+}
+
+/* The token says a session is gone in its answer to a call the proxy
+ * only forwards (C_GetAttributeValue on a token object): the session's
+ * record ends there (sessions.h, p11o_session_verdict), so the special
+ * objects, which the proxy answers itself, are gone with it; another
+ * session still sees them. */
+static void test_session_gone_in_any_answer(void **state)
+{
+	(void)state;
+	mt_start(counter_path, HIDE, "mech facts", "1234");
+	CK_OBJECT_HANDLE pub = mt_find(CKO_PUBLIC_KEY, "f1");
+	CK_SESSION_HANDLE s;
+	assert_int_equal(
+	    mt->C_OpenSession(mt_slot, CKF_SERIAL_SESSION, NULL, NULL, &s),
+	    CKR_OK);
+	CK_OBJECT_HANDLE serial = special_serial(s);
+	char label[64], value[64];
+	CK_ATTRIBUTE lt = {CKA_LABEL, label, sizeof(label)};
+	CK_ATTRIBUTE vt = {CKA_VALUE, value, sizeof(value)};
+	assert_int_equal(mt->C_GetAttributeValue(s, serial, &vt, 1), CKR_OK);
+
+	close_session_on(CKA_LABEL);
+	assert_int_equal(mt->C_GetAttributeValue(s, pub, &lt, 1),
+			 CKR_SESSION_HANDLE_INVALID);
+	vt.ulValueLen = sizeof(value);
+	assert_int_equal(mt->C_GetAttributeValue(s, serial, &vt, 1),
+			 CKR_SESSION_HANDLE_INVALID);
+	vt.ulValueLen = sizeof(value);
+	assert_int_equal(
+	    mt->C_GetAttributeValue(mt_s, special_serial(mt_s), &vt, 1),
+	    CKR_OK);
+	mt_stop();
+}
+
+/* What the application's Notify did, called from inside the provider's
+ * C_Sign of a completed CKM_SHA256_RSA_PKCS signature (the mechanisms
+ * addon holds the session's record lock then). */
+static struct {
+	int calls;
+	CK_SESSION_HANDLE session, other;
+	CK_RV info, update, other_digest;
+} reentry;
+
+static CK_RV reentering_notify(CK_SESSION_HANDLE h, CK_NOTIFICATION event,
+			       CK_VOID_PTR app)
+{
+	(void)app;
+	CK_SESSION_INFO si;
+	CK_MECHANISM sha = {CKM_SHA256, NULL, 0};
+	unsigned char dg[32];
+	CK_ULONG dl = sizeof(dg);
+	reentry.calls++;
+	reentry.session = h;
+	if (event != CKN_SURRENDER)
+		return CKR_OK;
+	reentry.info = mt->C_GetSessionInfo(h, &si);
+	/* The same session's operation, from the thread inside it. */
+	reentry.update = mt->C_SignUpdate(h, msg, 10);
+	/* Another session works as usual. */
+	reentry.other_digest = mt->C_DigestInit(reentry.other, &sha);
+	if (reentry.other_digest == CKR_OK)
+		reentry.other_digest =
+		    mt->C_Digest(reentry.other, msg, sizeof(msg), dg, &dl);
+	return CKR_OK;
+}
+
+/* A provider calls the application's Notify while the proxy completes a
+ * mechanism in that session (docs/architecture.md §3): the application's
+ * call on the same session fails at once with CKR_FUNCTION_FAILED instead
+ * of waiting for its own thread; other calls work, and the signature is
+ * still right.  SIGALRM ends the test if anything waits. */
+static void test_notify_reenters(void **state)
+{
+	(void)state;
+	CK_MECHANISM m = {CKM_SHA256_RSA_PKCS, NULL, 0};
+	unsigned char sig[256];
+	CK_ULONG len = sizeof(sig);
+	CK_SESSION_HANDLE s;
+	mt_start(counter_path, HIDE, "mech facts", "1234");
+	CK_OBJECT_HANDLE priv = mt_find(CKO_PRIVATE_KEY, "f1");
+	assert_int_equal(mt->C_OpenSession(mt_slot, CKF_SERIAL_SESSION, NULL,
+					   reentering_notify, &s),
+			 CKR_OK);
+	reentry.other = mt_s;
+	surrender_on_sign(1);
+	alarm(20);
+	assert_int_equal(mt->C_SignInit(s, &m, priv), CKR_OK);
+	CK_RV rv = mt->C_Sign(s, msg, sizeof(msg), sig, &len);
+	alarm(0);
+	surrender_on_sign(0);
+	assert_int_equal(rv, CKR_OK);
+	assert_int_equal(reentry.calls, 1);
+	assert_int_equal(reentry.session, s);
+	assert_int_equal(reentry.info, CKR_OK);
+	assert_int_equal(reentry.update, CKR_FUNCTION_FAILED);
+	assert_int_equal(reentry.other_digest, CKR_OK);
+	assert_int_equal(len, 256);
+	assert_memory_equal(sig, native_sig, 256);
+	/* The session goes on afterwards. */
+	len = sizeof(sig);
+	assert_int_equal(mt->C_SignInit(s, &m, priv), CKR_OK);
+	assert_int_equal(mt->C_Sign(s, msg, sizeof(msg), sig, &len), CKR_OK);
+	assert_memory_equal(sig, native_sig, 256);
+	assert_int_equal(mt->C_CloseSession(s), CKR_OK);
+	mt_stop();
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
@@ -217,11 +343,15 @@ int main(int argc, char **argv)
 	    counter, "count_provider_mechanism_info");
 	close_session_on = (void (*)(CK_ATTRIBUTE_TYPE))dlsym(
 	    counter, "count_provider_close_session_on");
-	if (!info_calls || !close_session_on)
+	surrender_on_sign =
+	    (void (*)(int))dlsym(counter, "count_provider_surrender_on_sign");
+	if (!info_calls || !close_session_on || !surrender_on_sign)
 		return 1;
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_asked_once),
 	    cmocka_unit_test(test_session_closed_mid_init),
+	    cmocka_unit_test(test_session_gone_in_any_answer),
+	    cmocka_unit_test(test_notify_reenters),
 	};
 	int r = cmocka_run_group_tests(tests, setup, teardown);
 	p11test_unload(&mt_m);

@@ -52,11 +52,15 @@ static CK_RV core_set_variable(p11o_layer *self, const char *name,
 	return p11o_variable_set(name, value);
 }
 
+/* Switch tracing on for the application's callback (C_SetTraceCallback),
+ * which also works before C_Initialize. */
+static CK_RV set_trace_callback(CK_TRACE_CALLBACK callback);
+
 static CK_RV core_set_trace_callback(p11o_layer *self,
 				     CK_TRACE_CALLBACK callback)
 {
 	(void)self;
-	return p11o_core_set_trace_callback(callback);
+	return set_trace_callback(callback);
 }
 
 /* A fork from inside C_Initialize or C_Finalize (a provider's constructor
@@ -455,7 +459,7 @@ static CK_RV core_finalize(p11o_layer *self, CK_VOID_PTR pReserved)
 	return rv;
 }
 
-CK_RV p11o_core_set_trace_callback(CK_TRACE_CALLBACK callback)
+static CK_RV set_trace_callback(CK_TRACE_CALLBACK callback)
 {
 	CK_RV rv = CKR_OK;
 	pthread_mutex_lock(&init_lock);

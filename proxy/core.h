@@ -12,8 +12,4 @@
  * Swapped atomically; no lock on the per-call path. */
 extern _Atomic(const p11o_targets *) p11o_active;
 
-/* Switch tracing on for the application's callback (C_SetTraceCallback),
- * which also works before C_Initialize. */
-CK_RV p11o_core_set_trace_callback(CK_TRACE_CALLBACK callback);
-
 #endif

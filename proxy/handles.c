@@ -220,8 +220,8 @@ static void retire(p11o_handle_table *t, p11o_handle_entry *e, uint32_t index)
 	t->live--;
 }
 
-bool p11o_handles_take_locked(p11o_handle_table *t, CK_ULONG handle,
-			      p11o_handle_info *out)
+static bool take_locked(p11o_handle_table *t, CK_ULONG handle,
+			p11o_handle_info *out)
 {
 	uint32_t index = (uint32_t)(handle & INDEX_MASK);
 	unsigned long gen = handle >> P11O_HANDLE_INDEX_BITS;
@@ -241,7 +241,7 @@ bool p11o_handles_take(p11o_handle_table *t, CK_ULONG handle,
 		       p11o_handle_info *out)
 {
 	p11o_mutex_lock(&t->lock);
-	bool removed = p11o_handles_take_locked(t, handle, out);
+	bool removed = take_locked(t, handle, out);
 	p11o_mutex_unlock(&t->lock);
 	return removed;
 }

@@ -102,12 +102,10 @@ static inline bool p11o_handles_get(const p11o_handle_table *t, CK_ULONG handle,
 	return p11o_handles_read(t, handle, &out->value, &out->aux);
 }
 
-/* For callers that do more under the table's lock (sessions.c): the same
- * as p11o_handles_add / p11o_handles_take with t->lock held. */
+/* For callers that do more under the table's lock: the same as
+ * p11o_handles_add with t->lock held. */
 CK_ULONG p11o_handles_add_locked(p11o_handle_table *t, CK_ULONG value,
 				 CK_ULONG aux);
-bool p11o_handles_take_locked(p11o_handle_table *t, CK_ULONG handle,
-			      p11o_handle_info *out);
 
 bool p11o_handles_remove(p11o_handle_table *t, CK_ULONG handle);
 /* Remove a live handle and say what it mapped to (out may be NULL); false

@@ -8,7 +8,7 @@
 
 /* ---- parameters and hashing ---------------------------------------- */
 
-CK_RV mk_params(mk_op *op, CK_MECHANISM_PTR m)
+static CK_RV mk_params(mk_op *op, CK_MECHANISM_PTR m)
 {
 	const mk_def *d = op->def;
 

@@ -10,13 +10,10 @@
 
 #include "card.h"
 #include "der.h"
-
-#define FILE_MAX 16384
+#include "profile_int.h"
 
 static const uint8_t pkcs15_aid[12] = {0xA0, 0x00, 0x00, 0x00, 0x63, 0x50,
 				       0x4B, 0x43, 0x53, 0x2D, 0x31, 0x35};
-static const uint8_t openpgp_select[12] = {0x00, 0xA4, 0x04, 0x00, 0x06, 0xD2,
-					   0x76, 0x00, 0x01, 0x24, 0x01, 0x00};
 
 /* SELECT by path from the MF (P1 08, no FCI): 1 APDU. */
 static CK_RV select_path(p11o_card *card, const uint8_t *path, size_t len,
@@ -88,7 +85,7 @@ static CK_RV read_file(p11o_card *card, const uint8_t *path, size_t plen,
 	return CKR_OK;
 }
 
-static void hash_part(EVP_MD_CTX *md, const uint8_t *b, size_t n)
+void p11o_profile_hash_part(EVP_MD_CTX *md, const uint8_t *b, size_t n)
 {
 	uint8_t l[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16),
 			(uint8_t)(n >> 8), (uint8_t)n};
@@ -96,7 +93,7 @@ static void hash_part(EVP_MD_CTX *md, const uint8_t *b, size_t n)
 	EVP_DigestUpdate(md, b, n);
 }
 
-static void seed_final(EVP_MD_CTX *md, p11o_card_info *info)
+void p11o_profile_seed_final(EVP_MD_CTX *md, p11o_card_info *info)
 {
 	unsigned int n = 0;
 
@@ -105,7 +102,7 @@ static void seed_final(EVP_MD_CTX *md, p11o_card_info *info)
 	info->update_seed_len = 1 + n;
 }
 
-static void set_str(char *dst, const char *src)
+void p11o_profile_set_str(char *dst, const char *src)
 {
 	snprintf(dst, P11O_CARD_STR, "%s", src);
 }
@@ -187,7 +184,7 @@ static CK_RV read_cert_file(p11o_card *card, const uint8_t *df, size_t dflen,
 	plen += e->path_len;
 	CK_RV rv = read_file(card, path, plen, buf, FILE_MAX, &len, &found);
 	if (rv == CKR_OK)
-		hash_part(md, buf, found ? len : 0);
+		p11o_profile_hash_part(md, buf, found ? len : 0);
 	return rv;
 }
 
@@ -241,16 +238,16 @@ static CK_RV read_pkcs15(p11o_card *card, p11o_card_info *info, bool *ok)
 		goto out;
 	info->family = p11o_card_family_by_profile("pkcs15");
 	info->unblock_ref = info->family->unblock_ref;
-	set_str(info->profile, "pkcs15");
-	set_str(info->application, "PKCS #15");
+	p11o_profile_set_str(info->profile, "pkcs15");
+	p11o_profile_set_str(info->application, "PKCS #15");
 	memcpy(info->serial, ti.serial, ti.serial_len);
 	info->serial_len = ti.serial_len;
 	memcpy(info->serial_str, ti.serial_hex, sizeof(ti.serial_hex));
-	set_str(info->label, ti.label);
-	set_str(info->manufacturer, ti.manufacturer);
+	p11o_profile_set_str(info->label, ti.label);
+	p11o_profile_set_str(info->manufacturer, ti.manufacturer);
 	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-	hash_part(md, buf, len);
-	hash_part(md, odf, odflen);
+	p11o_profile_hash_part(md, buf, len);
+	p11o_profile_hash_part(md, odf, odflen);
 	for (size_t i = 0; i < nodf; i++) {
 		size_t plen = 0;
 		if (ent[i].path_len == 2 ||
@@ -264,7 +261,7 @@ static CK_RV read_pkcs15(p11o_card *card, p11o_card_info *info, bool *ok)
 		rv = read_file(card, path, plen, buf, FILE_MAX, &len, &found);
 		if (rv != CKR_OK)
 			goto out;
-		hash_part(md, buf, found ? len : 0);
+		p11o_profile_hash_part(md, buf, found ? len : 0);
 		if (found && ent[i].type >= 4 && ent[i].type <= 6) {
 			/* The certificates themselves: UpdateCount follows
 			 * another process replacing one. */
@@ -296,7 +293,7 @@ static CK_RV read_pkcs15(p11o_card *card, p11o_card_info *info, bool *ok)
 		       ti.last_update_len);
 		info->update_seed_len = 1 + ti.last_update_len;
 	} else {
-		seed_final(md, info);
+		p11o_profile_seed_final(md, info);
 	}
 	*ok = true;
 	rv = CKR_OK;
@@ -307,199 +304,11 @@ out:
 	return rv;
 }
 
-/* GET DATA tag: 1 APDU (+ GET RESPONSE). */
-static CK_RV get_data(p11o_card *card, uint16_t tag, uint8_t *buf, size_t cap,
-		      size_t *len, uint16_t *sw)
-{
-	uint8_t apdu[5] = {0x00, 0xCA, (uint8_t)(tag >> 8), (uint8_t)tag, 0x00};
-	return p11o_card_transmit(card, apdu, 5, buf, cap, len, sw);
-}
-
-/* A family's fixed PINs (OpenPGP, PIV) into info, OpenSC's slot order. */
-static void family_pins(p11o_card_info *info, const p11o_card_family *f)
-{
-	info->family = f;
-	info->unblock_ref = f->unblock_ref;
-	set_str(info->profile, f->profile);
-	set_str(info->application, f->application);
-	for (size_t i = 0; i < f->npins && i < P11O_CARD_MAX_PINS; i++)
-		p11o_card_family_pin_fill(&f->pins[i], &info->pins[i]);
-	info->pin_count = f->npins;
-	if (f->so.name) {
-		p11o_card_family_pin_fill(&f->so, &info->so);
-		info->so_ref = f->so.ref;
-	}
-	if (f->puk.name) {
-		p11o_card_family_pin_fill(&f->puk, &info->puk);
-		info->puk_ref = f->puk_is_rc ? 0 : f->puk.ref;
-		info->puk_is_rc = f->puk_is_rc;
-	}
-}
-
-/* Hash the answer of one command (its length, then its bytes; nothing
- * for an error status) into the update seed: the certificates a card
- * keeps outside its PIN and key lists, so that UpdateCount follows
- * another process replacing one.  1 APDU + GET RESPONSEs. */
-static CK_RV hash_command(p11o_card *card, EVP_MD_CTX *md, const uint8_t *apdu,
-			  size_t alen)
-{
-	uint8_t *buf = malloc(FILE_MAX);
-	size_t len = 0;
-	uint16_t sw = 0;
-	if (!buf)
-		return CKR_HOST_MEMORY;
-	CK_RV rv =
-	    p11o_card_transmit(card, apdu, alen, buf, FILE_MAX, &len, &sw);
-	if (rv == CKR_DEVICE_ERROR) /* longer than any certificate here */
-		rv = CKR_OK;
-	hash_part(md, buf, rv == CKR_OK && sw == 0x9000 ? len : 0);
-	free(buf);
-	return rv;
-}
-
-/* OpenPGP: SELECT AID, GET DATA 4F, C4, 6E, 65, 7F21 (certificate):
- * 6 APDUs (+ GET RESPONSEs). */
-static CK_RV read_openpgp(p11o_card *card, p11o_card_info *info, bool *ok)
-{
-	uint8_t buf[1024], r[2];
-	size_t len, rl;
-	uint16_t sw;
-	int tries[3];
-	size_t maxl[3];
-	p11o_openpgp_aid aid;
-	EVP_MD_CTX *md;
-	CK_RV rv;
-
-	*ok = false;
-	rv = p11o_card_transmit(card, openpgp_select, sizeof(openpgp_select),
-				buf, sizeof(buf), &len, &sw);
-	if (rv != CKR_OK || sw != 0x9000)
-		return rv;
-	rv = get_data(card, 0x004F, buf, sizeof(buf), &len, &sw);
-	if (rv != CKR_OK || sw != 0x9000 ||
-	    p11o_openpgp_parse_aid(buf, len, &aid) != 0)
-		return rv;
-	family_pins(info, p11o_card_family_by_profile("openpgp"));
-	/* OpenSC's serial: manufacturer (2 bytes) || serial (4), lowercase. */
-	info->serial[0] = (uint8_t)(aid.manufacturer >> 8);
-	info->serial[1] = (uint8_t)aid.manufacturer;
-	memcpy(info->serial + 2, aid.serial, 4);
-	info->serial_len = 6;
-	for (size_t i = 0; i < 6; i++)
-		snprintf(info->serial_str + 2 * i, 3, "%02x", info->serial[i]);
-	set_str(info->label, "OpenPGP card");
-	snprintf(info->manufacturer, sizeof(info->manufacturer), "%04X",
-		 aid.manufacturer);
-	tries[1] = 0;
-	maxl[0] = maxl[1] = maxl[2] = 0;
-	rv = get_data(card, 0x00C4, buf, sizeof(buf), &len, &sw);
-	if (rv != CKR_OK)
-		return rv;
-	if (sw == 0x9000)
-		p11o_openpgp_parse_pw_status(buf, len, tries, maxl);
-	/* Maximum lengths from the PW status bytes, as OpenSC. */
-	for (size_t i = 0; i < info->pin_count; i++)
-		info->pins[i].max_len = maxl[0];
-	info->so.max_len = maxl[2];
-	info->puk.max_len = maxl[1];
-	if (tries[1] <= 0) { /* no resetting code set */
-		info->puk_ref = P11O_CARD_REF_NONE;
-		info->puk_is_rc = false;
-	}
-	md = EVP_MD_CTX_new();
-	if (!md)
-		return CKR_HOST_MEMORY;
-	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-	rv = get_data(card, 0x006E, buf, sizeof(buf), &len, &sw);
-	if (rv == CKR_OK) {
-		hash_part(md, buf, sw == 0x9000 ? len : 0);
-		rv = get_data(card, 0x0065, buf, sizeof(buf), &len, &sw);
-	}
-	if (rv == CKR_OK) {
-		static const uint8_t cert[] = {0x00, 0xCA, 0x7F, 0x21, 0x00};
-		hash_part(md, buf, sw == 0x9000 ? len : 0);
-		rv = hash_command(card, md, cert, sizeof(cert));
-	}
-	if (rv == CKR_OK) {
-		/* The label stays OpenSC's "OpenPGP card" (the cardholder
-		 * name 65/5B is not the token's name). */
-		seed_final(md, info);
-		*ok = true;
-	}
-	EVP_MD_CTX_free(md);
-	(void)r;
-	(void)rl;
-	return rv;
-}
-
-/* PIV: SELECT AID (OpenSC's PIV-II keeps it selected), GET DATA CHUID
- * (5FC102): the GUID (tag 34) is the serial; GET DATA of the four
- * certificate containers for the update seed: 6 APDUs (+ GET RESPONSEs). */
-static CK_RV read_piv(p11o_card *card, p11o_card_info *info, bool *ok)
-{
-	const p11o_card_family *f = p11o_card_family_by_profile("piv");
-	uint8_t apdu[5 + 16], buf[4096];
-	static const uint8_t chuid[] = {0x00, 0xCB, 0x3F, 0xFF, 0x05, 0x5C,
-					0x03, 0x5F, 0xC1, 0x02, 0x00};
-	size_t len;
-	uint16_t sw;
-	p11o_tlv t;
-	p11o_der in;
-	CK_RV rv;
-
-	*ok = false;
-	apdu[0] = 0x00;
-	apdu[1] = 0xA4;
-	apdu[2] = 0x04;
-	apdu[3] = 0x00;
-	apdu[4] = (uint8_t)f->aid_len;
-	memcpy(apdu + 5, f->aid, f->aid_len);
-	apdu[5 + f->aid_len] = 0x00;
-	rv = p11o_card_transmit(card, apdu, 6 + f->aid_len, buf, sizeof(buf),
-				&len, &sw);
-	if (rv != CKR_OK || sw != 0x9000)
-		return rv;
-	family_pins(info, f);
-	/* OpenSC names the token after the first certificate's CN: the
-	 * label is left to the provider (empty here). */
-	rv = p11o_card_transmit(card, chuid, sizeof(chuid), buf, sizeof(buf),
-				&len, &sw);
-	if (rv != CKR_OK)
-		return rv;
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	if (!md)
-		return CKR_HOST_MEMORY;
-	EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-	hash_part(md, buf, sw == 0x9000 ? len : 0);
-	if (sw == 0x9000 && p11o_der_whole(buf, len, 0x53, &t) == 0) {
-		p11o_der_enter(&t, &in);
-		while (p11o_der_next(&in, &t) == 1)
-			if (t.tag == 0x34 && t.len == 16) {
-				memcpy(info->serial, t.value, 16);
-				info->serial_len = 16;
-				for (size_t i = 0; i < 16; i++)
-					snprintf(info->serial_str + 2 * i, 3,
-						 "%02x", t.value[i]);
-			}
-	}
-	/* The certificates of 9A, 9C, 9D, 9E (PIV containers). */
-	static const uint8_t tags[] = {0x05, 0x0A, 0x0B, 0x01};
-	for (size_t i = 0; rv == CKR_OK && i < sizeof(tags); i++) {
-		uint8_t get[] = {0x00, 0xCB, 0x3F, 0xFF,    0x05, 0x5C,
-				 0x03, 0x5F, 0xC1, tags[i], 0x00};
-		rv = hash_command(card, md, get, sizeof(get));
-	}
-	seed_final(md, info);
-	EVP_MD_CTX_free(md);
-	*ok = rv == CKR_OK;
-	return rv;
-}
-
 static void apply_profile(const p11o_card_profile *p, p11o_card_info *info)
 {
-	set_str(info->profile, p->name);
+	p11o_profile_set_str(info->profile, p->name);
 	if (p->application[0])
-		set_str(info->application, p->application);
+		p11o_profile_set_str(info->application, p->application);
 	if (p->pin_count) {
 		p11o_card_pin pins[P11O_CARD_MAX_PINS];
 		size_t n = p->pin_count < P11O_CARD_MAX_PINS
@@ -516,7 +325,7 @@ static void apply_profile(const p11o_card_profile *p, p11o_card_info *info)
 				if (info->pins[j].ref == d->ref)
 					*d = info->pins[j];
 			if (p->pin_names[i][0])
-				set_str(d->name, p->pin_names[i]);
+				p11o_profile_set_str(d->name, p->pin_names[i]);
 		}
 		memcpy(info->pins, pins, n * sizeof(pins[0]));
 		info->pin_count = n;
@@ -535,7 +344,7 @@ static void apply_profile(const p11o_card_profile *p, p11o_card_info *info)
 		info->puk.type = P11O_PIN_TYPE_UNKNOWN;
 		info->puk.pad_char = -1;
 		info->puk.status_index = -1;
-		set_str(info->puk.name, "PUK");
+		p11o_profile_set_str(info->puk.name, "PUK");
 		info->puk.ref = (unsigned char)p->puk_ref;
 		info->puk_ref = p->puk_ref;
 		info->puk_is_rc = false;
@@ -592,8 +401,8 @@ CK_RV p11o_card_read_info_for(p11o_card *card, const p11o_config *cfg,
 			      const unsigned char *token_serial,
 			      p11o_card_info *info)
 {
-	static const app_reader readers[] = {read_pkcs15, read_openpgp,
-					     read_piv};
+	static const app_reader readers[] = {
+	    read_pkcs15, p11o_profile_read_openpgp, p11o_profile_read_piv};
 	const p11o_card_profile *prof = NULL;
 	p11o_card_info *first = NULL;
 	bool ok = false;
@@ -662,8 +471,8 @@ CK_RV p11o_card_read_info_for(p11o_card *card, const p11o_config *cfg,
 		if (!md)
 			return CKR_HOST_MEMORY;
 		EVP_DigestInit_ex(md, EVP_sha256(), NULL);
-		hash_part(md, info->atr, info->atr_len);
-		seed_final(md, info);
+		p11o_profile_hash_part(md, info->atr, info->atr_len);
+		p11o_profile_seed_final(md, info);
 		EVP_MD_CTX_free(md);
 	}
 	if (prof)

@@ -194,15 +194,32 @@ CK_RV sl_filtered_slot_list(slots_layer *l, CK_BBOOL tokenPresent,
 	return rv;
 }
 
+/* The token's other text (the provider's, or a card's TokenInfo) made
+ * valid like the label (utf8.h): an application may print it. */
+static void fix_token_text(CK_TOKEN_INFO *ti)
+{
+	p11o_utf8_fix_field(ti->manufacturerID, sizeof(ti->manufacturerID));
+	p11o_utf8_fix_field(ti->model, sizeof(ti->model));
+	p11o_utf8_fix_field(ti->serialNumber, sizeof(ti->serialNumber));
+}
+
+static void decorate_card(slots_layer *l, CK_ULONG slot, CK_TOKEN_INFO *ti);
+
 /* docs/architecture.md §4: the label of a card's virtual token and its real PIN
- * state, whatever the provider made of them. */
+ * state, whatever the provider made of them; every token's text valid
+ * UTF-8 without control characters. */
 void sl_decorate_token(slots_layer *l, CK_ULONG slot, CK_TOKEN_INFO *ti)
 {
-	/* Soft tokens: only the label, made valid like a card's (utf8.h). */
-	if (p11o_slot_kind(l->view, slot) != P11O_SLOT_CARD) {
+	/* Soft tokens: only the text made valid, the label like a card's. */
+	if (p11o_slot_kind(l->view, slot) != P11O_SLOT_CARD)
 		p11o_utf8_fix_field(ti->label, sizeof(ti->label));
-		return;
-	}
+	else
+		decorate_card(l, slot, ti); /* reads the provider's serial */
+	fix_token_text(ti);
+}
+
+static void decorate_card(slots_layer *l, CK_ULONG slot, CK_TOKEN_INFO *ti)
+{
 	p11o_slot *v = &l->view->slots[slot];
 	p11o_card_cache *cards = l->base.stack->cards;
 	p11o_card_entry *e =

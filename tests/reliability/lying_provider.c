@@ -198,6 +198,14 @@ static CK_RV m_GetTokenInfo(CK_SLOT_ID id, CK_TOKEN_INFO_PTR p)
 	if (id != 1)
 		return CKR_TOKEN_NOT_PRESENT;
 	mock_token_info(p, "0042");
+	if (mode == GROW || mode == MAX) {
+		/* Text a terminal would act on, and bytes that are no UTF-8:
+		 * what the application sees must be neither. */
+		memcpy(p->manufacturerID, "lie\x1b[2J\xff\x01", 9);
+		memcpy(p->model, "m\xc3(\x07", 4);
+		memcpy(p->serialNumber, "00\n42", 5);
+		lying_lies++;
+	}
 	p->flags = CKF_TOKEN_INITIALIZED;
 	p->ulMaxSessionCount = CK_EFFECTIVELY_INFINITE;
 	return CKR_OK;

@@ -106,7 +106,9 @@ static inline const p11o_function_list *route_session(p11o_layer *self,
 /* A call on session h failed: follow the verdict (sessions.h) on the
  * record if h is still its session (a session ended meanwhile is gone
  * already).  Out of line, and the record looked up again: the per-call
- * path keeps no record in a register across the provider's call. */
+ * path keeps no record in a register across the provider's call.  (A
+ * handle that named no session at the call but names one opened
+ * meanwhile was guessed by the application: it ends its own session.) */
 __attribute__((noinline)) static CK_RV failed(p11o_layer *self,
 					      CK_SESSION_HANDLE h, CK_RV rv)
 {

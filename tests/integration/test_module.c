@@ -178,16 +178,18 @@ static void test_info_versions(void **state)
 
 /* The start of the 3.0 list: the 2.40 list, then (PKCS#11 3.0 §5) the
  * interface functions and the first new ones. */
+typedef CK_RV (*login_user_fn)(CK_SESSION_HANDLE, CK_USER_TYPE, CK_UTF8CHAR_PTR,
+			       CK_ULONG, CK_UTF8CHAR_PTR, CK_ULONG);
+typedef CK_RV (*session_cancel_fn)(CK_SESSION_HANDLE, CK_FLAGS);
+typedef CK_RV (*message_init_fn)(CK_SESSION_HANDLE, CK_MECHANISM_PTR,
+				 CK_OBJECT_HANDLE);
 struct list_3_0_head {
 	CK_FUNCTION_LIST v2;
 	CK_C_GetInterfaceList C_GetInterfaceList;
 	CK_C_GetInterface C_GetInterface;
-	CK_RV (*C_LoginUser)
-	(CK_SESSION_HANDLE, CK_USER_TYPE, CK_UTF8CHAR_PTR, CK_ULONG,
-	 CK_UTF8CHAR_PTR, CK_ULONG);
-	CK_RV (*C_SessionCancel)(CK_SESSION_HANDLE, CK_FLAGS);
-	CK_RV (*C_MessageEncryptInit)
-	(CK_SESSION_HANDLE, CK_MECHANISM_PTR, CK_OBJECT_HANDLE);
+	login_user_fn C_LoginUser;
+	session_cancel_fn C_SessionCancel;
+	message_init_fn C_MessageEncryptInit;
 };
 
 /* The 3.0 interface over a provider that has no 3.0 functions (SoftHSM2

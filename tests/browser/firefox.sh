@@ -102,6 +102,7 @@ for p in $TLS_PINS; do
 	run "trust-ca-$name" certutil -A -d "sql:$prof" -n 'card CA' -t 'CT,,' -i "$WORK/ca.pem"
 	cat >"$prof/user.js" <<'EOJ'
 user_pref("security.default_personal_cert", "Select Automatically");
+user_pref("intl.locale.requested", "en-US");
 user_pref("marionette.port", 0);
 user_pref("browser.shell.checkDefaultBrowser", false);
 user_pref("browser.startup.homepage_override.mstone", "ignore");

@@ -24,6 +24,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from marionette import Marionette  # noqa: E402
 
 WAIT = 120
+# The English title: the test profile asks for an en-US user interface
+# (firefox.sh: intl.locale.requested), whatever the system locale.
 DIALOG = "Password Required"
 
 

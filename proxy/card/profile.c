@@ -374,12 +374,11 @@ bool p11o_card_serial_matches(const p11o_card_info *info,
 
 typedef CK_RV (*app_reader)(p11o_card *, p11o_card_info *, bool *);
 
-/* SELECT of a family's application by AID: 1 APDU. */
-static CK_RV select_app(p11o_card *card, const p11o_card_family *f)
+CK_RV p11o_profile_select_app(p11o_card *card, const p11o_card_family *f,
+			      uint8_t *buf, size_t cap, size_t *len,
+			      uint16_t *sw)
 {
-	uint8_t apdu[5 + 16], buf[258];
-	size_t len;
-	uint16_t sw;
+	uint8_t apdu[5 + 16];
 	apdu[0] = 0x00;
 	apdu[1] = 0xA4;
 	apdu[2] = 0x04;
@@ -387,8 +386,18 @@ static CK_RV select_app(p11o_card *card, const p11o_card_family *f)
 	apdu[4] = (uint8_t)f->aid_len;
 	memcpy(apdu + 5, f->aid, f->aid_len);
 	apdu[5 + f->aid_len] = 0x00;
-	return p11o_card_transmit(card, apdu, 6 + f->aid_len, buf, sizeof(buf),
-				  &len, &sw);
+	return p11o_card_transmit(card, apdu, 6 + f->aid_len, buf, cap, len,
+				  sw);
+}
+
+/* The application the provider expects, selected again (its answer is
+ * not needed). */
+static CK_RV select_app(p11o_card *card, const p11o_card_family *f)
+{
+	uint8_t buf[258];
+	size_t len;
+	uint16_t sw;
+	return p11o_profile_select_app(card, f, buf, sizeof(buf), &len, &sw);
 }
 
 CK_RV p11o_card_read_info(p11o_card *card, const p11o_config *cfg,

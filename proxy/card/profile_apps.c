@@ -146,7 +146,7 @@ CK_RV p11o_profile_read_openpgp(p11o_card *card, p11o_card_info *info, bool *ok)
 CK_RV p11o_profile_read_piv(p11o_card *card, p11o_card_info *info, bool *ok)
 {
 	const p11o_card_family *f = p11o_card_family_by_profile("piv");
-	uint8_t apdu[5 + 16], buf[4096];
+	uint8_t buf[4096];
 	static const uint8_t chuid[] = {0x00, 0xCB, 0x3F, 0xFF, 0x05, 0x5C,
 					0x03, 0x5F, 0xC1, 0x02, 0x00};
 	size_t len;
@@ -156,15 +156,7 @@ CK_RV p11o_profile_read_piv(p11o_card *card, p11o_card_info *info, bool *ok)
 	CK_RV rv;
 
 	*ok = false;
-	apdu[0] = 0x00;
-	apdu[1] = 0xA4;
-	apdu[2] = 0x04;
-	apdu[3] = 0x00;
-	apdu[4] = (uint8_t)f->aid_len;
-	memcpy(apdu + 5, f->aid, f->aid_len);
-	apdu[5 + f->aid_len] = 0x00;
-	rv = p11o_card_transmit(card, apdu, 6 + f->aid_len, buf, sizeof(buf),
-				&len, &sw);
+	rv = p11o_profile_select_app(card, f, buf, sizeof(buf), &len, &sw);
 	if (rv != CKR_OK || sw != 0x9000)
 		return rv;
 	family_pins(info, f);

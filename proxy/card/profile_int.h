@@ -19,6 +19,11 @@ void p11o_profile_seed_final(EVP_MD_CTX *md, p11o_card_info *info);
 /* Copy into a P11O_CARD_STR field, cut. */
 void p11o_profile_set_str(char *dst, const char *src);
 
+/* SELECT of a family's application by AID: 1 APDU (+ GET RESPONSEs). */
+CK_RV p11o_profile_select_app(p11o_card *card, const p11o_card_family *f,
+			      uint8_t *buf, size_t cap, size_t *len,
+			      uint16_t *sw);
+
 /* The applications with fixed PINs: *ok when the card has it. */
 CK_RV p11o_profile_read_openpgp(p11o_card *card, p11o_card_info *info,
 				bool *ok);

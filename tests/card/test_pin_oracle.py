@@ -11,7 +11,7 @@ the right PIN.
 argv: p11overlay.so p11overlay-tool.  Each case runs its own rig (own
 pcscd, APDU log) and always stops it.
 """
-import os, subprocess, sys, tempfile, unittest
+import os, shutil, subprocess, sys, tempfile, unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -66,7 +66,11 @@ class Case:
         if "card_config" in kw:
             kw["card_config"] = os.path.join(PROFILES, kw["card_config"])
         self.env = dict(os.environ)
-        self.env.update(rig.start(self.d, apdu_log=True, **kw))
+        try:
+            self.env.update(rig.start(self.d, apdu_log=True, **kw))
+        except BaseException:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
         conf = os.path.join(self.tmp, "p11overlay.conf")
         with open(conf, "w") as fh:
             fh.write("[provider]\nmodule = %s\n" % self.env["RIG_OPENSC_MODULE"])
@@ -75,6 +79,7 @@ class Case:
 
     def stop(self):
         rig.stop(self.d)
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def proxy_labels(self):
         rc, out = run(self.env, ["pkcs11-tool", "--module", MODULE, "--list-slots"])

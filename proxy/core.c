@@ -166,17 +166,23 @@ static void stack_destroy(p11o_stack *s)
 	free(s);
 }
 
-static void resolve(p11o_stack *s, size_t first, p11o_targets *chain,
-		    p11o_targets *entry)
+/* What the entry points call that the core answers itself. */
+static void core_entries(p11o_targets *entry)
 {
-	p11o_stack_resolve(s->layers + first, s->layer_count - first, chain);
-	*entry = *chain;
 	entry->C_Initialize.fn = core_initialize;
 	entry->C_Initialize.layer = NULL;
 	entry->C_Finalize.fn = core_finalize;
 	entry->C_Finalize.layer = NULL;
 	entry->C_SetTraceCallback.fn = core_set_trace_callback;
 	entry->C_SetTraceCallback.layer = NULL;
+}
+
+static void resolve(p11o_stack *s, size_t first, p11o_targets *chain,
+		    p11o_targets *entry)
+{
+	p11o_stack_resolve(s->layers + first, s->layer_count - first, chain);
+	*entry = *chain;
+	core_entries(entry);
 }
 
 /* Every module of [provider] (docs/architecture.md §3).  With one
@@ -270,13 +276,9 @@ static CK_RV stack_build(p11o_stack *s, char *err, size_t errlen)
 			return CKR_HOST_MEMORY;
 	resolve(s, s->trace ? 1 : 0, &s->plain, &s->entry_plain);
 	resolve(s, 0, &s->traced, &s->entry_traced);
-	p11o_targets idle;
 	const size_t first = s->trace ? 1 : 0;
-	p11o_stack_resolve_idle(s->layers + first, n - first, &idle);
-	s->entry_idle = idle;
-	s->entry_idle.C_Initialize = s->entry_plain.C_Initialize;
-	s->entry_idle.C_Finalize = s->entry_plain.C_Finalize;
-	s->entry_idle.C_SetTraceCallback = s->entry_plain.C_SetTraceCallback;
+	p11o_stack_resolve_idle(s->layers + first, n - first, &s->entry_idle);
+	core_entries(&s->entry_idle);
 	return CKR_OK;
 }
 

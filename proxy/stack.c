@@ -1,5 +1,7 @@
 #include "layer.h"
 
+#include <stdbool.h>
+
 /* Terminal answers: what a call gets when no layer implements it, and what
  * every call gets before C_Initialize (and in a forked child). */
 #pragma GCC diagnostic push
@@ -19,16 +21,26 @@ P11O_FUNCTIONS(P11O_TERMINAL_)
 #undef P11O_TERMINAL_
 #pragma GCC diagnostic pop
 
-void p11o_stack_resolve(p11o_layer **layers, size_t count, p11o_targets *top)
+/* Each function's first layer from the top that implements it, in its
+ * `ops`, or for the idle chain in its `idle_ops` where it has them.  The
+ * full chain also gives each layer its `down` targets; the idle chain
+ * leaves them: below a layer that runs, a call goes on as in the full
+ * chain. */
+static void resolve(p11o_layer **layers, size_t count, p11o_targets *top,
+		    bool idle)
 {
 #define P11O_RESOLVE_(name, ...)                                               \
 	{                                                                      \
 		top->name.fn = unsupported_##name;                             \
 		top->name.layer = NULL;                                        \
 		for (size_t i = count; i-- > 0;) {                             \
-			layers[i]->down.name = top->name;                      \
-			if (layers[i]->ops->name) {                            \
-				top->name.fn = layers[i]->ops->name;           \
+			const p11o_ops *o = idle && layers[i]->idle_ops        \
+						? layers[i]->idle_ops          \
+						: layers[i]->ops;              \
+			if (!idle)                                             \
+				layers[i]->down.name = top->name;              \
+			if (o->name) {                                         \
+				top->name.fn = o->name;                        \
 				top->name.layer = layers[i];                   \
 			}                                                      \
 		}                                                              \
@@ -37,25 +49,15 @@ void p11o_stack_resolve(p11o_layer **layers, size_t count, p11o_targets *top)
 #undef P11O_RESOLVE_
 }
 
+void p11o_stack_resolve(p11o_layer **layers, size_t count, p11o_targets *top)
+{
+	resolve(layers, count, top, false);
+}
+
 void p11o_stack_resolve_idle(p11o_layer **layers, size_t count,
 			     p11o_targets *top)
 {
-#define P11O_RESOLVE_IDLE_(name, ...)                                          \
-	{                                                                      \
-		top->name.fn = unsupported_##name;                             \
-		top->name.layer = NULL;                                        \
-		for (size_t i = count; i-- > 0;) {                             \
-			const p11o_ops *o = layers[i]->idle_ops                \
-						? layers[i]->idle_ops          \
-						: layers[i]->ops;              \
-			if (o->name) {                                         \
-				top->name.fn = o->name;                        \
-				top->name.layer = layers[i];                   \
-			}                                                      \
-		}                                                              \
-	}
-	P11O_FUNCTIONS(P11O_RESOLVE_IDLE_)
-#undef P11O_RESOLVE_IDLE_
+	resolve(layers, count, top, true);
 }
 
 void p11o_targets_fill_uninitialized(p11o_targets *t)

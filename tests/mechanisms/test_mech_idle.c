@@ -65,7 +65,8 @@ static void sign(CK_SESSION_HANDLE s, unsigned char *out, CK_ULONG *len)
 	expect("C_SignFinal", mt->C_SignFinal(s, out, len));
 }
 
-static CK_SESSION_HANDLE open_one(void)
+/* A session of its own, `n` rounds in it, closed. */
+static void in_session(long n, void (*round)(CK_SESSION_HANDLE s))
 {
 	CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
 	CK_RV rv =
@@ -74,54 +75,59 @@ static CK_SESSION_HANDLE open_one(void)
 		fprintf(stderr, "test_mech_idle: C_OpenSession: 0x%lx\n", rv);
 		exit(1);
 	}
-	return s;
+	for (long i = 0; i < n; i++)
+		round(s);
+	expect("C_CloseSession", mt->C_CloseSession(s));
+}
+
+static void soft_digest(CK_SESSION_HANDLE s)
+{
+	unsigned char d[32];
+	CK_ULONG n = sizeof(d);
+	digest(s, CKM_SHA256, d, &n);
+	same("SHA-256", d, n, want_digest, sizeof(want_digest));
+}
+
+static void soft_sign(CK_SESSION_HANDLE s)
+{
+	unsigned char sig[256];
+	CK_ULONG n = sizeof(sig);
+	sign(s, sig, &n);
+	same("signature", sig, n, want_sig, want_sig_len);
+}
+
+static void token_call(CK_SESSION_HANDLE s)
+{
+	unsigned char d[20];
+	CK_ULONG n = sizeof(d);
+	digest(s, CKM_SHA_1, d, &n);
+	same("SHA-1", d, n, want_sha1, sizeof(want_sha1));
+	CK_SESSION_INFO info;
+	expect("C_GetSessionInfo", mt->C_GetSessionInfo(s, &info));
+	if (info.slotID != mt_slot) {
+		fprintf(stderr, "test_mech_idle: slot ID\n");
+		atomic_fetch_add(&bad, 1);
+	}
 }
 
 static void *soft_digests(void *arg)
 {
 	(void)arg;
-	CK_SESSION_HANDLE s = open_one();
-	for (long i = 0; i < rounds; i++) {
-		unsigned char d[32];
-		CK_ULONG n = sizeof(d);
-		digest(s, CKM_SHA256, d, &n);
-		same("SHA-256", d, n, want_digest, sizeof(want_digest));
-	}
-	expect("C_CloseSession", mt->C_CloseSession(s));
+	in_session(rounds, soft_digest);
 	return NULL;
 }
 
 static void *soft_signs(void *arg)
 {
 	(void)arg;
-	CK_SESSION_HANDLE s = open_one();
-	for (long i = 0; i < rounds / 4; i++) {
-		unsigned char sig[256];
-		CK_ULONG n = sizeof(sig);
-		sign(s, sig, &n);
-		same("signature", sig, n, want_sig, want_sig_len);
-	}
-	expect("C_CloseSession", mt->C_CloseSession(s));
+	in_session(rounds / 4, soft_sign);
 	return NULL;
 }
 
 static void *token_calls(void *arg)
 {
 	(void)arg;
-	CK_SESSION_HANDLE s = open_one();
-	for (long i = 0; i < rounds; i++) {
-		unsigned char d[20];
-		CK_ULONG n = sizeof(d);
-		digest(s, CKM_SHA_1, d, &n);
-		same("SHA-1", d, n, want_sha1, sizeof(want_sha1));
-		CK_SESSION_INFO info;
-		expect("C_GetSessionInfo", mt->C_GetSessionInfo(s, &info));
-		if (info.slotID != mt_slot) {
-			fprintf(stderr, "test_mech_idle: slot ID\n");
-			atomic_fetch_add(&bad, 1);
-		}
-	}
-	expect("C_CloseSession", mt->C_CloseSession(s));
+	in_session(rounds, token_call);
 	return NULL;
 }
 

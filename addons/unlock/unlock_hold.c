@@ -34,6 +34,21 @@ static bool same_card(unlock_layer *l, const ul_hold *h)
 	return now == P11O_NO_INSERTION || now == h->insertion;
 }
 
+/* nholds and the stack's `busy` move together (unlock_internal.h): the
+ * full chain, with the guard, is published before the guard can see a
+ * new hold, and the idle chain may come back only after it is gone. */
+static void hold_started(unlock_layer *l)
+{
+	p11o_stack_busy_enter(l->base.stack);
+	atomic_fetch_add(&l->nholds, 1);
+}
+
+static void hold_ended(unlock_layer *l)
+{
+	atomic_fetch_sub(&l->nholds, 1);
+	p11o_stack_busy_leave(l->base.stack);
+}
+
 /* Under mu: is an active hold still held?  Marks it ended if not (its
  * timeout passed, or its card was pulled: issue of a pulled card keeping
  * every call of this process from the new one). */
@@ -44,8 +59,7 @@ static bool still_held(unlock_layer *l, ul_hold *h)
 	if (p11o_card_is_locked(h->card) && same_card(l, h))
 		return true;
 	h->active = false;
-	atomic_fetch_sub(&l->nholds, 1);
-	p11o_stack_busy_leave(l->base.stack);
+	hold_ended(l);
 	return false;
 }
 
@@ -128,10 +142,8 @@ void ul_hold_release(unlock_layer *l, ul_hold *h)
 {
 	p11o_mutex_lock(&l->mu);
 	p11o_card *card = h->card;
-	if (h->active) {
-		atomic_fetch_sub(&l->nholds, 1);
-		p11o_stack_busy_leave(l->base.stack);
-	}
+	if (h->active)
+		hold_ended(l);
 	h->active = false;
 	h->card = NULL;
 	h->owned = h->challenge = h->have_info = false;
@@ -216,9 +228,7 @@ static CK_RV new_hold(unlock_layer *l, CK_SLOT_ID slot, const char *reader,
 	h->view_slot = view_slot;
 	h->insertion = insertion;
 	h->active = true;
-	/* The full chain, with the guard, before the guard can see it. */
-	p11o_stack_busy_enter(l->base.stack);
-	atomic_fetch_add(&l->nholds, 1);
+	hold_started(l);
 	p11o_mutex_unlock(&l->mu);
 	p11o_mutex_unlock(&l->op_mu);
 	return CKR_OK;

@@ -27,6 +27,10 @@
 #include <cmocka.h>
 
 #include "mtest.h"
+#include "obtest.h"
+
+/* obtest.h's module: the one under test (mtest.h's mt). */
+CK_FUNCTION_LIST_PTR fl;
 
 static const char *softhsm, *counter_path;
 static unsigned long (*info_calls)(void);
@@ -195,22 +199,6 @@ static void test_session_closed_mid_init(void **state)
 	mt_stop();
 }
 
-/* TokenSerialNumber, the objects addon's special object, as session s
- * finds it. */
-static CK_OBJECT_HANDLE special_serial(CK_SESSION_HANDLE s)
-{
-	CK_OBJECT_CLASS data = CKO_DATA;
-	CK_ATTRIBUTE t[] = {{CKA_CLASS, &data, sizeof(data)},
-			    {CKA_LABEL, "TokenSerialNumber", 17}};
-	CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
-	CK_ULONG n = 0;
-	assert_int_equal(mt->C_FindObjectsInit(s, t, 2), CKR_OK);
-	assert_int_equal(mt->C_FindObjects(s, &h, 1, &n), CKR_OK);
-	assert_int_equal(mt->C_FindObjectsFinal(s), CKR_OK);
-	assert_int_equal(n, 1);
-	return h;
-}
-
 /* The token says a session is gone in its answer to a call the proxy
  * only forwards (C_GetAttributeValue on a token object): the session's
  * record ends there (sessions.h, p11o_session_verdict), so the special
@@ -225,7 +213,8 @@ static void test_session_gone_in_any_answer(void **state)
 	assert_int_equal(
 	    mt->C_OpenSession(mt_slot, CKF_SERIAL_SESSION, NULL, NULL, &s),
 	    CKR_OK);
-	CK_OBJECT_HANDLE serial = special_serial(s);
+	CK_OBJECT_HANDLE serial = ob_by_label(s, "TokenSerialNumber");
+	assert_true(serial != 0);
 	char label[64], value[64];
 	CK_ATTRIBUTE lt = {CKA_LABEL, label, sizeof(label)};
 	CK_ATTRIBUTE vt = {CKA_VALUE, value, sizeof(value)};
@@ -239,7 +228,8 @@ static void test_session_gone_in_any_answer(void **state)
 			 CKR_SESSION_HANDLE_INVALID);
 	vt.ulValueLen = sizeof(value);
 	assert_int_equal(
-	    mt->C_GetAttributeValue(mt_s, special_serial(mt_s), &vt, 1),
+	    mt->C_GetAttributeValue(
+		mt_s, ob_by_label(mt_s, "TokenSerialNumber"), &vt, 1),
 	    CKR_OK);
 	mt_stop();
 }
@@ -332,6 +322,7 @@ int main(int argc, char **argv)
 		return 77;
 	p11test_load(&mt_m, argv[1]);
 	mt = mt_m.fl;
+	fl = mt;
 	reinitialize =
 	    (CK_RV(*)(CK_SLOT_ID))p11test_sym(&mt_m, "C_Reinitialize");
 	void *counter = dlopen(counter_path, RTLD_NOW);

@@ -372,55 +372,49 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* dlopen `path`, its function list, C_Initialize with OS locking. */
+static CK_RV open_module(const char *path, void **dl, CK_FUNCTION_LIST_PTR *fl,
+			 char *err, size_t errlen)
+{
+	*dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!*dl) {
+		snprintf(err, errlen, "dlopen: %s", dlerror());
+		return CKR_GENERAL_ERROR;
+	}
+	CK_C_GetFunctionList gfl =
+	    (CK_C_GetFunctionList)dlsym(*dl, "C_GetFunctionList");
+	if (!gfl) {
+		snprintf(err, errlen, "no C_GetFunctionList in %s", path);
+		return CKR_GENERAL_ERROR;
+	}
+	CK_RV rv = gfl(fl);
+	if (rv != CKR_OK) {
+		snprintf(err, errlen, "%s: C_GetFunctionList: 0x%lx", path, rv);
+		return rv;
+	}
+	CK_C_INITIALIZE_ARGS ia = {0};
+	ia.flags = CKF_OS_LOCKING_OK;
+	rv = (*fl)->C_Initialize(&ia);
+	if (rv != CKR_OK)
+		snprintf(err, errlen, "%s: C_Initialize: 0x%lx", path, rv);
+	return rv;
+}
+
 /* The second provider of --direct-also: loaded and initialised as an
  * application using both modules would. */
 static CK_RV load_also(bench *b, const char *path, char *err, size_t errlen)
 {
-	b->also_dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	CK_C_GetFunctionList gfl =
-	    b->also_dl
-		? (CK_C_GetFunctionList)dlsym(b->also_dl, "C_GetFunctionList")
-		: NULL;
-	if (!gfl || gfl(&b->also_fl) != CKR_OK) {
-		snprintf(err, errlen, "cannot load %s", path);
+	CK_RV rv = open_module(path, &b->also_dl, &b->also_fl, err, errlen);
+	if (rv != CKR_OK)
 		b->also_fl = NULL;
-		return CKR_GENERAL_ERROR;
-	}
-	CK_C_INITIALIZE_ARGS ia = {0};
-	ia.flags = CKF_OS_LOCKING_OK;
-	CK_RV rv = b->also_fl->C_Initialize(&ia);
-	if (rv != CKR_OK) {
-		snprintf(err, errlen, "%s: C_Initialize: 0x%lx", path, rv);
-		b->also_fl = NULL;
-	}
 	return rv;
 }
 
 static CK_RV load(bench *b, const char *path, char *err, size_t errlen)
 {
-	b->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-	if (!b->dl) {
-		snprintf(err, errlen, "dlopen: %s", dlerror());
-		return CKR_GENERAL_ERROR;
-	}
-	CK_C_GetFunctionList gfl =
-	    (CK_C_GetFunctionList)dlsym(b->dl, "C_GetFunctionList");
-	if (!gfl) {
-		snprintf(err, errlen, "no C_GetFunctionList in %s", path);
-		return CKR_GENERAL_ERROR;
-	}
-	CK_RV rv = gfl(&b->fl);
-	if (rv != CKR_OK) {
-		snprintf(err, errlen, "C_GetFunctionList: 0x%lx", rv);
+	CK_RV rv = open_module(path, &b->dl, &b->fl, err, errlen);
+	if (rv != CKR_OK)
 		return rv;
-	}
-	CK_C_INITIALIZE_ARGS ia = {0};
-	ia.flags = CKF_OS_LOCKING_OK;
-	rv = b->fl->C_Initialize(&ia);
-	if (rv != CKR_OK) {
-		snprintf(err, errlen, "C_Initialize: 0x%lx", rv);
-		return rv;
-	}
 	CK_SLOT_ID ids[64];
 	CK_ULONG n = 64;
 	rv = b->fl->C_GetSlotList(CK_TRUE, ids, &n);

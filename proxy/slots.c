@@ -8,6 +8,7 @@
 #include "extreader.h"
 #include "labels.h"
 #include "stack.h"
+#include "utf8.h"
 
 /* ---- sessions and objects ------------------------------------------- */
 
@@ -255,6 +256,22 @@ static CK_RV sl_C_GetTokenInfo(p11o_layer *self, CK_SLOT_ID slotID,
 	return rv;
 }
 
+/* The slot's text made valid like a token's (utf8.h, docs/architecture.md
+ * §4): an application may print it.  The view keeps the provider's own
+ * description (the slot's ID and card key are made of it). */
+static CK_RV sl_C_GetSlotInfo(p11o_layer *self, CK_SLOT_ID slotID,
+			      CK_SLOT_INFO_PTR pInfo)
+{
+	CK_RV rv = wrap_C_GetSlotInfo(self, slotID, pInfo);
+	if (rv == CKR_OK && pInfo) {
+		p11o_utf8_fix_field(pInfo->slotDescription,
+				    sizeof(pInfo->slotDescription));
+		p11o_utf8_fix_field(pInfo->manufacturerID,
+				    sizeof(pInfo->manufacturerID));
+	}
+	return rv;
+}
+
 static CK_RV sl_C_FindObjects(p11o_layer *self, CK_SESSION_HANDLE hSession,
 			      CK_OBJECT_HANDLE_PTR phObject,
 			      CK_ULONG ulMaxObjectCount,
@@ -404,6 +421,7 @@ p11o_layer *p11o_slots_layer_new(struct p11o_stack *stack)
 	ops->C_GetSlotList = sl_C_GetSlotList;
 	ops->C_OpenSession = sl_C_OpenSession;
 	ops->C_FindObjects = sl_C_FindObjects;
+	ops->C_GetSlotInfo = sl_C_GetSlotInfo;
 	ops->C_GetTokenInfo = sl_C_GetTokenInfo;
 	ops->C_WaitForSlotEvent = sl_C_WaitForSlotEvent;
 	ops->C_HasNewEvent = sl_C_HasNewEvent;

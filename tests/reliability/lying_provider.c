@@ -184,6 +184,12 @@ static CK_RV m_GetSlotInfo(CK_SLOT_ID id, CK_SLOT_INFO_PTR p)
 	mock_pad(p->slotDescription, 64,
 		 id == 1 ? "Lying Soft Slot" : "Lying Empty Slot");
 	mock_pad(p->manufacturerID, 32, "mock");
+	if (id == 1 && (mode == GROW || mode == MAX)) {
+		/* the token's text lies below; the slot's too */
+		memcpy(p->slotDescription, "Lying\x07Soft\xffSlot", 15);
+		memcpy(p->manufacturerID, "lie\x1b[2J\xff\x01", 9);
+		lying_lies++;
+	}
 	p->flags = id == 1 ? CKF_TOKEN_PRESENT : 0;
 	return CKR_OK;
 }

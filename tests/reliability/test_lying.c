@@ -231,31 +231,42 @@ static bool sign_once(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key,
 	return false;
 }
 
-/* A text field of CK_TOKEN_INFO as the application gets it. */
+/* A text field of CK_TOKEN_INFO or CK_SLOT_INFO as the application
+ * gets it. */
 static void text_is(const char *field, const CK_UTF8CHAR *got, size_t n,
 		    const char *want)
 {
 	char w[64];
 	memset(w, ' ', n);
 	memcpy(w, want, strlen(want));
-	REL_CHECK(memcmp(got, w, n) == 0, "%s: token %s: '%.*s'", mode, field,
-		  (int)n, (const char *)got);
+	REL_CHECK(memcmp(got, w, n) == 0, "%s: %s: '%.*s'", mode, field, (int)n,
+		  (const char *)got);
 }
 
-/* The provider's token text: as it is when printable, every byte a
+/* The provider's token and slot text: as it is when printable, every byte a
  * terminal would act on or that is no UTF-8 a '?' when it lies (one for
  * one: docs/architecture.md §4). */
-static void token_text(void)
+static void shown_text(void)
 {
 	CK_TOKEN_INFO ti;
 	if (rel_rv("C_GetTokenInfo", fl->C_GetTokenInfo(the_slot, &ti)) !=
 	    CKR_OK)
 		return;
 	bool lies = strcmp(mode, "none") != 0;
-	text_is("manufacturerID", ti.manufacturerID, 32,
+	text_is("token manufacturerID", ti.manufacturerID, 32,
 		lies ? "lie?[2J??" : "mock");
-	text_is("model", ti.model, 16, lies ? "m?(?" : "mock");
-	text_is("serialNumber", ti.serialNumber, 16, lies ? "00?42" : "0042");
+	text_is("token model", ti.model, 16, lies ? "m?(?" : "mock");
+	text_is("token serialNumber", ti.serialNumber, 16,
+		lies ? "00?42" : "0042");
+	/* The slot's text the same way (the slot keeps its ID: the view
+	 * learns it from the provider's own description). */
+	CK_SLOT_INFO si;
+	if (rel_rv("C_GetSlotInfo", fl->C_GetSlotInfo(the_slot, &si)) != CKR_OK)
+		return;
+	text_is("slot slotDescription", si.slotDescription, 64,
+		lies ? "Lying?Soft?Slot" : "Lying Soft Slot");
+	text_is("slot manufacturerID", si.manufacturerID, 32,
+		lies ? "lie?[2J??" : "mock");
 }
 
 static void workload(void)
@@ -269,7 +280,7 @@ static void workload(void)
 	if (n < 1)
 		return;
 	the_slot = ids[0];
-	token_text();
+	shown_text();
 	CK_ULONG mechs[64];
 	CK_ULONG nm = list_of("C_GetMechanismList", mech_list, 64, mechs);
 	if (strcmp(mode, "none") == 0) {

@@ -275,6 +275,10 @@ static CK_RV stack_build(p11o_stack *s, char *err, size_t errlen)
 		if (!s->layers[i])
 			return CKR_HOST_MEMORY;
 	resolve(s, s->trace ? 1 : 0, &s->plain, &s->entry_plain);
+	/* The slots layer calls the providers' C_GetSlotList itself only
+	 * while no layer between them takes part in it (stack.h). */
+	s->slot_list_direct =
+	    s->layers[1]->down.C_GetSlotList.layer == s->layers[n - 1];
 	resolve(s, 0, &s->traced, &s->entry_traced);
 	const size_t first = s->trace ? 1 : 0;
 	p11o_stack_resolve_idle(s->layers + first, n - first, &s->entry_idle);

@@ -28,14 +28,6 @@ typedef struct provider_layer {
 	/* Initialised by us or by somebody else; a provider after the first
 	 * whose C_Initialize failed shows no slots. */
 	bool live[P11O_CONF_MAX_MODULES];
-	/* C_GetSlotList's providers, in order: the live ones that have it
-	 * (made at C_Initialize). */
-	struct slot_lister {
-		CK_C_GetSlotList fn;
-		unsigned k;
-		CK_SLOT_ID tag; /* p11o_provider_slot_id(k, 0) */
-	} listers[P11O_CONF_MAX_MODULES];
-	unsigned nlisters;
 	/* Where the next event poll starts, so one busy provider cannot
 	 * starve the others. */
 	atomic_uint next_poll;
@@ -333,12 +325,14 @@ static CK_RV forward_C_Initialize(p11o_layer *self, CK_VOID_PTR pInitArgs)
 				(unsigned long)rv);
 		}
 	}
-	l->nlisters = 0;
+	p11o_slot_listers *ls = &self->stack->listers;
+	ls->n = 0;
 	for (unsigned k = 0; k < l->count; k++)
 		if (l->live[k] && l->fl[k].C_GetSlotList)
-			l->listers[l->nlisters++] =
-			    (struct slot_lister){l->fl[k].C_GetSlotList, k,
-						 p11o_provider_slot_id(k, 0)};
+			ls->at[ls->n++] =
+			    (p11o_slot_lister){l->fl[k].C_GetSlotList, k,
+					       p11o_provider_slot_id(k, 0)};
+	ls->direct = self->stack->slot_list_direct ? ls->n : 0;
 	return first;
 }
 
@@ -383,28 +377,30 @@ static CK_ULONG tag_slots(const provider_layer *l, unsigned k, CK_SLOT_ID *ids,
 }
 
 /* Every provider's list, in provider order, written straight into the
- * caller's buffer, from lister `from` on with `used` entries written.  A
- * count query (no buffer) is passed to each provider as a count query
- * too: OpenSC looks for new readers only then.  Once the buffer is too
- * short the remaining providers are only counted.  The first provider's
- * error is the answer; a later provider that fails shows no slots. */
-__attribute__((noinline)) static CK_RV
-slot_list_from(provider_layer *l, unsigned from, CK_ULONG used,
-	       CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList,
-	       CK_ULONG_PTR pulCount)
+ * caller's buffer.  A count query (no buffer) is passed to each provider
+ * as a count query too: OpenSC looks for new readers only then.  Once the
+ * buffer is too short the remaining providers are only counted.  The
+ * first provider's error is the answer; a later provider that fails shows
+ * no slots.  (The slots layer's per-call path calls the providers itself:
+ * slots.c, docs/architecture.md §3 "slot list".) */
+static CK_RV pv_C_GetSlotList(p11o_layer *self, CK_BBOOL tokenPresent,
+			      CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
 {
+	provider_layer *l = PL(self);
+	const p11o_slot_listers *ls = &self->stack->listers;
 	if (!pulCount || !l->fl[0].C_GetSlotList)
 		return l->fl[0].C_GetSlotList
 			   ? l->fl[0].C_GetSlotList(tokenPresent, pSlotList,
 						    pulCount)
 			   : CKR_FUNCTION_NOT_SUPPORTED;
 	const CK_ULONG cap = pSlotList ? *pulCount : 0;
+	CK_ULONG used = 0;
 	bool filling = pSlotList != NULL;
-	for (unsigned i = from; i < l->nlisters; i++) {
-		const unsigned k = l->listers[i].k;
+	for (unsigned i = 0; i < ls->n; i++) {
+		const unsigned k = ls->at[i].k;
 		CK_ULONG n = filling ? cap - used : 0;
-		CK_RV rv = l->listers[i].fn(
-		    tokenPresent, filling ? pSlotList + used : NULL, &n);
+		CK_RV rv = ls->at[i].fn(tokenPresent,
+					filling ? pSlotList + used : NULL, &n);
 		if (rv == CKR_BUFFER_TOO_SMALL && filling) {
 			filling = false; /* n is what it needs */
 			rv = CKR_OK;
@@ -421,43 +417,6 @@ slot_list_from(provider_layer *l, unsigned from, CK_ULONG used,
 	}
 	*pulCount = used;
 	return pSlotList && !filling ? CKR_BUFFER_TOO_SMALL : CKR_OK;
-}
-
-/* The common case on the per-call path: a buffer every provider's list
- * fits in, IDs with no provider bits of their own.  Anything else goes
- * on the general way from the provider where it showed. */
-static CK_RV pv_C_GetSlotList(p11o_layer *self, CK_BBOOL tokenPresent,
-			      CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
-{
-	provider_layer *l = PL(self);
-	if (__builtin_expect(!pSlotList || !pulCount || !l->fl[0].C_GetSlotList,
-			     0))
-		return slot_list_from(l, 0, 0, tokenPresent, pSlotList,
-				      pulCount);
-	const CK_ULONG cap = *pulCount;
-	CK_ULONG used = 0;
-	for (unsigned i = 0; i < l->nlisters; i++) {
-		CK_SLOT_ID *ids = pSlotList + used;
-		CK_ULONG n = cap - used;
-		CK_RV rv = l->listers[i].fn(tokenPresent, ids, &n);
-		if (__builtin_expect(rv != CKR_OK || n > cap - used, 0))
-			return slot_list_from(l, i, used, tokenPresent,
-					      pSlotList, pulCount);
-		/* Tagged in place; an ID with bits of its own there is
-		 * asked for again the general way. */
-		const CK_SLOT_ID tag = l->listers[i].tag;
-		CK_SLOT_ID seen = 0;
-		for (CK_ULONG j = 0; j < n; j++) {
-			seen |= ids[j];
-			ids[j] |= tag;
-		}
-		if (__builtin_expect(seen >> P11O_PROVIDER_SHIFT != 0, 0))
-			return slot_list_from(l, i, used, tokenPresent,
-					      pSlotList, pulCount);
-		used += n;
-	}
-	*pulCount = used;
-	return CKR_OK;
 }
 
 /* Polls each provider once, starting where the last poll left off.  The

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 
+#include "config.h"
 #include "layer.h"
 
 /* CK_FUNCTION_LIST_3_0 laid out flat, with prototypes from functions.h. */
@@ -41,6 +42,22 @@ static inline CK_SLOT_ID p11o_provider_slot_id(unsigned provider,
 	return provider ? (CK_SLOT_ID)provider << P11O_PROVIDER_SHIFT | own
 			: own;
 }
+
+/* The providers' C_GetSlotList in provider order: the live ones that have
+ * it, with the tag their IDs get below the slots layer.  Made by the
+ * provider layer's C_Initialize (docs/architecture.md §3 "slot list"). */
+typedef struct p11o_slot_lister {
+	CK_C_GetSlotList fn;
+	unsigned k;     /* provider number */
+	CK_SLOT_ID tag; /* p11o_provider_slot_id(k, 0) */
+} p11o_slot_lister;
+
+typedef struct p11o_slot_listers {
+	unsigned n;
+	/* n when the slots layer calls them itself (stack.h), else 0 */
+	unsigned direct;
+	p11o_slot_lister at[P11O_CONF_MAX_MODULES];
+} p11o_slot_listers;
 
 /* dlopen `path` and copy its function list.  Returns 0, or -1 with a
  * message in err. */

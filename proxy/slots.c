@@ -144,50 +144,17 @@ static CK_RV sl_C_GetInfo(p11o_layer *self, CK_INFO_PTR pInfo)
 	return CKR_OK;
 }
 
-/* The provider's IDs of list[i..n) to the application's, learning slots
- * not seen before; out of line. */
-__attribute__((noinline)) static CK_RV
-slot_list_learn(slots_layer *l, CK_SLOT_ID *list, CK_ULONG i, CK_ULONG n)
-{
-	for (; i < n; i++) {
-		CK_ULONG k = sl_index_of_provider(l, list[i]);
-		if (k == NO_SLOT)
-			continue; /* unknown: the provider's ID, as before */
-		list[i] = l->view->slots[k].id;
-		if (i < MAX_SLOTS)
-			atomic_store_explicit(&l->list_hint[i],
-					      (unsigned char)(k + 1),
-					      memory_order_release);
-	}
-	return CKR_OK;
-}
+/* ---- the slot list (docs/architecture.md §3 "slot list") -------------- */
 
-/* The provider's IDs of list[0..n) to the application's.  A provider
- * lists its slots in the same order every time, so the slot found at a
- * position last time is tried first (slots_int.h); a hint is written
- * after its entry was published, and entries never change. */
-static inline CK_RV slot_list_up(slots_layer *l, CK_SLOT_ID *list, CK_ULONG n)
-{
-	const p11o_slot *slots = l->view->slots;
-	CK_ULONG fast = n < MAX_SLOTS ? n : MAX_SLOTS;
-	for (CK_ULONG i = 0; i < fast; i++) {
-		/* 0 (no hint) wraps to past MAX_SLOTS */
-		unsigned k = atomic_load_explicit(&l->list_hint[i],
-						  memory_order_acquire) -
-			     1u;
-		if (__builtin_expect(k >= MAX_SLOTS || slots[k].down != list[i],
-				     0))
-			return slot_list_learn(l, list, i, n);
-		list[i] = slots[k].id;
-	}
-	return fast < n ? slot_list_learn(l, list, fast, n) : CKR_OK;
-}
-
-/* Every slot shown.  The count is cut to the application's buffer here
- * rather than in the bounds layer (docs/architecture.md §3): this layer
+/* Every slot shown, through the layers below, each ID translated on its
+ * own (learning slots not seen before; an unknown one stays the
+ * provider's ID, as without the proxy).  The count is cut to the
+ * application's buffer here rather than in the bounds layer: this layer
  * reads the list anyway. */
-static CK_RV sl_C_GetSlotList(p11o_layer *self, CK_BBOOL tokenPresent,
-			      CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
+__attribute__((noinline)) static CK_RV slot_list_down(p11o_layer *self,
+						      CK_BBOOL tokenPresent,
+						      CK_SLOT_ID_PTR pSlotList,
+						      CK_ULONG_PTR pulCount)
 {
 	if (!pSlotList || !pulCount)
 		return P11O_DOWN(self, C_GetSlotList, tokenPresent, pSlotList,
@@ -199,7 +166,153 @@ static CK_RV sl_C_GetSlotList(p11o_layer *self, CK_BBOOL tokenPresent,
 		return rv;
 	if (*pulCount > room) /* the provider wrote past the buffer or lies */
 		*pulCount = room;
-	return slot_list_up(SL(self), pSlotList, *pulCount);
+	for (CK_ULONG i = 0; i < *pulCount; i++)
+		pSlotList[i] = sl_slot_up(SL(self), pSlotList[i]);
+	return CKR_OK;
+}
+
+/* Before any list: no provider has a slot. */
+static const struct sl_list_memo no_lists;
+
+/* Publish the snapshot of these lists (one already kept, or a new one
+ * while there is room).  Under memo_lock. */
+static void memo_publish(slots_layer *l, unsigned nl, const CK_ULONG *count,
+			 CK_ULONG used, const CK_SLOT_ID *raw,
+			 const CK_SLOT_ID *out)
+{
+	struct sl_list_memo *m = NULL;
+	for (unsigned i = 0; i < l->nmemos && !m; i++) {
+		m = l->memos[i];
+		if (memcmp(m->count, count, nl * sizeof(*count)) != 0 ||
+		    memcmp(m->raw, raw, used * sizeof(*raw)) != 0)
+			m = NULL;
+	}
+	if (!m && l->nmemos < SL_LIST_MEMOS &&
+	    (m = calloc(1, sizeof(*m))) != NULL) {
+		memcpy(m->count, count, nl * sizeof(*count));
+		memcpy(m->raw, raw, used * sizeof(*raw));
+		memcpy(m->out, out, used * sizeof(*out));
+		l->memos[l->nmemos++] = m;
+	}
+	if (m)
+		atomic_store_explicit(&l->memo, m, memory_order_release);
+}
+
+/* The providers' lists in list[0..used), count[i] from lister i, as they
+ * wrote them: tagged and translated, and memoised when every slot is
+ * known.  False if an ID has provider bits of its own: the general way
+ * decides what becomes of it.  Out of line: the lists changed. */
+__attribute__((noinline)) static bool
+slot_list_fresh(slots_layer *l, const p11o_slot_listers *ls, CK_SLOT_ID *list,
+		const CK_ULONG *count, CK_ULONG used)
+{
+	CK_SLOT_ID raw[SL_LIST_MEMO_ALL];
+	bool memo = true;
+	for (unsigned i = 0; i < ls->n; i++)
+		memo = memo && count[i] <= SL_LIST_MEMO;
+	if (memo)
+		memcpy(raw, list, used * sizeof(*list));
+	for (CK_ULONG i = 0, at = 0; i < ls->n; i++)
+		for (CK_ULONG end = at + count[i]; at < end; at++) {
+			if (list[at] >> P11O_PROVIDER_SHIFT)
+				return false;
+			CK_SLOT_ID down = list[at] | ls->at[i].tag;
+			CK_ULONG k = sl_index_of_provider(l, down);
+			memo = memo && k != NO_SLOT;
+			list[at] = k == NO_SLOT ? down : l->view->slots[k].id;
+		}
+	if (memo) {
+		p11o_mutex_lock(&l->memo_lock);
+		memo_publish(l, ls->n, count, used, raw, list);
+		p11o_mutex_unlock(&l->memo_lock);
+	}
+	return true;
+}
+
+/* The per-call path's way out when the lists are not memo m's.  With
+ * every provider answered (`count`, `used`): the IDs before `copied`
+ * matched m and were replaced by its answer, so they are put back, and the
+ * lists are translated afresh.  Otherwise the general way starts again
+ * from the caller's `cap`. */
+__attribute__((noinline)) static CK_RV
+slot_list_miss(p11o_layer *self, CK_BBOOL tokenPresent,
+	       CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount, CK_ULONG cap,
+	       const CK_ULONG *count, CK_ULONG used, CK_ULONG copied,
+	       const struct sl_list_memo *m)
+{
+	if (count) {
+		memcpy(pSlotList, m->raw, copied * sizeof(*pSlotList));
+		if (slot_list_fresh(SL(self), &self->stack->listers, pSlotList,
+				    count, used)) {
+			*pulCount = used;
+			return CKR_OK;
+		}
+	}
+	*pulCount = cap;
+	return slot_list_down(self, tokenPresent, pSlotList, pulCount);
+}
+
+/* The per-call path for `nl` listers, a constant: the loops unroll, which
+ * keeps what lives across the providers' calls in registers. */
+static inline __attribute__((always_inline)) CK_RV
+slot_list_direct(p11o_layer *self, const unsigned nl, CK_BBOOL tokenPresent,
+		 CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
+{
+	const p11o_slot_lister *at = self->stack->listers.at;
+	const CK_ULONG cap = *pulCount;
+	CK_SLOT_ID *dst = pSlotList;
+	CK_ULONG room = cap, count[P11O_CONF_MAX_MODULES];
+#pragma GCC unroll 4
+	for (unsigned i = 0; i < nl; i++) {
+		count[i] = room;
+		if (__builtin_expect(at[i].fn(tokenPresent, dst, &count[i]) !=
+					     CKR_OK ||
+					 count[i] > room,
+				     0))
+			return slot_list_miss(self, tokenPresent, pSlotList,
+					      pulCount, cap, NULL, 0, 0, NULL);
+		room -= count[i];
+		dst += count[i];
+	}
+	const CK_ULONG used = (CK_ULONG)(dst - pSlotList);
+	const struct sl_list_memo *m =
+	    atomic_load_explicit(&SL(self)->memo, memory_order_acquire);
+	/* Equal counts bound `used` by the memo's room (each at most
+	 * SL_LIST_MEMO). */
+	CK_ULONG diff = 0;
+#pragma GCC unroll 4
+	for (unsigned i = 0; i < nl; i++)
+		diff |= count[i] ^ m->count[i];
+	CK_ULONG j = 0;
+	if (__builtin_expect(diff == 0, 1))
+		for (; j < used; j++) {
+			if (pSlotList[j] != m->raw[j])
+				break;
+			pSlotList[j] = m->out[j];
+		}
+	if (__builtin_expect(diff != 0 || j < used, 0))
+		return slot_list_miss(self, tokenPresent, pSlotList, pulCount,
+				      cap, count, used, j, m);
+	*pulCount = used;
+	return CKR_OK;
+}
+
+/* Right above the provider layer (stack.h), with one or two providers,
+ * this layer calls their C_GetSlotList itself and answers lists the memo
+ * has from it; anything else goes the general way. */
+static CK_RV sl_C_GetSlotList(p11o_layer *self, CK_BBOOL tokenPresent,
+			      CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
+{
+	if (__builtin_expect(!pSlotList || !pulCount, 0))
+		return slot_list_down(self, tokenPresent, pSlotList, pulCount);
+	const unsigned direct = self->stack->listers.direct;
+	if (direct == 2)
+		return slot_list_direct(self, 2, tokenPresent, pSlotList,
+					pulCount);
+	if (direct == 1)
+		return slot_list_direct(self, 1, tokenPresent, pSlotList,
+					pulCount);
+	return slot_list_down(self, tokenPresent, pSlotList, pulCount);
 }
 
 static CK_RV sl_C_GetSlotList_filtered(p11o_layer *self, CK_BBOOL tokenPresent,
@@ -390,6 +503,9 @@ static void slots_layer_destroy(p11o_layer *self)
 {
 	slots_layer *l = SL(self);
 	p11o_handles_destroy(&l->objects);
+	for (unsigned i = 0; i < l->nmemos; i++)
+		free(l->memos[i]);
+	p11o_mutex_destroy(&l->memo_lock);
 	free(l);
 }
 
@@ -402,6 +518,12 @@ p11o_layer *p11o_slots_layer_new(struct p11o_stack *stack)
 		free(l);
 		return NULL;
 	}
+	if (p11o_mutex_init(&l->memo_lock) != CKR_OK) {
+		p11o_handles_destroy(&l->objects);
+		free(l);
+		return NULL;
+	}
+	atomic_init(&l->memo, &no_lists);
 	l->view = &stack->view;
 	l->sessions = &stack->sessions;
 	p11o_ops *ops = &l->ops;

@@ -8,14 +8,26 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "events.h"
 #include "handles.h"
+#include "mutex.h"
 #include "sessions.h"
 #include "slotview.h"
 #include "slots.h"
 
 #define MAX_SLOTS P11O_MAX_SLOTS
 #define NO_SLOT P11O_NO_SLOT
+/* Lists of at most SL_LIST_MEMO IDs per provider are memoised. */
+#define SL_LIST_MEMO 16
+#define SL_LIST_MEMO_ALL (SL_LIST_MEMO * P11O_CONF_MAX_MODULES)
+#define SL_LIST_MEMOS 32
+
+struct sl_list_memo {
+	CK_ULONG count[P11O_CONF_MAX_MODULES]; /* per lister; 0 past them */
+	CK_SLOT_ID raw[SL_LIST_MEMO_ALL];      /* as the providers wrote */
+	CK_SLOT_ID out[SL_LIST_MEMO_ALL];      /* what the application gets */
+};
 
 typedef struct slots_layer {
 	p11o_layer base;
@@ -28,11 +40,18 @@ typedef struct slots_layer {
 	 * it would without the proxy. */
 	p11o_handle_table objects;
 	p11o_events events;
-	/* C_GetSlotList's hints: for the provider list's position i, 1 + the
-	 * view index of the slot last seen there (0: none).  Only ever a
-	 * guess, checked against the view's entry (entries never change),
-	 * so they need no lock. */
-	atomic_uchar list_hint[MAX_SLOTS];
+	/* C_GetSlotList's memo (docs/architecture.md §3 "slot list"): the
+	 * providers' lists as they wrote them and the application's list
+	 * made of them.  A provider slot's view entry never changes, so the
+	 * same lists always give the same answer.  Snapshots are immutable
+	 * once published and live as long as the layer, so readers need no
+	 * lock.  At most SL_LIST_MEMOS different ones are kept (readers and
+	 * tokens come and go between a few states); lists after that are
+	 * translated on every call. */
+	_Atomic(const struct sl_list_memo *) memo;
+	struct sl_list_memo *memos[SL_LIST_MEMOS];
+	unsigned nmemos;
+	p11o_mutex memo_lock; /* adding to memos */
 	bool
 	    filtering; /* config hides some slots: C_GetSlotList works harder */
 } slots_layer;

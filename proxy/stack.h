@@ -59,6 +59,12 @@ typedef struct p11o_stack {
 	 * trace callback can already call the module (include/p11overlay.h).
 	 * Runs in the C_Initialize caller's thread, under the core's lock. */
 	void (*go_live)(struct p11o_stack *s);
+	/* C_GetSlotList's providers (provider.h), filled by the provider
+	 * layer's C_Initialize.  When the slots layer is the next layer
+	 * above it for C_GetSlotList (`slot_list_direct`, set at assembly)
+	 * it calls them itself (docs/architecture.md §3 "slot list"). */
+	p11o_slot_listers listers;
+	bool slot_list_direct;
 	/* Cards behind the provider's slots, shared by the layers. */
 	struct p11o_card_cache *cards;
 } p11o_stack;

@@ -54,4 +54,15 @@ static inline CK_RV mock_put_attr(CK_ATTRIBUTE_PTR a, const void *v,
 	return CKR_OK;
 }
 
+/* The module's exported C_GetFunctionList, answering `list`. */
+#define MOCK_EXPORT_FUNCTION_LIST(list)                                        \
+	__attribute__((visibility("default"))) CK_RV C_GetFunctionList(        \
+	    CK_FUNCTION_LIST_PTR_PTR pp)                                       \
+	{                                                                      \
+		if (!pp)                                                       \
+			return CKR_ARGUMENTS_BAD;                              \
+		*pp = &(list);                                                 \
+		return CKR_OK;                                                 \
+	}
+
 #endif

@@ -99,10 +99,4 @@ static CK_FUNCTION_LIST list = {
     .C_WaitForSlotEvent = m_WaitForSlotEvent,
 };
 
-EXPORT CK_RV C_GetFunctionList(CK_FUNCTION_LIST_PTR_PTR pp)
-{
-	if (!pp)
-		return CKR_ARGUMENTS_BAD;
-	*pp = &list;
-	return CKR_OK;
-}
+MOCK_EXPORT_FUNCTION_LIST(list)

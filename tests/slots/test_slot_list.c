@@ -104,12 +104,18 @@ static void check_state(int s)
 		check_list(&e, ALL);
 }
 
-static void test_same_lists_same_answer(void **state)
+/* List 0: A [1, 2], B [7]. */
+static void base_lists(void)
 {
-	(void)state;
 	set(0, 0, (CK_SLOT_ID[]){1, 2}, 2);
 	if (providers == 2)
 		set(1, 0, (CK_SLOT_ID[]){7}, 1);
+}
+
+static void test_same_lists_same_answer(void **state)
+{
+	(void)state;
+	base_lists();
 	check_state(0);
 	/* the providers were asked every time */
 	unsigned long before = ctl[0]->calls;
@@ -189,9 +195,7 @@ static void test_long_lists(void **state)
 static void test_short_buffer_and_count(void **state)
 {
 	(void)state;
-	set(0, 0, (CK_SLOT_ID[]){1, 2}, 2);
-	if (providers == 2)
-		set(1, 0, (CK_SLOT_ID[]){7}, 1);
+	base_lists();
 	use(0);
 	expect e;
 	expect_state(&e, 0);
@@ -216,9 +220,7 @@ static void test_short_buffer_and_count(void **state)
 static void test_provider_errors(void **state)
 {
 	(void)state;
-	set(0, 0, (CK_SLOT_ID[]){1, 2}, 2);
-	if (providers == 2)
-		set(1, 0, (CK_SLOT_ID[]){7}, 1);
+	base_lists();
 	check_state(0);
 	CK_SLOT_ID got[8];
 	CK_ULONG n = 8;

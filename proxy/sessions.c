@@ -189,6 +189,14 @@ void p11o_sessions_give_back(p11o_sessions *r, p11o_session *s)
 	push_free(r, s);
 }
 
+/* Nesting depth of application Notify callbacks in this thread. */
+static _Thread_local unsigned in_notify;
+
+bool p11o_in_notify(void)
+{
+	return in_notify != 0;
+}
+
 CK_RV p11o_session_notify(CK_SESSION_HANDLE provider_handle,
 			  CK_NOTIFICATION event, CK_VOID_PTR record)
 {
@@ -198,7 +206,10 @@ CK_RV p11o_session_notify(CK_SESSION_HANDLE provider_handle,
 	    atomic_load_explicit(&s->handle, memory_order_acquire);
 	if (!h || !s->notify)
 		return CKR_OK;
-	return s->notify(h, event, s->application);
+	in_notify++;
+	CK_RV rv = s->notify(h, event, s->application);
+	in_notify--;
+	return rv;
 }
 
 static void end_record(p11o_sessions *r, p11o_session *s, CK_SESSION_HANDLE h)

@@ -121,7 +121,11 @@ typedef struct mk_op {
  * call, and the application may call the module again on the same
  * session.  That call cannot wait for its own thread: `owner` names the
  * holder, and mk_lock() answers MK_REENTERED instead of waiting (the
- * call then fails with CKR_FUNCTION_FAILED, docs/architecture.md §3). */
+ * call then fails with CKR_FUNCTION_FAILED, docs/architecture.md §3).
+ * Nor may a call from inside a Notify callback wait for another thread's
+ * record: that thread may be inside its own Notify, waiting for ours
+ * (two sessions, crossed).  So inside Notify (p11o_in_notify) mk_lock()
+ * only tries, and answers MK_REENTERED when the record is taken. */
 typedef struct mk_session {
 	pthread_mutex_t mu;
 	atomic_ulong owner;  /* (unsigned long)pthread_self() of mu's holder */
@@ -197,8 +201,9 @@ mk_op *mk_op_get(mk_session *s, enum mk_opk k);
 struct mk_layer;
 mk_op *mk_op_active(struct mk_layer *l, CK_SESSION_HANDLE h, enum mk_opk k);
 /* Lock session h's record (see mk_session): NULL when h is no session
- * (nothing of this layer to protect then), MK_REENTERED when this thread
- * holds it already (a call from inside the application's Notify). */
+ * (nothing of this layer to protect then), MK_REENTERED when it cannot
+ * wait for it (a call from inside the application's Notify: this thread
+ * holds it already, or another thread does). */
 mk_session *mk_lock(struct mk_layer *l, CK_SESSION_HANDLE h);
 extern mk_session mk_reentered;
 #define MK_REENTERED (&mk_reentered)

@@ -62,7 +62,11 @@ mk_session *mk_lock(mk_layer *l, CK_SESSION_HANDLE h)
 	const unsigned long me = (unsigned long)pthread_self();
 	if (atomic_load_explicit(&s->owner, memory_order_relaxed) == me)
 		return MK_REENTERED;
-	pthread_mutex_lock(&s->mu);
+	if (pthread_mutex_trylock(&s->mu) != 0) {
+		if (p11o_in_notify()) /* never wait there (mech_int.h) */
+			return MK_REENTERED;
+		pthread_mutex_lock(&s->mu);
+	}
 	atomic_store_explicit(&s->owner, me, memory_order_relaxed);
 	if (p11o_session_get(l->sessions, h) != rec) { /* gone meanwhile */
 		mk_unlock(l, s);

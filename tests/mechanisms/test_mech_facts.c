@@ -15,6 +15,7 @@
  * argv[1] = p11overlay.so, argv[2] = libsofthsm2.so,
  * argv[3] = count_provider.so. */
 #include <dlfcn.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -307,6 +308,81 @@ static void test_notify_reenters(void **state)
 	mt_stop();
 }
 
+/* Two threads sign in two sessions, each completed by the proxy (its
+ * record locked across the provider's call), and each one's Notify calls
+ * into the other's session while both are inside: neither may wait for
+ * the other (docs/architecture.md §3), both calls fail with
+ * CKR_FUNCTION_FAILED, and both signatures are right.  SIGALRM ends the
+ * test if they wait for each other. */
+static struct {
+	pthread_barrier_t inside, tried;
+	CK_SESSION_HANDLE session[2];
+	CK_OBJECT_HANDLE key;
+	CK_RV cross[2], sign[2];
+	unsigned char sig[2][256];
+} crossed;
+
+static CK_RV crossing_notify(CK_SESSION_HANDLE h, CK_NOTIFICATION event,
+			     CK_VOID_PTR app)
+{
+	(void)h;
+	const int me = (int)(intptr_t)app;
+	if (event != CKN_SURRENDER)
+		return CKR_OK;
+	pthread_barrier_wait(&crossed.inside);
+	crossed.cross[me] = mt->C_SignUpdate(crossed.session[1 - me], msg, 10);
+	pthread_barrier_wait(&crossed.tried);
+	return CKR_OK;
+}
+
+static void *crossing_signer(void *arg)
+{
+	const int me = (int)(intptr_t)arg;
+	CK_MECHANISM m = {CKM_SHA256_RSA_PKCS, NULL, 0};
+	CK_ULONG len = sizeof(crossed.sig[me]);
+	crossed.sign[me] = mt->C_SignInit(crossed.session[me], &m, crossed.key);
+	if (crossed.sign[me] == CKR_OK)
+		crossed.sign[me] =
+		    mt->C_Sign(crossed.session[me], msg, sizeof(msg),
+			       crossed.sig[me], &len);
+	return NULL;
+}
+
+static void test_notify_crossed(void **state)
+{
+	(void)state;
+	mt_start(counter_path, HIDE, "mech facts", "1234");
+	crossed.key = mt_find(CKO_PRIVATE_KEY, "f1");
+	for (intptr_t i = 0; i < 2; i++)
+		assert_int_equal(mt->C_OpenSession(mt_slot, CKF_SERIAL_SESSION,
+						   (CK_VOID_PTR)i,
+						   crossing_notify,
+						   &crossed.session[i]),
+				 CKR_OK);
+	pthread_barrier_init(&crossed.inside, NULL, 2);
+	pthread_barrier_init(&crossed.tried, NULL, 2);
+	surrender_on_sign(1);
+	alarm(20);
+	pthread_t t[2];
+	for (intptr_t i = 0; i < 2; i++)
+		assert_int_equal(
+		    pthread_create(&t[i], NULL, crossing_signer, (void *)i), 0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	alarm(0);
+	surrender_on_sign(0);
+	pthread_barrier_destroy(&crossed.inside);
+	pthread_barrier_destroy(&crossed.tried);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(crossed.cross[i], CKR_FUNCTION_FAILED);
+		assert_int_equal(crossed.sign[i], CKR_OK);
+		assert_memory_equal(crossed.sig[i], native_sig, 256);
+		assert_int_equal(mt->C_CloseSession(crossed.session[i]),
+				 CKR_OK);
+	}
+	mt_stop();
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 4) {
@@ -343,6 +419,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_session_closed_mid_init),
 	    cmocka_unit_test(test_session_gone_in_any_answer),
 	    cmocka_unit_test(test_notify_reenters),
+	    cmocka_unit_test(test_notify_crossed),
 	};
 	int r = cmocka_run_group_tests(tests, setup, teardown);
 	p11test_unload(&mt_m);

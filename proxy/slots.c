@@ -297,20 +297,28 @@ slot_list_direct(p11o_layer *self, const unsigned nl, CK_BBOOL tokenPresent,
 	return CKR_OK;
 }
 
-/* Right above the provider layer (stack.h), with one or two providers,
- * this layer calls their C_GetSlotList itself and answers lists the memo
- * has from it; anything else goes the general way. */
+/* Right above the provider layer (stack.h) this layer calls the
+ * providers' C_GetSlotList itself and answers lists the memo has from it;
+ * anything else goes the general way.  One and two providers are the
+ * usual counts, tested first. */
 static CK_RV sl_C_GetSlotList(p11o_layer *self, CK_BBOOL tokenPresent,
 			      CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
 {
 	if (__builtin_expect(!pSlotList || !pulCount, 0))
 		return slot_list_down(self, tokenPresent, pSlotList, pulCount);
+	_Static_assert(P11O_CONF_MAX_MODULES == 4, "a case per count");
 	const unsigned direct = self->stack->listers.direct;
 	if (direct == 2)
 		return slot_list_direct(self, 2, tokenPresent, pSlotList,
 					pulCount);
 	if (direct == 1)
 		return slot_list_direct(self, 1, tokenPresent, pSlotList,
+					pulCount);
+	if (direct == 3)
+		return slot_list_direct(self, 3, tokenPresent, pSlotList,
+					pulCount);
+	if (direct == 4)
+		return slot_list_direct(self, 4, tokenPresent, pSlotList,
 					pulCount);
 	return slot_list_down(self, tokenPresent, pSlotList, pulCount);
 }

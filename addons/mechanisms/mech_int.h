@@ -118,10 +118,11 @@ typedef struct mk_op {
  *
  * The thread holding `mu` may call the application while it does: a
  * provider calls the session's Notify (CKN_SURRENDER) from inside the
- * call, and the application may call the module again on the same
- * session.  That call cannot wait for its own thread: `owner` names the
- * holder, and mk_lock() answers MK_REENTERED instead of waiting (the
- * call then fails with CKR_FUNCTION_FAILED, docs/architecture.md §3).
+ * call, or an application engine runs the operation, and the application
+ * may call the module again on the same session.  That call cannot wait
+ * for its own thread: `owner` names the holder, and mk_lock() answers
+ * MK_REENTERED instead of waiting (the call then fails with
+ * CKR_FUNCTION_FAILED, docs/architecture.md §3).
  * Nor may a call from inside a Notify callback wait for another thread's
  * record: that thread may be inside its own Notify, waiting for ours
  * (two sessions, crossed).  So inside Notify (p11o_in_notify) mk_lock()

@@ -73,11 +73,17 @@ static CK_RV dg_begin(CK_VOID_PTR ctx, CK_MECHANISM_PTR m, CK_VOID_PTR_PTR st)
 	return CKR_OK;
 }
 
+/* test_engine_reenters: the next update calls the module on mt_s. */
+static atomic_int reenter;
+static CK_RV reentered;
+
 static CK_RV dg_update(CK_VOID_PTR ctx, CK_VOID_PTR st, CK_BYTE_PTR p,
 		       CK_ULONG n)
 {
 	(void)ctx;
 	atomic_fetch_add(&updates, 1);
+	if (atomic_exchange(&reenter, 0))
+		reentered = mt->C_DigestUpdate(mt_s, p, n);
 	EVP_DigestUpdate(st, p, n);
 	return CKR_OK;
 }
@@ -383,6 +389,39 @@ static void test_digest_and_random(void **state)
 	}
 }
 
+/* An engine that calls the module on the session it works for, from
+ * inside the proxy's operation (the session's record locked by its own
+ * thread): the call fails at once with CKR_FUNCTION_FAILED instead of
+ * waiting for its own thread (docs/architecture.md §3), and the digest is
+ * still right.  SIGALRM ends the test if it waits. */
+static void test_engine_reenters(void **state)
+{
+	(void)state;
+	unsigned char want[32], out[32];
+	unsigned l;
+	CK_ULONG len = sizeof(out);
+	EVP_Digest(msg, sizeof(msg), want, &l, EVP_sha256(), NULL);
+	for (int i = 0; i < 32; i++)
+		want[i] ^= 0x5a;
+	mt_start(softhsm, HIDE_RSA, "mech engine", "1234");
+	CK_ENGINE e = digest_engine();
+	assert_int_equal(reg(CKM_SHA256, "sha", &e), CKR_OK);
+	CK_MECHANISM m = {CKM_SHA256, NULL, 0};
+	assert_int_equal(mt->C_DigestInit(mt_s, &m), CKR_OK);
+	reentered = CKR_OK;
+	atomic_store(&reenter, 1);
+	alarm(20);
+	CK_RV rv = mt->C_DigestUpdate(mt_s, msg, sizeof(msg));
+	alarm(0);
+	assert_int_equal(rv, CKR_OK);
+	assert_int_equal(reentered, CKR_FUNCTION_FAILED);
+	assert_int_equal(mt->C_DigestFinal(mt_s, out, &len), CKR_OK);
+	assert_int_equal(len, 32);
+	assert_memory_equal(out, want, 32);
+	assert_int_equal(reg(CKM_SHA256, NULL, NULL), CKR_OK);
+	mt_stop();
+}
+
 /* The engine is promised at most k - 11 bytes to sign and a k-byte
  * ciphertext (include/p11overlay.h): other lengths get the standard error
  * without reaching it, and the session goes on. */
@@ -498,6 +537,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_rsa_engine),
 	    cmocka_unit_test(test_threads),
 	    cmocka_unit_test(test_digest_and_random),
+	    cmocka_unit_test(test_engine_reenters),
 	    cmocka_unit_test(test_engine_input_lengths),
 	    cmocka_unit_test(test_prefer_engine_base),
 	};

@@ -134,7 +134,11 @@ typedef CK_ADD_SLOT *CK_ADD_SLOT_PTR;
  *
  * Threads: the proxy calls an engine from any application thread and from
  * several at once (different sessions); callbacks must be thread-safe.
- * One digest state is used by one thread at a time. */
+ * One digest state is used by one thread at a time.  A callback may call
+ * the module; a call that needs a session whose operation the proxy is
+ * completing (this one's, or another thread's) fails at once with
+ * CKR_FUNCTION_FAILED instead of waiting (the same holds inside a Notify
+ * callback). */
 #define CK_P11O_ENGINE_VERSION 1UL
 /* The mechanism type a random-number engine is registered under. */
 #define CKM_P11O_RANDOM (CKM_VENDOR_DEFINED | 0x50314F01UL)

@@ -189,12 +189,22 @@ void p11o_sessions_give_back(p11o_sessions *r, p11o_session *s)
 	push_free(r, s);
 }
 
-/* Nesting depth of application Notify callbacks in this thread. */
-static _Thread_local unsigned in_notify;
+/* Nesting depth of application callbacks in this thread. */
+static _Thread_local unsigned in_callback;
 
-bool p11o_in_notify(void)
+bool p11o_in_app_callback(void)
 {
-	return in_notify != 0;
+	return in_callback != 0;
+}
+
+void p11o_app_callback_enter(void)
+{
+	in_callback++;
+}
+
+void p11o_app_callback_leave(void)
+{
+	in_callback--;
 }
 
 CK_RV p11o_session_notify(CK_SESSION_HANDLE provider_handle,
@@ -206,9 +216,9 @@ CK_RV p11o_session_notify(CK_SESSION_HANDLE provider_handle,
 	    atomic_load_explicit(&s->handle, memory_order_acquire);
 	if (!h || !s->notify)
 		return CKR_OK;
-	in_notify++;
+	p11o_app_callback_enter();
 	CK_RV rv = s->notify(h, event, s->application);
-	in_notify--;
+	p11o_app_callback_leave();
 	return rv;
 }
 

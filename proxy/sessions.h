@@ -184,10 +184,13 @@ void p11o_sessions_give_back(p11o_sessions *r, p11o_session *s);
  * C_OpenSession) there is no handle to show: it answers CKR_OK. */
 CK_RV p11o_session_notify(CK_SESSION_HANDLE provider_handle,
 			  CK_NOTIFICATION event, CK_VOID_PTR record);
-/* This thread is inside an application's Notify callback (called through
- * p11o_session_notify): a layer must not wait there for a lock another
- * thread may hold across a provider call. */
-bool p11o_in_notify(void);
+/* This thread is inside a callback of the application: its Notify
+ * (called through p11o_session_notify) or an engine it registered.  The
+ * callback may call the module again, so a layer must not wait there for
+ * a lock another thread may hold across its own callback. */
+bool p11o_in_app_callback(void);
+void p11o_app_callback_enter(void);
+void p11o_app_callback_leave(void);
 
 /* What an answer of the provider means for the session(s). */
 enum p11o_verdict {

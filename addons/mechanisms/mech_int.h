@@ -123,10 +123,13 @@ typedef struct mk_op {
  * for its own thread: `owner` names the holder, and mk_lock() answers
  * MK_REENTERED instead of waiting (the call then fails with
  * CKR_FUNCTION_FAILED, docs/architecture.md §3).
- * Nor may a call from inside a Notify callback wait for another thread's
- * record: that thread may be inside its own Notify, waiting for ours
- * (two sessions, crossed).  So inside Notify (p11o_in_notify) mk_lock()
- * only tries, and answers MK_REENTERED when the record is taken. */
+ * Nor may a call from inside such a callback wait for another thread's
+ * record: that thread may be inside its own callback, waiting for ours
+ * (two sessions, crossed).  So inside an application callback
+ * (p11o_in_app_callback: Notify, engines) mk_lock() only tries, and
+ * answers MK_REENTERED when the record is taken.  (That rule also covers
+ * this thread's own record there; `owner` stays as the net for a
+ * re-entry from anywhere else.) */
 typedef struct mk_session {
 	pthread_mutex_t mu;
 	atomic_ulong owner;  /* (unsigned long)pthread_self() of mu's holder */

@@ -54,8 +54,10 @@ CK_RV mk_hash_init(mk_op *op, const EVP_MD *md)
 {
 	if (engine_digest(op)) {
 		CK_MECHANISM m = {op->def->type, NULL, 0};
+		p11o_app_callback_enter();
 		CK_RV rv = op->base.eng.DigestBegin(op->base.eng.pContext, &m,
 						    &op->est);
+		p11o_app_callback_leave();
 		op->hashing = rv == CKR_OK;
 		return rv;
 	}
@@ -71,9 +73,13 @@ CK_RV mk_hash_update(mk_op *op, const unsigned char *p, size_t n)
 {
 	if (n && !p)
 		return CKR_ARGUMENTS_BAD;
-	if (engine_digest(op))
-		return op->base.eng.DigestUpdate(op->base.eng.pContext, op->est,
-						 (CK_BYTE_PTR)p, n);
+	if (engine_digest(op)) {
+		p11o_app_callback_enter();
+		CK_RV rv = op->base.eng.DigestUpdate(
+		    op->base.eng.pContext, op->est, (CK_BYTE_PTR)p, n);
+		p11o_app_callback_leave();
+		return rv;
+	}
 	return EVP_DigestUpdate(op->md, p, n) ? CKR_OK : CKR_FUNCTION_FAILED;
 }
 
@@ -83,8 +89,10 @@ CK_RV mk_hash_final(mk_op *op, unsigned char *out, size_t *len)
 	op->hashing = false;
 	if (engine_digest(op)) {
 		CK_ULONG el = EVP_MAX_MD_SIZE;
+		p11o_app_callback_enter();
 		CK_RV rv = op->base.eng.DigestEnd(op->base.eng.pContext,
 						  op->est, out, &el);
+		p11o_app_callback_leave();
 		op->est = NULL;
 		*len = el;
 		return rv;
@@ -309,9 +317,11 @@ static CK_RV engine_run(mk_op *op, CK_FLAGS fn, const unsigned char *in,
 {
 	CK_MECHANISM m = {op->base.mech, NULL, 0};
 	CK_ULONG l = MK_MAX_K;
+	p11o_app_callback_enter();
 	CK_RV rv = op->base.eng.Operate(op->base.eng.pContext, fn, &m,
 					op->keyref, op->keyref_len,
 					(CK_BYTE_PTR)in, inlen, out, &l);
+	p11o_app_callback_leave();
 	if (rv == CKR_BUFFER_TOO_SMALL || (rv == CKR_OK && l > MK_MAX_K))
 		rv = CKR_FUNCTION_FAILED;
 	*outlen = l;

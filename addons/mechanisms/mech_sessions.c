@@ -63,7 +63,7 @@ mk_session *mk_lock(mk_layer *l, CK_SESSION_HANDLE h)
 	if (atomic_load_explicit(&s->owner, memory_order_relaxed) == me)
 		return MK_REENTERED;
 	if (pthread_mutex_trylock(&s->mu) != 0) {
-		if (p11o_in_notify()) /* never wait there (mech_int.h) */
+		if (p11o_in_app_callback()) /* never wait there (mech_int.h) */
 			return MK_REENTERED;
 		pthread_mutex_lock(&s->mu);
 	}
@@ -129,9 +129,12 @@ mk_op *mk_op_active(mk_layer *l, CK_SESSION_HANDLE h, enum mk_opk k)
 
 void mk_op_end(mk_op *op)
 {
-	if (op->est && op->base.eng.DigestEnd)
+	if (op->est && op->base.eng.DigestEnd) {
+		p11o_app_callback_enter();
 		op->base.eng.DigestEnd(op->base.eng.pContext, op->est, NULL,
 				       NULL);
+		p11o_app_callback_leave();
+	}
 	op->est = NULL;
 	if (op->active && op->live) {
 		atomic_fetch_sub(op->live, 1);

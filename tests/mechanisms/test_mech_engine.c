@@ -73,9 +73,18 @@ static CK_RV dg_begin(CK_VOID_PTR ctx, CK_MECHANISM_PTR m, CK_VOID_PTR_PTR st)
 	return CKR_OK;
 }
 
-/* test_engine_reenters: the next update calls the module on mt_s. */
-static atomic_int reenter;
+/* test_engine_reenters: the next update calls the module on mt_s.
+ * test_engines_crossed: each thread's update calls the module on the
+ * other thread's session while both are inside. */
+static atomic_int reenter, crossing;
 static CK_RV reentered;
+static struct {
+	pthread_barrier_t inside, tried;
+	CK_SESSION_HANDLE session[2];
+	CK_RV cross[2], digest[2];
+	unsigned char out[2][32];
+} crossed;
+static _Thread_local int crossing_me = -1;
 
 static CK_RV dg_update(CK_VOID_PTR ctx, CK_VOID_PTR st, CK_BYTE_PTR p,
 		       CK_ULONG n)
@@ -84,6 +93,13 @@ static CK_RV dg_update(CK_VOID_PTR ctx, CK_VOID_PTR st, CK_BYTE_PTR p,
 	atomic_fetch_add(&updates, 1);
 	if (atomic_exchange(&reenter, 0))
 		reentered = mt->C_DigestUpdate(mt_s, p, n);
+	if (atomic_load(&crossing) && crossing_me >= 0) {
+		const int me = crossing_me;
+		pthread_barrier_wait(&crossed.inside);
+		crossed.cross[me] =
+		    mt->C_DigestUpdate(crossed.session[1 - me], p, n);
+		pthread_barrier_wait(&crossed.tried);
+	}
 	EVP_DigestUpdate(st, p, n);
 	return CKR_OK;
 }
@@ -422,6 +438,70 @@ static void test_engine_reenters(void **state)
 	mt_stop();
 }
 
+static void *crossing_digester(void *arg)
+{
+	const int me = (int)(intptr_t)arg;
+	CK_MECHANISM m = {CKM_SHA256, NULL, 0};
+	CK_ULONG len = sizeof(crossed.out[me]);
+	crossing_me = me;
+	CK_RV rv = mt->C_DigestInit(crossed.session[me], &m);
+	if (rv == CKR_OK)
+		rv = mt->C_DigestUpdate(crossed.session[me], msg, sizeof(msg));
+	crossing_me = -1;
+	if (rv == CKR_OK)
+		rv = mt->C_DigestFinal(crossed.session[me], crossed.out[me],
+				       &len);
+	crossed.digest[me] = rv;
+	return NULL;
+}
+
+/* Two threads digest in two sessions with an engine, and each one's
+ * engine calls the module on the other's session while both are inside
+ * (each holding its own session's record): neither waits for the other,
+ * both calls fail with CKR_FUNCTION_FAILED, both digests are right.
+ * SIGALRM ends the test if they wait for each other. */
+static void test_engines_crossed(void **state)
+{
+	(void)state;
+	unsigned char want[32];
+	unsigned l;
+	EVP_Digest(msg, sizeof(msg), want, &l, EVP_sha256(), NULL);
+	for (int i = 0; i < 32; i++)
+		want[i] ^= 0x5a;
+	mt_start(softhsm, HIDE_RSA, "mech engine", "1234");
+	CK_ENGINE e = digest_engine();
+	assert_int_equal(reg(CKM_SHA256, "sha", &e), CKR_OK);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(mt->C_OpenSession(mt_slot, CKF_SERIAL_SESSION,
+						   NULL, NULL,
+						   &crossed.session[i]),
+				 CKR_OK);
+	pthread_barrier_init(&crossed.inside, NULL, 2);
+	pthread_barrier_init(&crossed.tried, NULL, 2);
+	atomic_store(&crossing, 1);
+	alarm(20);
+	pthread_t t[2];
+	for (intptr_t i = 0; i < 2; i++)
+		assert_int_equal(
+		    pthread_create(&t[i], NULL, crossing_digester, (void *)i),
+		    0);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	alarm(0);
+	atomic_store(&crossing, 0);
+	pthread_barrier_destroy(&crossed.inside);
+	pthread_barrier_destroy(&crossed.tried);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(crossed.cross[i], CKR_FUNCTION_FAILED);
+		assert_int_equal(crossed.digest[i], CKR_OK);
+		assert_memory_equal(crossed.out[i], want, 32);
+		assert_int_equal(mt->C_CloseSession(crossed.session[i]),
+				 CKR_OK);
+	}
+	assert_int_equal(reg(CKM_SHA256, NULL, NULL), CKR_OK);
+	mt_stop();
+}
+
 /* The engine is promised at most k - 11 bytes to sign and a k-byte
  * ciphertext (include/p11overlay.h): other lengths get the standard error
  * without reaching it, and the session goes on. */
@@ -538,6 +618,7 @@ int main(int argc, char **argv)
 	    cmocka_unit_test(test_threads),
 	    cmocka_unit_test(test_digest_and_random),
 	    cmocka_unit_test(test_engine_reenters),
+	    cmocka_unit_test(test_engines_crossed),
 	    cmocka_unit_test(test_engine_input_lengths),
 	    cmocka_unit_test(test_prefer_engine_base),
 	};

@@ -405,6 +405,19 @@ static void test_digest_and_random(void **state)
 	}
 }
 
+/* SoftHSM2 with SHA-256 hidden and the digest engine registered; `want`
+ * gets what the engine makes of msg. */
+static void start_digest_engine(unsigned char want[32])
+{
+	unsigned l;
+	EVP_Digest(msg, sizeof(msg), want, &l, EVP_sha256(), NULL);
+	for (int i = 0; i < 32; i++)
+		want[i] ^= 0x5a;
+	mt_start(softhsm, HIDE_RSA, "mech engine", "1234");
+	CK_ENGINE e = digest_engine();
+	assert_int_equal(reg(CKM_SHA256, "sha", &e), CKR_OK);
+}
+
 /* An engine that calls the module on the session it works for, from
  * inside the proxy's operation (the session's record locked by its own
  * thread): the call fails at once with CKR_FUNCTION_FAILED instead of
@@ -414,14 +427,8 @@ static void test_engine_reenters(void **state)
 {
 	(void)state;
 	unsigned char want[32], out[32];
-	unsigned l;
 	CK_ULONG len = sizeof(out);
-	EVP_Digest(msg, sizeof(msg), want, &l, EVP_sha256(), NULL);
-	for (int i = 0; i < 32; i++)
-		want[i] ^= 0x5a;
-	mt_start(softhsm, HIDE_RSA, "mech engine", "1234");
-	CK_ENGINE e = digest_engine();
-	assert_int_equal(reg(CKM_SHA256, "sha", &e), CKR_OK);
+	start_digest_engine(want);
 	CK_MECHANISM m = {CKM_SHA256, NULL, 0};
 	assert_int_equal(mt->C_DigestInit(mt_s, &m), CKR_OK);
 	reentered = CKR_OK;
@@ -464,13 +471,7 @@ static void test_engines_crossed(void **state)
 {
 	(void)state;
 	unsigned char want[32];
-	unsigned l;
-	EVP_Digest(msg, sizeof(msg), want, &l, EVP_sha256(), NULL);
-	for (int i = 0; i < 32; i++)
-		want[i] ^= 0x5a;
-	mt_start(softhsm, HIDE_RSA, "mech engine", "1234");
-	CK_ENGINE e = digest_engine();
-	assert_int_equal(reg(CKM_SHA256, "sha", &e), CKR_OK);
+	start_digest_engine(want);
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(mt->C_OpenSession(mt_slot, CKF_SERIAL_SESSION,
 						   NULL, NULL,

@@ -70,22 +70,7 @@ static CK_RV m_GetSlotInfo(CK_SLOT_ID id, CK_SLOT_INFO_PTR p)
 	memset(p, 0, sizeof(*p));
 	mock_pad(p->slotDescription, 64, d);
 	mock_pad(p->manufacturerID, 32, "mock");
-	return CKR_OK; /* no token: nothing else is asked */
-}
-
-static CK_RV m_GetTokenInfo(CK_SLOT_ID id, CK_TOKEN_INFO_PTR p)
-{
-	(void)id;
-	(void)p;
-	return CKR_TOKEN_NOT_PRESENT;
-}
-
-static CK_RV m_WaitForSlotEvent(CK_FLAGS f, CK_SLOT_ID_PTR s, CK_VOID_PTR r)
-{
-	(void)f;
-	(void)s;
-	(void)r;
-	return CKR_FUNCTION_NOT_SUPPORTED;
+	return CKR_OK; /* no token */
 }
 
 static CK_FUNCTION_LIST list = {
@@ -95,8 +80,7 @@ static CK_FUNCTION_LIST list = {
     .C_GetInfo = m_GetInfo,
     .C_GetSlotList = m_GetSlotList,
     .C_GetSlotInfo = m_GetSlotInfo,
-    .C_GetTokenInfo = m_GetTokenInfo,
-    .C_WaitForSlotEvent = m_WaitForSlotEvent,
+    /* nothing else: the proxy answers CKR_FUNCTION_NOT_SUPPORTED */
 };
 
 MOCK_EXPORT_FUNCTION_LIST(list)

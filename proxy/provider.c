@@ -330,8 +330,7 @@ static CK_RV forward_C_Initialize(p11o_layer *self, CK_VOID_PTR pInitArgs)
 	for (unsigned k = 0; k < l->count; k++)
 		if (l->live[k] && l->fl[k].C_GetSlotList)
 			ls->at[ls->n++] =
-			    (p11o_slot_lister){l->fl[k].C_GetSlotList, k,
-					       p11o_provider_slot_id(k, 0)};
+			    (p11o_slot_lister){l->fl[k].C_GetSlotList, k};
 	ls->direct = self->stack->slot_list_direct ? ls->n : 0;
 	return first;
 }

@@ -44,12 +44,11 @@ static inline CK_SLOT_ID p11o_provider_slot_id(unsigned provider,
 }
 
 /* The providers' C_GetSlotList in provider order: the live ones that have
- * it, with the tag their IDs get below the slots layer.  Made by the
- * provider layer's C_Initialize (docs/architecture.md §3 "slot list"). */
+ * it, with their provider number.  Made by the provider layer's
+ * C_Initialize (docs/architecture.md §3 "slot list"). */
 typedef struct p11o_slot_lister {
 	CK_C_GetSlotList fn;
-	unsigned k;     /* provider number */
-	CK_SLOT_ID tag; /* p11o_provider_slot_id(k, 0) */
+	unsigned k; /* provider number */
 } p11o_slot_lister;
 
 typedef struct p11o_slot_listers {

@@ -216,7 +216,8 @@ slot_list_fresh(slots_layer *l, const p11o_slot_listers *ls, CK_SLOT_ID *list,
 		for (CK_ULONG end = at + count[i]; at < end; at++) {
 			if (list[at] >> P11O_PROVIDER_SHIFT)
 				return false;
-			CK_SLOT_ID down = list[at] | ls->at[i].tag;
+			CK_SLOT_ID down =
+			    p11o_provider_slot_id(ls->at[i].k, list[at]);
 			CK_ULONG k = sl_index_of_provider(l, down);
 			memo = memo && k != NO_SLOT;
 			list[at] = k == NO_SLOT ? down : l->view->slots[k].id;

@@ -206,8 +206,8 @@ struct mk_layer;
 mk_op *mk_op_active(struct mk_layer *l, CK_SESSION_HANDLE h, enum mk_opk k);
 /* Lock session h's record (see mk_session): NULL when h is no session
  * (nothing of this layer to protect then), MK_REENTERED when it cannot
- * wait for it (a call from inside the application's Notify: this thread
- * holds it already, or another thread does). */
+ * wait for it (a call from inside the application's Notify or an engine:
+ * this thread holds it already, or another thread does). */
 mk_session *mk_lock(struct mk_layer *l, CK_SESSION_HANDLE h);
 extern mk_session mk_reentered;
 #define MK_REENTERED (&mk_reentered)
